@@ -1,0 +1,1 @@
+//! turnpike-admin: the control plane.

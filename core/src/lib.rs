@@ -1,0 +1,1 @@
+//! turnpike-core: everything the gateway decides without touching a socket or a clock.

@@ -1,0 +1,1 @@
+//! turnpike-proxy: the data plane.

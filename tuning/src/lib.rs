@@ -1,0 +1,1 @@
+//! turnpike-tuning: what this host can do and how the gateway should use it.
