@@ -1,0 +1,560 @@
+//! [`ConfigFile`] -> [`Config`]: every reference resolved, every value in range, every template
+//! rendered. Collects all problems instead of stopping at the first, each with its field path.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
+
+use super::{
+    ApiFile, Config, ConfigError, ConfigErrors, ConfigFile, GatewayFile, IntegrationFile,
+    IntegrationType,
+    model::{
+        Api, DEFAULT_INTEGRATION_TIMEOUT, Gateway, HttpProxy, Integration, IntegrationKind, Mock,
+        Route, Stage, UpstreamPolicy,
+    },
+};
+use crate::{
+    domain::{Domain, DomainTable, Mapping},
+    route::{RouteKey, RouteTable},
+    uri::{UriTemplate, is_var_name},
+};
+
+/// Checks a parsed document and builds the model the data plane runs.
+pub fn check(file: &ConfigFile) -> Result<Config, ConfigErrors> {
+    let mut c = Checker::default();
+    let gateway = c.gateway(&file.gateway);
+    let apis: Vec<Api> = file
+        .apis
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| c.api(i, a))
+        .collect();
+    let mut seen = HashMap::new();
+    for (i, a) in file.apis.iter().enumerate() {
+        if let Some(first) = seen.insert(a.name.as_str(), i) {
+            c.err(
+                format!("apis[{i}].name"),
+                format!("{:?} is already the name of apis[{first}]", a.name),
+            );
+        }
+    }
+    let defaults: Vec<usize> = file
+        .apis
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.default)
+        .map(|(i, _)| i)
+        .collect();
+    if defaults.len() > 1 {
+        c.err(
+            format!("apis[{}].default", defaults[1]),
+            "only one API may be the default",
+        );
+    }
+    let domains = c.domains(file);
+    if !c.errors.is_empty() {
+        return Err(ConfigErrors(c.errors));
+    }
+    let default_api = defaults
+        .first()
+        .copied()
+        .or(if apis.is_empty() { None } else { Some(0) });
+    Ok(Config {
+        gateway,
+        apis,
+        domains,
+        default_api,
+        warnings: c.warnings,
+    })
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Names of APIs and integrations: what fits a metric label and a URL path segment.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl Checker {
+    fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(ConfigError::new(path, reason));
+    }
+
+    fn warn(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.warnings.push(ConfigError::new(path, reason));
+    }
+
+    fn range(&mut self, path: &str, v: u64, lo: u64, hi: u64) {
+        if v < lo || v > hi {
+            self.err(path, format!("{v} is out of range: expected {lo} to {hi}"));
+        }
+    }
+
+    fn gateway(&mut self, g: &GatewayFile) -> Gateway {
+        let mut listen = Vec::new();
+        if g.listen.is_empty() {
+            self.err("gateway.listen", "at least one address is needed");
+        }
+        for (i, a) in g.listen.iter().enumerate() {
+            match parse_listen(a) {
+                Some(addr) => listen.push(addr),
+                None => self.err(
+                    format!("gateway.listen[{i}]"),
+                    format!("{a:?} is not an IP:port address"),
+                ),
+            }
+        }
+        const HOUR: u64 = 3_600_000;
+        self.range("gateway.header_timeout_ms", g.header_timeout_ms, 100, HOUR);
+        self.range("gateway.idle_timeout_ms", g.idle_timeout_ms, 100, 24 * HOUR);
+        self.range("gateway.drain_timeout_ms", g.drain_timeout_ms, 0, HOUR);
+        self.range(
+            "gateway.max_header_bytes",
+            g.max_header_bytes as u64,
+            1024,
+            1 << 20,
+        );
+        self.range("gateway.max_headers", g.max_headers as u64, 8, 1000);
+        let u = &g.upstream;
+        self.range(
+            "gateway.upstream.connect_timeout_ms",
+            u.connect_timeout_ms,
+            1,
+            HOUR,
+        );
+        self.range(
+            "gateway.upstream.max_idle_per_core",
+            u.max_idle_per_core as u64,
+            0,
+            100_000,
+        );
+        self.range(
+            "gateway.upstream.idle_timeout_ms",
+            u.idle_timeout_ms,
+            100,
+            24 * HOUR,
+        );
+        Gateway {
+            listen,
+            workers: g.workers,
+            header_timeout: ms(g.header_timeout_ms),
+            idle_timeout: ms(g.idle_timeout_ms),
+            drain_timeout: ms(g.drain_timeout_ms),
+            max_header_bytes: g.max_header_bytes,
+            max_headers: g.max_headers,
+            upstream: UpstreamPolicy {
+                connect_timeout: ms(u.connect_timeout_ms),
+                max_idle_per_core: u.max_idle_per_core,
+                idle_timeout: ms(u.idle_timeout_ms),
+            },
+        }
+    }
+
+    fn api(&mut self, i: usize, a: &ApiFile) -> Option<Api> {
+        let at = format!("apis[{i}]");
+        let before = self.errors.len();
+        if !is_name(&a.name) {
+            self.err(
+                format!("{at}.name"),
+                format!("{:?}: use 1-128 letters, digits, '_', '-' or '.'", a.name),
+            );
+        }
+        if a.max_body_bytes == 0 {
+            self.err(format!("{at}.max_body_bytes"), "must be at least 1");
+        }
+        let stages = self.stages(&at, a);
+        let index: HashMap<&str, u32> = a
+            .integrations
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i as u32))
+            .collect();
+        let integrations: Vec<Integration> = a
+            .integrations
+            .iter()
+            .map(|(name, f)| {
+                self.integration(&format!("{at}.integrations.{name}"), name, f, &stages)
+            })
+            .collect();
+        let mut routes = Vec::new();
+        let mut table = RouteTable::new();
+        for (r, route) in a.routes.iter().enumerate() {
+            let rat = format!("{at}.routes[{r}]");
+            let key = match RouteKey::parse(&route.key) {
+                Ok(k) => k,
+                Err(e) => {
+                    self.err(format!("{rat}.key"), format!("{:?}: {e}", route.key));
+                    continue;
+                }
+            };
+            let Some(&integration) = index.get(route.integration.as_str()) else {
+                self.err(
+                    format!("{rat}.integration"),
+                    format!("no integration named {:?} in this API", route.integration),
+                );
+                continue;
+            };
+            if let IntegrationKind::HttpProxy(p) = &integrations[integration as usize].kind
+                && let Ok(t) = UriTemplate::parse(&p.uri)
+            {
+                let have = key.params();
+                for need in t.params() {
+                    if !have.contains(&need) {
+                        self.err(
+                            format!("{rat}.integration"),
+                            format!("integration {:?} uses {{{need}}} but route {:?} has no such parameter", route.integration, route.key),
+                        );
+                    }
+                }
+            }
+            match table.insert(&key, routes.len() as u32) {
+                Ok(()) => routes.push(Route {
+                    key: route.key.clone(),
+                    integration,
+                }),
+                Err(c) => {
+                    let first = routes
+                        .get(c.0)
+                        .map_or("$default".to_owned(), |r: &Route| r.key.clone());
+                    self.err(
+                        format!("{rat}.key"),
+                        format!("{:?} duplicates route {first:?}", route.key),
+                    );
+                }
+            }
+        }
+        if a.stages.is_empty() {
+            self.warn(
+                format!("{at}.stages"),
+                "no stages: nothing of this API is reachable",
+            );
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        let default_stage = stages
+            .iter()
+            .position(|s| s.name == "$default")
+            .map(|i| i as u32);
+        let stage_by_name = stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name != "$default")
+            .map(|(i, s)| (s.name.as_bytes().into(), i as u32))
+            .collect();
+        Some(Api {
+            name: a.name.clone(),
+            max_body_bytes: a.max_body_bytes,
+            integrations,
+            routes,
+            table,
+            stages,
+            default_stage,
+            stage_by_name,
+        })
+    }
+
+    fn stages(&mut self, at: &str, a: &ApiFile) -> Vec<Stage> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (s, st) in a.stages.iter().enumerate() {
+            let sat = format!("{at}.stages[{s}]");
+            let valid = st.name == "$default"
+                || (!st.name.is_empty()
+                    && st.name.len() <= 128
+                    && st
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')));
+            if !valid {
+                self.err(
+                    format!("{sat}.name"),
+                    format!(
+                        "{:?}: use \"$default\" or letters, digits, '_' and '-'",
+                        st.name
+                    ),
+                );
+            }
+            if !seen.insert(st.name.as_str()) {
+                self.err(
+                    format!("{sat}.name"),
+                    format!("stage {:?} is defined twice", st.name),
+                );
+            }
+            for (k, v) in &st.variables {
+                if !is_var_name(k) {
+                    self.err(
+                        format!("{sat}.variables.{k}"),
+                        "variable names use letters, digits and '_'",
+                    );
+                }
+                let ok_value = !v.is_empty()
+                    && v.len() <= 2048
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b));
+                if !ok_value {
+                    self.err(
+                        format!("{sat}.variables.{k}"),
+                        format!("{v:?}: values use letters, digits and -._~:/?#&=,"),
+                    );
+                }
+            }
+            out.push(Stage {
+                name: st.name.clone(),
+                variables: st.variables.clone(),
+            });
+        }
+        out
+    }
+
+    fn integration(
+        &mut self,
+        at: &str,
+        name: &str,
+        f: &IntegrationFile,
+        stages: &[Stage],
+    ) -> Integration {
+        if !is_name(name) {
+            self.err(
+                at.to_owned(),
+                format!("integration name {name:?}: use letters, digits, '_', '-' or '.'"),
+            );
+        }
+        let misplaced = |field: &str, set: bool| {
+            set.then(|| {
+                (
+                    format!("{at}.{field}"),
+                    format!("not a field of type {}", type_name(f.kind)),
+                )
+            })
+        };
+        let kind = match f.kind {
+            IntegrationType::HttpProxy => {
+                for (p, r) in [
+                    misplaced("status", f.status.is_some()),
+                    misplaced("headers", f.headers.is_some()),
+                    misplaced("body", f.body.is_some()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    self.err(p, r);
+                }
+                let uri = f.uri.clone().unwrap_or_default();
+                let mut targets = Vec::new();
+                match (&f.uri, UriTemplate::parse(&uri)) {
+                    (None, _) => self.err(format!("{at}.uri"), "http_proxy needs a uri"),
+                    (Some(_), Err(e)) => self.err(format!("{at}.uri"), format!("{uri:?}: {e}")),
+                    (Some(_), Ok(t)) => {
+                        for st in stages {
+                            let vars = |v: &str| st.variables.get(v).cloned();
+                            match t.for_stage(&st.name, &vars) {
+                                Ok(target) => targets.push(Ok(target)),
+                                Err(e @ crate::uri::UriError::MissingStageVar(..)) => {
+                                    self.warn(
+                                        format!("{at}.uri"),
+                                        format!("{e}: requests in that stage get 500"),
+                                    );
+                                    targets.push(Err(e.to_string()));
+                                }
+                                Err(e) => self.err(
+                                    format!("{at}.uri"),
+                                    format!("{uri:?} in stage {:?}: {e}", st.name),
+                                ),
+                            }
+                        }
+                    }
+                }
+                if let Some(t) = f.timeout_ms {
+                    self.range(&format!("{at}.timeout_ms"), t, 50, 3_600_000);
+                }
+                IntegrationKind::HttpProxy(HttpProxy {
+                    uri,
+                    timeout: f.timeout_ms.map_or(DEFAULT_INTEGRATION_TIMEOUT, ms),
+                    preserve_host: f.preserve_host.unwrap_or(false),
+                    targets,
+                })
+            }
+            IntegrationType::Mock => {
+                for (p, r) in [
+                    misplaced("uri", f.uri.is_some()),
+                    misplaced("timeout_ms", f.timeout_ms.is_some()),
+                    misplaced("preserve_host", f.preserve_host.is_some()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    self.err(p, r);
+                }
+                let status = f.status.unwrap_or(200);
+                if !(200..=599).contains(&status) {
+                    self.err(
+                        format!("{at}.status"),
+                        format!("{status}: expected 200 to 599"),
+                    );
+                }
+                let body = f.body.clone().unwrap_or_default();
+                if matches!(status, 204 | 304) && !body.is_empty() {
+                    self.err(
+                        format!("{at}.body"),
+                        format!("a {status} response has no body"),
+                    );
+                }
+                let headers = f.headers.clone().unwrap_or_default();
+                self.mock_headers(at, &headers);
+                IntegrationKind::Mock(Mock {
+                    status,
+                    headers: headers.into_iter().collect(),
+                    body,
+                })
+            }
+        };
+        Integration {
+            name: name.to_owned(),
+            kind,
+        }
+    }
+
+    fn mock_headers(&mut self, at: &str, headers: &BTreeMap<String, String>) {
+        for (k, v) in headers {
+            let hat = format!("{at}.headers.{k}");
+            if k.is_empty() || !k.bytes().all(is_tchar) {
+                self.err(hat, "not a valid header name");
+                continue;
+            }
+            let lower = k.to_ascii_lowercase();
+            if matches!(
+                lower.as_str(),
+                "content-length"
+                    | "transfer-encoding"
+                    | "connection"
+                    | "keep-alive"
+                    | "upgrade"
+                    | "te"
+                    | "trailer"
+            ) {
+                self.err(hat, "set by the gateway; remove it");
+            } else if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                self.err(hat, "header values may not hold control characters");
+            }
+        }
+    }
+
+    fn domains(&mut self, file: &ConfigFile) -> DomainTable {
+        let mut out = Vec::new();
+        let mut seen = HashMap::new();
+        for (d, dom) in file.domains.iter().enumerate() {
+            let at = format!("domains[{d}]");
+            let name = dom.name.to_ascii_lowercase();
+            if !is_domain_name(&name) {
+                self.err(
+                    format!("{at}.name"),
+                    format!("{:?} is not a host name or *.wildcard", dom.name),
+                );
+            }
+            if let Some(first) = seen.insert(name.clone(), d) {
+                self.err(
+                    format!("{at}.name"),
+                    format!("{:?} is already domains[{first}]", dom.name),
+                );
+            }
+            if dom.mappings.is_empty() {
+                self.warn(
+                    format!("{at}.mappings"),
+                    "no mappings: every request to this domain gets 404",
+                );
+            }
+            let mut mappings = Vec::new();
+            let mut bases = HashSet::new();
+            for (m, map) in dom.mappings.iter().enumerate() {
+                let mat = format!("{at}.mappings[{m}]");
+                let base = map.base_path.trim_matches('/');
+                if !base
+                    .split('/')
+                    .all(|s| !s.is_empty() && s.bytes().all(crate::route::is_pchar))
+                    && !base.is_empty()
+                {
+                    self.err(
+                        format!("{mat}.base_path"),
+                        format!("{:?} is not a path", map.base_path),
+                    );
+                }
+                if !bases.insert(base.to_owned()) {
+                    self.err(
+                        format!("{mat}.base_path"),
+                        format!("base path {base:?} is mapped twice"),
+                    );
+                }
+                let Some(api) = file.apis.iter().position(|a| a.name == map.api) else {
+                    self.err(format!("{mat}.api"), format!("no API named {:?}", map.api));
+                    continue;
+                };
+                let Some(stage) = file.apis[api]
+                    .stages
+                    .iter()
+                    .position(|s| s.name == map.stage)
+                else {
+                    self.err(
+                        format!("{mat}.stage"),
+                        format!("API {:?} has no stage {:?}", map.api, map.stage),
+                    );
+                    continue;
+                };
+                mappings.push(Mapping {
+                    base_path: base.into(),
+                    api: api as u32,
+                    stage: stage as u32,
+                });
+            }
+            out.push((name, Domain::new(mappings)));
+        }
+        DomainTable::new(out)
+    }
+}
+
+fn type_name(t: IntegrationType) -> &'static str {
+    match t {
+        IntegrationType::HttpProxy => "http_proxy",
+        IntegrationType::Mock => "mock",
+    }
+}
+
+/// RFC 9110 token character.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_domain_name(name: &str) -> bool {
+    let host = name.strip_prefix("*.").unwrap_or(name);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+fn parse_listen(a: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = a.parse() {
+        return Some(addr);
+    }
+    let port = a.strip_prefix("localhost:")?.parse().ok()?;
+    Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+}

@@ -1,0 +1,235 @@
+//! The configuration document as written by operators: YAML or JSON, names in AWS HTTP API terms.
+//!
+//! These structs only describe shape. Every field refuses unknown keys so a typo is an error,
+//! not a silently ignored setting; meaning (references, ranges, templates) is checked in
+//! [`super::check`], which turns a [`ConfigFile`] into the checked [`super::Config`].
+//! The admin API takes and returns this same document, so everything here also serializes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub gateway: GatewayFile,
+    #[serde(default)]
+    pub apis: Vec<ApiFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<DomainFile>,
+}
+
+/// Listener and connection-level settings shared by every API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayFile {
+    /// Addresses to listen on, `host:port`.
+    pub listen: Vec<String>,
+    /// `auto` (one per CPU) or a number.
+    pub workers: Workers,
+    /// Time allowed for a request's header block to arrive (slowloris guard).
+    pub header_timeout_ms: u64,
+    /// How long an idle keep-alive connection is kept open.
+    pub idle_timeout_ms: u64,
+    /// On SIGTERM, how long in-flight requests get to finish.
+    pub drain_timeout_ms: u64,
+    /// Largest request header block accepted; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields accepted in one request; more gets 431.
+    pub max_headers: usize,
+    pub upstream: UpstreamFile,
+}
+
+impl Default for GatewayFile {
+    fn default() -> Self {
+        Self {
+            listen: vec!["0.0.0.0:8080".to_owned()],
+            workers: Workers::Auto,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            drain_timeout_ms: 30_000,
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            upstream: UpstreamFile::default(),
+        }
+    }
+}
+
+/// Upstream connection handling (per worker core).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamFile {
+    pub connect_timeout_ms: u64,
+    /// Idle keep-alive connections kept per worker and per upstream address.
+    pub max_idle_per_core: usize,
+    /// An idle pooled connection older than this is closed instead of reused.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for UpstreamFile {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 5_000,
+            max_idle_per_core: 128,
+            idle_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// `workers: auto` or `workers: 4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Workers {
+    #[default]
+    Auto,
+    Count(usize),
+}
+
+impl Serialize for Workers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Workers::Auto => s.serialize_str("auto"),
+            Workers::Count(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Workers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"auto\" or a number of workers from 1 to 1024")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Workers, E> {
+                if (1..=1024).contains(&n) {
+                    Ok(Workers::Count(n as usize))
+                } else {
+                    Err(E::custom(format!("{n} workers: expected 1 to 1024")))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Workers, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("{n} workers: expected 1 to 1024"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Workers, E> {
+                match s {
+                    "auto" => Ok(Workers::Auto),
+                    _ => match s.parse::<u64>() {
+                        Ok(n) => self.visit_u64(n),
+                        Err(_) => Err(E::invalid_value(serde::de::Unexpected::Str(s), &self)),
+                    },
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One API: its integrations, routes and stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    pub name: String,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Requests whose Host matches no domain go to the API marked default (else the first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    /// Largest request body accepted; larger gets 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub integrations: BTreeMap<String, IntegrationFile>,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+    #[serde(default)]
+    pub stages: Vec<StageFile>,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+
+fn default_max_body_bytes() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Http,
+}
+
+/// An integration: where a matched route's request goes. One flat struct for every type so that
+/// errors name the exact field; [`super::check`] refuses fields that do not belong to the type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationFile {
+    #[serde(rename = "type")]
+    pub kind: IntegrationType,
+    /// http_proxy: `http://host:port[/path]`, with `${stageVariables.x}` and `{param}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// http_proxy: time allowed for the backend's response (default 30000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// http_proxy: send the client's Host header instead of the URI's authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_host: Option<bool>,
+    /// mock: response status (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// mock: response headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// mock: response body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationType {
+    HttpProxy,
+    Mock,
+}
+
+/// `{ key: "GET /users/{id}", integration: users }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub key: String,
+    pub integration: String,
+}
+
+/// `{ name: prod, variables: { backend: "127.0.0.1:9000" } }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageFile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// A custom domain: Host name (exact or `*.` wildcard) and its API mappings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainFile {
+    pub name: String,
+    #[serde(default)]
+    pub mappings: Vec<MappingFile>,
+}
+
+/// `{ api: shop, stage: prod, base_path: "v1" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingFile {
+    pub api: String,
+    pub stage: String,
+    #[serde(default)]
+    pub base_path: String,
+}

@@ -1,0 +1,60 @@
+//! Text <-> [`ConfigFile`]: YAML (any YAML 1.2, so JSON too) in, YAML or JSON out.
+//!
+//! Parsing goes through `serde_path_to_error`, so a wrong type or an unknown field deep in the
+//! document reports its field path, not only a line number.
+
+use serde_saphyr::{DuplicateKeyPolicy, Options};
+
+use super::{ConfigError, ConfigFile};
+
+/// Parses a config document. JSON documents (first non-blank byte `{`) use the JSON parser for
+/// exact JSON semantics; everything else is YAML. Duplicate keys are refused.
+pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
+    if text.trim_start().starts_with('{') {
+        let mut de = serde_json::Deserializer::from_str(text);
+        return serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| path_error(e.path().to_string(), e.inner().to_string()));
+    }
+    let mut options = Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    let mut at: Option<(String, String)> = None;
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize::<_, ConfigFile>(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            at = Some((path, inner.to_string()));
+            inner
+        })
+    });
+    match parsed {
+        Ok(file) => Ok(file),
+        Err(e) => Err(match at {
+            Some((path, reason)) => path_error(path, reason),
+            None => ConfigError::new(".", first_line(&e.to_string())),
+        }),
+    }
+}
+
+fn path_error(path: String, reason: String) -> ConfigError {
+    let path = if path.is_empty() || path == "?" {
+        ".".to_owned()
+    } else {
+        path
+    };
+    ConfigError::new(path, first_line(&reason))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_owned()
+}
+
+/// Renders a document as YAML.
+pub fn to_yaml(file: &ConfigFile) -> String {
+    serde_saphyr::to_string(file).unwrap_or_else(|e| format!("# unrepresentable config: {e}\n"))
+}
+
+/// Renders a document as pretty JSON.
+pub fn to_json(file: &ConfigFile) -> String {
+    serde_json::to_string_pretty(file).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

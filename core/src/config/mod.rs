@@ -1,0 +1,31 @@
+//! The config contract: document -> checked model.
+//!
+//! - [`file`](ConfigFile): the document's shape (serde, unknown fields refused);
+//! - [`parse`]: text -> document, errors with field paths;
+//! - [`check()`]: document -> [`Config`], every problem collected with its field path;
+//! - the model ([`Config`], [`Api`], ...): what the data plane runs.
+
+mod check;
+mod error;
+mod file;
+mod load;
+mod model;
+#[cfg(test)]
+mod tests;
+
+pub use check::check;
+pub use error::{ConfigError, ConfigErrors};
+pub use file::*;
+pub use load::{parse, to_json, to_yaml};
+pub use model::*;
+
+/// The config `turnpike serve` runs when given none: a demo API with a mock at `/` and
+/// `/health`, on 127.0.0.1:8080.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.yaml");
+
+/// Parses and checks in one step (what `turnpike check` and the admin API do).
+pub fn load(text: &str) -> Result<(ConfigFile, Config), ConfigErrors> {
+    let file = parse(text)?;
+    let config = check(&file)?;
+    Ok((file, config))
+}

@@ -1,0 +1,105 @@
+//! The checked model: what the data plane runs. Built only by [`super::check`], so every
+//! reference in it resolves and every template renders (or carries the reason it cannot).
+
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+
+use rustc_hash::FxHashMap;
+
+use super::{ConfigError, Workers};
+use crate::{domain::DomainTable, route::RouteTable, uri::UpstreamTarget};
+
+#[derive(Debug)]
+pub struct Config {
+    pub gateway: Gateway,
+    pub apis: Vec<Api>,
+    pub domains: DomainTable,
+    /// The API for requests whose Host matches no domain.
+    pub default_api: Option<usize>,
+    /// Problems that do not stop the config from serving (shown by `turnpike check`).
+    pub warnings: Vec<ConfigError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub listen: Vec<SocketAddr>,
+    pub workers: Workers,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub upstream: UpstreamPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamPolicy {
+    pub connect_timeout: Duration,
+    pub max_idle_per_core: usize,
+    pub idle_timeout: Duration,
+}
+
+pub struct Api {
+    pub name: String,
+    pub max_body_bytes: u64,
+    pub integrations: Vec<Integration>,
+    pub routes: Vec<Route>,
+    /// Route key -> index into `routes`.
+    pub table: RouteTable<u32>,
+    pub stages: Vec<Stage>,
+    pub(crate) default_stage: Option<u32>,
+    pub(crate) stage_by_name: FxHashMap<Box<[u8]>, u32>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("name", &self.name)
+            .field("routes", &self.routes)
+            .field("stages", &self.stages)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The key as written (`GET /users/{id}`).
+    pub key: String,
+    pub integration: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: String,
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub name: String,
+    pub kind: IntegrationKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum IntegrationKind {
+    HttpProxy(HttpProxy),
+    Mock(Mock),
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpProxy {
+    pub uri: String,
+    pub timeout: Duration,
+    pub preserve_host: bool,
+    /// Per stage (same index as `Api::stages`): the rendered target, or why this stage cannot
+    /// use the integration (a stage variable it does not define): requests there get a 500.
+    pub targets: Vec<Result<UpstreamTarget, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mock {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub const DEFAULT_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,267 @@
+use super::*;
+
+fn errors(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn has(errs: &[String], path: &str, needle: &str) -> bool {
+    errs.iter()
+        .any(|e| e.starts_with(&format!("{path}: ")) && e.contains(needle))
+}
+
+const SHOP: &str = r#"
+gateway: { listen: ["127.0.0.1:8080"], workers: 2 }
+apis:
+  - name: shop
+    integrations:
+      users:    { type: http_proxy, uri: "http://127.0.0.1:9000/users", timeout_ms: 3000 }
+      user:     { type: http_proxy, uri: "http://127.0.0.1:9000/users/{id}" }
+      catchall: { type: http_proxy, uri: "http://${stageVariables.backend}/{proxy}" }
+      hello:    { type: mock, status: 200, headers: { content-type: text/plain }, body: "hello" }
+    routes:
+      - { key: "GET /users",        integration: users }
+      - { key: "GET /users/{id}",   integration: user }
+      - { key: "ANY /{proxy+}",     integration: catchall }
+      - { key: "$default",          integration: hello }
+    stages:
+      - { name: prod, variables: { backend: "127.0.0.1:9000" } }
+      - { name: $default }
+  - name: admin
+    default: true
+    integrations:
+      ok: { type: mock, body: "admin" }
+    routes:
+      - { key: "GET /ping", integration: ok }
+    stages:
+      - { name: v1 }
+domains:
+  - { name: api.example.com, mappings: [ { api: shop, stage: prod } ] }
+  - { name: "*.example.org", mappings: [ { api: shop, stage: prod, base_path: shop }, { api: admin, stage: v1, base_path: "/adm/" } ] }
+"#;
+
+#[test]
+fn the_shop_example_loads_with_one_warning() {
+    let (file, config) = load(SHOP).expect("valid");
+    assert_eq!(config.gateway.workers, Workers::Count(2));
+    assert_eq!(config.apis.len(), 2);
+    assert_eq!(config.default_api, Some(1));
+    // catchall needs ${stageVariables.backend}, which $default lacks: served as 500, warned.
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0]
+            .path
+            .starts_with("apis[0].integrations.catchall.uri")
+    );
+    // Round trip: what we print parses back to the same document.
+    assert_eq!(parse(&to_yaml(&file)).expect("yaml"), file);
+    assert_eq!(parse(&to_json(&file)).expect("json"), file);
+}
+
+#[test]
+fn json_documents_load_too() {
+    let text = r#"{"apis":[{"name":"a","integrations":{"m":{"type":"mock"}},
+        "routes":[{"key":"$default","integration":"m"}],"stages":[{"name":"$default"}]}]}"#;
+    let (_, config) = load(text).expect("json");
+    assert_eq!(config.apis[0].name, "a");
+}
+
+#[test]
+fn shape_errors_name_the_field() {
+    let e = errors("apis:\n  - name: a\n    routes:\n      - { key: x, integraton: y }\n");
+    assert!(
+        has(
+            &e,
+            "apis[0].routes[0].integraton",
+            "unknown field `integraton`"
+        ),
+        "{e:?}"
+    );
+    let e = errors("gateway:\n  header_timeout_ms: soon\n");
+    assert!(has(&e, "gateway.header_timeout_ms", "invalid"), "{e:?}");
+    let e = errors("gateway:\n  workers: 0\n");
+    assert!(has(&e, "gateway.workers", "expected 1 to 1024"), "{e:?}");
+    let e = errors("apis:\n  - name: a\n    integrations:\n      x: { type: lambda }\n");
+    assert!(
+        has(
+            &e,
+            "apis[0].integrations.x.type",
+            "unknown variant `lambda`"
+        ),
+        "{e:?}"
+    );
+    let e = errors("gateway: {}\ngateway: {}\n");
+    assert!(e.iter().any(|e| e.contains("duplicate")), "{e:?}");
+    let e = errors(r#"{"gateway": {"listen": 5}}"#);
+    assert!(has(&e, "gateway.listen", "invalid type"), "{e:?}");
+    let e = errors("apis: [\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+}
+
+#[test]
+fn meaning_errors_are_all_collected_with_paths() {
+    let text = r#"
+gateway: { listen: ["nope", "127.0.0.1:1"], header_timeout_ms: 1 }
+apis:
+  - name: "bad name"
+    integrations:
+      p: { type: http_proxy, uri: "https://x", body: "no" }
+      q: { type: http_proxy }
+      r: { type: http_proxy, uri: "http://h/{id}" }
+      m: { type: mock, status: 99, uri: "http://x", headers: { Content-Length: "1", "bad name": x } }
+      n: { type: mock, status: 204, body: "x" }
+    routes:
+      - { key: "GETT /x", integration: m }
+      - { key: "GET /x", integration: missing }
+      - { key: "GET /y", integration: r }
+      - { key: "GET /z", integration: m }
+      - { key: "GET /z", integration: m }
+    stages:
+      - { name: "a/b" }
+      - { name: s, variables: { "x-y": "v", ok: "bad value" } }
+      - { name: s }
+  - name: two
+    default: true
+  - name: two
+    default: true
+domains:
+  - { name: "Bad_Domain", mappings: [ { api: nope, stage: s }, { api: two, stage: nope } ] }
+  - { name: "a.example.com", mappings: [ { api: two, stage: x, base_path: "a b" } ] }
+"#;
+    let e = errors(text);
+    for (path, needle) in [
+        ("gateway.listen[0]", "not an IP:port"),
+        ("gateway.header_timeout_ms", "out of range"),
+        ("apis[0].name", "use 1-128"),
+        (
+            "apis[0].integrations.p.uri",
+            "https upstreams are not supported yet",
+        ),
+        (
+            "apis[0].integrations.p.body",
+            "not a field of type http_proxy",
+        ),
+        ("apis[0].integrations.q.uri", "needs a uri"),
+        ("apis[0].integrations.m.status", "expected 200 to 599"),
+        ("apis[0].integrations.m.uri", "not a field of type mock"),
+        (
+            "apis[0].integrations.m.headers.Content-Length",
+            "set by the gateway",
+        ),
+        (
+            "apis[0].integrations.m.headers.bad name",
+            "not a valid header name",
+        ),
+        ("apis[0].integrations.n.body", "a 204 response has no body"),
+        ("apis[0].routes[0].key", "unknown method"),
+        (
+            "apis[0].routes[1].integration",
+            "no integration named \"missing\"",
+        ),
+        ("apis[0].routes[2].integration", "uses {id}"),
+        ("apis[0].routes[4].key", "duplicates route \"GET /z\""),
+        ("apis[0].stages[0].name", "use \"$default\""),
+        ("apis[0].stages[1].variables.x-y", "variable names"),
+        ("apis[0].stages[1].variables.ok", "values use"),
+        ("apis[0].stages[2].name", "defined twice"),
+        ("apis[2].name", "already the name of apis[1]"),
+        ("apis[2].default", "only one API"),
+        ("domains[0].name", "not a host name"),
+        ("domains[0].mappings[0].api", "no API named \"nope\""),
+        ("domains[0].mappings[1].stage", "has no stage \"nope\""),
+        ("domains[1].mappings[0].base_path", "not a path"),
+    ] {
+        assert!(
+            has(&e, path, needle),
+            "missing {path}: {needle} in\n{}",
+            e.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_embedded_default_is_valid() {
+    let (_, config) = load(EMBEDDED_DEFAULT).expect("embedded default");
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.gateway.listen[0].to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn features_not_built_yet_are_refused_not_ignored() {
+    let e = errors("apis:\n  - name: a\n    cors: { allow_origins: [\"*\"] }\n");
+    assert!(has(&e, "apis[0].cors", "unknown field `cors`"), "{e:?}");
+}
+
+fn route(
+    config: &Config,
+    host: &str,
+    method: &str,
+    path: &str,
+) -> Option<(String, String, String, String)> {
+    config
+        .resolve(host.as_bytes(), method.as_bytes(), path.as_bytes())
+        .map(|r| {
+            (
+                r.api.name.clone(),
+                r.stage.name.clone(),
+                r.route.key.clone(),
+                String::from_utf8(r.path.to_vec()).expect("utf8"),
+            )
+        })
+}
+
+#[test]
+fn resolves_domains_stages_and_routes() {
+    let (_, c) = load(SHOP).expect("valid");
+    let r = |h: &str, m: &str, p: &str| {
+        route(&c, h, m, p).map(|(a, s, k, p)| format!("{a} {s} {k} {p}"))
+    };
+    // Custom domain: API and stage fixed, no stage prefix.
+    assert_eq!(
+        r("api.example.com", "GET", "/users").as_deref(),
+        Some("shop prod GET /users /users")
+    );
+    assert_eq!(
+        r("API.EXAMPLE.COM:443", "GET", "/users/7").as_deref(),
+        Some("shop prod GET /users/{id} /users/7")
+    );
+    // Wildcard domain with base paths.
+    assert_eq!(
+        r("x.example.org", "GET", "/shop/users").as_deref(),
+        Some("shop prod GET /users /users")
+    );
+    assert_eq!(
+        r("x.example.org", "GET", "/adm/ping").as_deref(),
+        Some("admin v1 GET /ping /ping")
+    );
+    assert_eq!(r("x.example.org", "GET", "/other"), None);
+    // Unknown host -> the default API (admin), stage from the first segment.
+    assert_eq!(
+        r("localhost", "GET", "/v1/ping").as_deref(),
+        Some("admin v1 GET /ping /ping")
+    );
+    assert_eq!(
+        r("localhost", "GET", "/ping"),
+        None,
+        "admin has no $default stage"
+    );
+    assert_eq!(r("localhost", "GET", "/v1/nope"), None);
+}
+
+#[test]
+fn stage_prefix_and_default_stage() {
+    let text = SHOP.replace("    default: true\n", "");
+    let (_, c) = load(&text).expect("valid");
+    let r = |p: &str| route(&c, "h", "GET", p).map(|(_, s, k, p)| format!("{s} {k} {p}"));
+    assert_eq!(r("/prod/users").as_deref(), Some("prod GET /users /users"));
+    assert_eq!(r("/prod/a/b").as_deref(), Some("prod ANY /{proxy+} /a/b"));
+    assert_eq!(r("/prod").as_deref(), Some("prod $default "));
+    assert_eq!(r("/users").as_deref(), Some("$default GET /users /users"));
+    assert_eq!(
+        r("/production/x").as_deref(),
+        Some("$default ANY /{proxy+} /production/x")
+    );
+    assert_eq!(r("/").as_deref(), Some("$default $default /"));
+}
