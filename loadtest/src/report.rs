@@ -1,0 +1,245 @@
+//! The report: one [`Report`] value built from the merged measurements, printed as text and
+//! written as JSON. The JSON field names are a contract (documented in BENCHMARKS.md, checked
+//! by the integration tests): add fields, never rename or remove one.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::{
+    run::{Outcome, Plan},
+    stats::ErrorKind,
+};
+
+/// Version of the JSON layout, bumped only on an incompatible change.
+pub const SCHEMA: &str = "turnpike-load/1";
+
+/// A latency histogram summarized, in microseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub p99_99: f64,
+    pub p99_999: f64,
+    pub max: f64,
+}
+
+impl LatencySummary {
+    fn of(h: &Histogram<u64>) -> Self {
+        let us = |ns: u64| ns as f64 / 1e3;
+        let q = |p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                us(h.value_at_quantile(p / 100.0))
+            }
+        };
+        Self {
+            count: h.len(),
+            min: if h.is_empty() { 0.0 } else { us(h.min()) },
+            mean: if h.is_empty() { 0.0 } else { h.mean() / 1e3 },
+            stdev: if h.is_empty() { 0.0 } else { h.stdev() / 1e3 },
+            p50: q(50.0),
+            p90: q(90.0),
+            p99: q(99.0),
+            p99_9: q(99.9),
+            p99_99: q(99.99),
+            p99_999: q(99.999),
+            max: if h.is_empty() { 0.0 } else { us(h.max()) },
+        }
+    }
+}
+
+/// Everything a run reports. Serialized as-is for `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub target: String,
+    /// `closed` (max throughput) or `rate` (constant rate, corrected latency).
+    pub mode: &'static str,
+    /// `io_uring` or `epoll`.
+    pub driver: String,
+    pub threads: usize,
+    pub connections: usize,
+    pub pipeline: usize,
+    pub new_conn: bool,
+    /// The requested rate (rate mode), else null.
+    pub rate: Option<f64>,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Completed responses to requests sent (rate mode: scheduled) in the measured window.
+    pub requests: u64,
+    pub warmup_requests: u64,
+    pub requests_per_sec: f64,
+    /// Response bytes (heads and bodies) of the counted requests.
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub read_bytes_per_sec: f64,
+    pub written_bytes_per_sec: f64,
+    pub connects: u64,
+    /// Responses by status class: `1xx` ... `5xx`, `other`.
+    pub status: BTreeMap<&'static str, u64>,
+    /// Errors by kind: `connect`, `timeout`, `read`, `write`, `parse`, and `total`.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Latency in µs. Rate mode: from each request's intended send time (corrected for
+    /// coordinated omission). Closed loop: from the actual send.
+    pub latency_us: LatencySummary,
+    /// Latency in µs from the actual send (uncorrected service time).
+    pub service_time_us: LatencySummary,
+    #[serde(skip)]
+    pub latency: Histogram<u64>,
+    #[serde(skip)]
+    pub service: Histogram<u64>,
+}
+
+impl Report {
+    pub fn new(plan: &Plan, outcome: Outcome) -> Self {
+        let s = outcome.stats;
+        let secs = plan.duration.as_secs_f64();
+        // In the closed loop latency and service time are the same measurement.
+        let service = if plan.rate.is_some() {
+            s.service.clone()
+        } else {
+            s.latency.clone()
+        };
+        let classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+        let mut errors: BTreeMap<_, _> = ErrorKind::ALL
+            .iter()
+            .map(|&k| (k.name(), s.error_count(k)))
+            .collect();
+        errors.insert("total", s.total_errors());
+        Self {
+            schema: SCHEMA,
+            target: plan.target.url.clone(),
+            mode: if plan.rate.is_some() {
+                "rate"
+            } else {
+                "closed"
+            },
+            driver: outcome.driver.map_or("none", |d| d.name()).to_owned(),
+            threads: plan.threads,
+            connections: plan.connections,
+            pipeline: plan.pipeline,
+            new_conn: plan.new_conn,
+            rate: plan.rate,
+            duration_s: secs,
+            warmup_s: plan.warmup.as_secs_f64(),
+            requests: s.requests,
+            warmup_requests: s.warmup_requests,
+            requests_per_sec: s.requests as f64 / secs,
+            bytes_read: s.bytes_read,
+            bytes_written: s.bytes_written,
+            read_bytes_per_sec: s.bytes_read as f64 / secs,
+            written_bytes_per_sec: s.bytes_written as f64 / secs,
+            connects: s.connects,
+            status: classes.iter().copied().zip(s.status).collect(),
+            errors,
+            latency_us: LatencySummary::of(&s.latency),
+            service_time_us: LatencySummary::of(&service),
+            latency: s.latency,
+            service,
+        }
+    }
+
+    /// The human-readable report (stdout).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mode = match self.rate {
+            Some(r) => format!("constant rate {r} req/s"),
+            None => format!("closed loop, pipeline {}", self.pipeline),
+        };
+        out.push_str(&format!(
+            "{}: {mode}, {} threads, {} connections{}, {}s (+{}s warm-up), driver {}\n",
+            self.target,
+            self.threads,
+            self.connections,
+            if self.new_conn {
+                " (new per request)"
+            } else {
+                ""
+            },
+            self.duration_s,
+            self.warmup_s,
+            self.driver,
+        ));
+        out.push_str(&format!(
+            "  requests   {:>12}  {:>12.1} req/s\n",
+            self.requests, self.requests_per_sec
+        ));
+        out.push_str(&format!(
+            "  transfer   read {}/s, written {}/s\n",
+            human_bytes(self.read_bytes_per_sec),
+            human_bytes(self.written_bytes_per_sec)
+        ));
+        let status: Vec<String> = self
+            .status
+            .iter()
+            .filter(|(k, v)| **v > 0 || (**k != "1xx" && **k != "other"))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        out.push_str(&format!("  status     {}\n", status.join("  ")));
+        let errors: Vec<String> = ErrorKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .chain(["total"])
+            .map(|k| format!("{k} {}", self.errors.get(k).copied().unwrap_or(0)))
+            .collect();
+        out.push_str(&format!("  errors     {}\n", errors.join("  ")));
+        out.push_str(&format!(
+            "  {:<22}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
+            "latency", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max"
+        ));
+        let row = |name: &str, l: &LatencySummary| {
+            format!(
+                "  {name:<22}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
+                human_us(l.min),
+                human_us(l.p50),
+                human_us(l.p90),
+                human_us(l.p99),
+                human_us(l.p99_9),
+                human_us(l.p99_99),
+                human_us(l.max)
+            )
+        };
+        if self.rate.is_some() {
+            out.push_str(&row("corrected (intended)", &self.latency_us));
+            out.push_str(&row("service (uncorrected)", &self.service_time_us));
+        } else {
+            out.push_str(&row("response time", &self.latency_us));
+        }
+        out
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+fn human_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.2}s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{us:.0}us")
+    }
+}
+
+fn human_bytes(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.2} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.2} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
