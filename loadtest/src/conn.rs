@@ -8,10 +8,12 @@
 //! Coordinated omission: in the open loop, request `k` of a connection is due at
 //! `offset + k * interval`; its latency is measured from that due time, so a server stall
 //! delays every request scheduled behind it and shows in the tail. The uncorrected service
-//! time (from the actual send) is kept beside it. monoio timers tick in whole milliseconds and
-//! round deadlines up, so the loop sleeps until 1 ms before the due time and never measures
-//! from earlier than the actual send: the generator's own timer slack is then not charged to
-//! the server.
+//! time (from the actual send) is kept beside it. One refinement keeps the generator's own
+//! timer out of the result: monoio timers tick in whole milliseconds, so a request that fell
+//! due while its connection sat idle (asleep, nothing outstanding) is measured from when it
+//! was actually sent — any delay there came from our timer, not from the server. A request that
+//! fell due while the connection still waited for the server is measured from its due time.
+//! The loop wakes up to 1 ms early rather than late.
 
 use std::{io, os::fd::AsRawFd};
 
@@ -65,6 +67,8 @@ struct Conn<'a> {
     heads: Vec<bool>,
     /// Per request of the current batch (open loop): its due time.
     due: Vec<u64>,
+    /// Open loop: when the connection last had nothing outstanding (ns since start).
+    idle_since: u64,
     rng: Rng,
 }
 
@@ -80,6 +84,7 @@ pub async fn run(worker: &Worker, index: usize, watch: &Watch) {
         wbuf: Vec::new(),
         heads: Vec::with_capacity(plan.pipeline),
         due: Vec::with_capacity(plan.pipeline),
+        idle_since: 0,
         rng: Rng::new(index as u64),
     };
     match plan.rate {
@@ -145,6 +150,7 @@ impl Conn<'_> {
             if connected {
                 self.exchange(n, sent, true).await;
             }
+            self.idle_since = w.now();
         }
     }
 
@@ -168,11 +174,14 @@ impl Conn<'_> {
             match result {
                 Ok(resp) => {
                     let due = if open { self.due[i] } else { sent };
+                    // See the module doc: due while busy -> from the due time; due while idle
+                    // -> from the send (the gap is our timer's slack, not the server's).
+                    let start = if due < self.idle_since { due } else { sent };
                     let measured = due >= w.warmup_end;
                     {
                         let mut stats = w.stats.borrow_mut();
                         if measured {
-                            let latency = done.saturating_sub(due.min(sent));
+                            let latency = done.saturating_sub(start);
                             let service = open.then(|| done.saturating_sub(sent));
                             stats.record(resp.status, latency, service);
                             stats.bytes_read += resp.bytes;

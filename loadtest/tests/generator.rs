@@ -1,0 +1,283 @@
+//! The generator's own correctness, checked by running the real binary against a counting
+//! origin on loopback: counts, rate, coordinated-omission correction, report fields, errors.
+//!
+//! Load tests share two cores, so they take [`serial`] to run one at a time; the whole file
+//! stays around 30 s.
+
+#![allow(clippy::disallowed_types)] // std Mutex: test harness, not per-core code.
+
+mod support;
+
+use std::{
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use support::{Origin, OriginOptions, closed_port, load, load_json, tempdir};
+
+/// One load test at a time: a rate or latency check must not compete for the CPUs.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn u(v: &Value, path: &str) -> u64 {
+    v.pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{path} missing in {v}"))
+}
+
+fn f(v: &Value, path: &str) -> f64 {
+    v.pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} missing in {v}"))
+}
+
+/// The generator must account for every request the origin answered.
+fn assert_counts_match(origin: &Origin, report: &Value) {
+    let reported = u(report, "/requests") + u(report, "/warmup_requests");
+    assert!(reported > 100, "too few requests: {report}");
+    assert_eq!(u(report, "/errors/total"), 0, "{report}");
+    assert_eq!(reported, origin.requests(), "generator vs origin: {report}");
+    assert_eq!(u(report, "/status/2xx"), u(report, "/requests"));
+}
+
+#[test]
+fn closed_loop_counts_match_the_origin_on_both_drivers() {
+    let _g = serial();
+    for driver in ["auto", "epoll"] {
+        let origin = Origin::start(OriginOptions::default());
+        let url = origin.url("/");
+        let (report, _) = load_json(&["-c", "4", "-d", "1s", "--driver", driver, &url]);
+        assert_counts_match(&origin, &report);
+        assert_eq!(report["mode"], "closed");
+        assert_eq!(u(&report, "/connects"), 4);
+        if driver == "epoll" {
+            assert_eq!(report["driver"], "epoll");
+        }
+    }
+}
+
+#[test]
+fn pipelined_counts_match_the_origin_with_warmup() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions::default());
+    let url = origin.url("/p");
+    let (report, _) = load_json(&[
+        "-c",
+        "3",
+        "-d",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--pipeline",
+        "8",
+        &url,
+    ]);
+    assert_counts_match(&origin, &report);
+    assert!(u(&report, "/warmup_requests") > 0, "{report}");
+    assert_eq!(
+        u(&report, "/requests") % 8,
+        0,
+        "whole batches only: {report}"
+    );
+}
+
+#[test]
+fn chunked_responses_and_scenarios_with_credentials() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions {
+        chunked: true,
+        record_header: Some("authorization".into()),
+        ..OriginOptions::default()
+    });
+    let dir = tempdir();
+    let scenario = dir.join("mix.yaml");
+    std::fs::write(
+        &scenario,
+        "requests:\n  - { path: /a, weight: 3 }\n  - { method: POST, path: /b, body: hello }\n\
+         credentials: { header: Authorization, prefix: 'Bearer ', values: [t1, t2, t3] }\n",
+    )
+    .expect("write scenario");
+    let url = origin.url("/");
+    let sc = scenario.to_str().expect("path");
+    let (report, _) = load_json(&[
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--pipeline",
+        "4",
+        "--scenario",
+        sc,
+        &url,
+    ]);
+    assert_counts_match(&origin, &report);
+    let seen: Vec<String> = origin.seen_headers().into_iter().collect();
+    assert_eq!(seen, ["Bearer t1", "Bearer t2", "Bearer t3"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn new_connection_per_request() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions::default());
+    let url = origin.url("/");
+    let (report, _) = load_json(&["-c", "2", "-d", "1s", "--new-conn", &url]);
+    assert_counts_match(&origin, &report);
+    assert_eq!(u(&report, "/connects"), u(&report, "/requests"));
+    assert_eq!(origin.connections(), u(&report, "/requests"));
+}
+
+#[test]
+fn constant_rate_holds_within_one_percent() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions::default());
+    let url = origin.url("/");
+    let (report, _) = load_json(&["--rate", "2000", "-c", "8", "-d", "3s", &url]);
+    let rps = f(&report, "/requests_per_sec");
+    assert!((rps - 2000.0).abs() <= 20.0, "rate {rps}: {report}");
+    assert_eq!(origin.requests(), u(&report, "/requests"));
+    assert_eq!(report["mode"], "rate");
+}
+
+#[test]
+fn a_stalled_origin_shows_in_the_corrected_tail_only() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions {
+        stall: Some(Duration::from_millis(200)),
+        ..OriginOptions::default()
+    });
+    let url = origin.url("/");
+    let (report, _) = load_json(&["--rate", "1000", "-c", "4", "-d", "3s", &url]);
+    let corrected = f(&report, "/latency_us/p99");
+    let service = f(&report, "/service_time_us/p99");
+    assert!(
+        corrected >= 100_000.0,
+        "corrected p99 {corrected} us hides the stall"
+    );
+    assert!(
+        service < 50_000.0,
+        "uncorrected p99 {service} us should stay small"
+    );
+    assert!(f(&report, "/service_time_us/max") >= 100_000.0, "{report}");
+}
+
+#[test]
+fn json_report_has_every_documented_field_and_svg_is_written() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions::default());
+    let dir = tempdir();
+    let svg = dir.join("plot.svg");
+    let url = origin.url("/");
+    let svg_s = svg.to_str().expect("path");
+    let (report, out) = load_json(&["--rate", "500", "-c", "2", "-d", "1s", "--svg", svg_s, &url]);
+    for field in [
+        "schema",
+        "target",
+        "mode",
+        "driver",
+        "threads",
+        "connections",
+        "pipeline",
+        "new_conn",
+        "rate",
+        "duration_s",
+        "warmup_s",
+        "requests",
+        "warmup_requests",
+        "requests_per_sec",
+        "bytes_read",
+        "bytes_written",
+        "read_bytes_per_sec",
+        "written_bytes_per_sec",
+        "connects",
+        "status",
+        "errors",
+        "latency_us",
+        "service_time_us",
+    ] {
+        assert!(report.get(field).is_some(), "missing {field}: {report}");
+    }
+    for class in ["1xx", "2xx", "3xx", "4xx", "5xx", "other"] {
+        u(&report, &format!("/status/{class}"));
+    }
+    for kind in ["connect", "timeout", "read", "write", "parse", "total"] {
+        u(&report, &format!("/errors/{kind}"));
+    }
+    for summary in ["latency_us", "service_time_us"] {
+        for p in [
+            "count", "min", "mean", "stdev", "p50", "p90", "p99", "p99_9", "p99_99", "p99_999",
+            "max",
+        ] {
+            f(&report, &format!("/{summary}/{p}"));
+        }
+    }
+    assert_eq!(report["schema"], "turnpike-load/1");
+    assert!(f(&report, "/latency_us/p50") > 0.0);
+    let plot = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(plot.starts_with("<svg") && plot.contains("99.9%") && plot.contains("polyline"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("corrected") && text.contains("p99.9"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn assert_fails(args: &[&str], expect: &str) {
+    let out = load(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        err.contains(expect),
+        "{args:?}: stderr {err:?} lacks {expect:?}"
+    );
+}
+
+#[test]
+fn clear_errors_for_bad_input() {
+    assert_fails(&["not a url"], "bad URL");
+    assert_fails(&["https://127.0.0.1:1/"], "https:// is not supported");
+    assert_fails(&["http://127.0.0.1:99999/"], "port");
+    assert_fails(&["-H", "oops", "http://127.0.0.1:1/"], "--header");
+    assert_fails(&["--rate", "0", "http://127.0.0.1:1/"], "--rate");
+    let dir = tempdir();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "requests:\n  - { path: /a }\n  - { path: /b, weight: lots }\n",
+    )
+    .expect("write");
+    assert_fails(
+        &[
+            "--scenario",
+            bad.to_str().expect("path"),
+            "http://127.0.0.1:1/",
+        ],
+        "requests[1].weight",
+    );
+    let missing = dir.join("missing.yaml");
+    assert_fails(
+        &[
+            "--scenario",
+            missing.to_str().expect("path"),
+            "http://127.0.0.1:1/",
+        ],
+        "cannot read scenario file",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unreachable_target_fails_fast() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let started = Instant::now();
+    assert_fails(&["-c", "4", "-d", "10s", &url], "cannot connect");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

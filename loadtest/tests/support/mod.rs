@@ -1,0 +1,260 @@
+//! Test support: a small real HTTP/1.1 origin on loopback that counts what it serves, and a
+//! helper to run the real `turnpike-load` binary.
+//!
+//! The origin is deliberately plain (a std thread per connection, keep-alive, pipelining,
+//! request bodies skipped by Content-Length) so that the generator's counts can be checked
+//! against an independent count. It can answer with chunked bodies and can stall: pause every
+//! response for the first `stall` of each second, as a server in a GC pause would.
+
+use std::{
+    collections::BTreeSet,
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    process::{Command, Output},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// How the origin behaves.
+#[derive(Debug, Clone, Default)]
+pub struct OriginOptions {
+    /// Answer with a chunked body instead of a Content-Length one.
+    pub chunked: bool,
+    /// Pause responses during the first `stall` of every second.
+    pub stall: Option<Duration>,
+    /// Remember the values of this request header.
+    pub record_header: Option<String>,
+}
+
+/// A running origin; stops accepting when dropped.
+pub struct Origin {
+    pub addr: SocketAddr,
+    requests: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    seen: Arc<Mutex<BTreeSet<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Origin {
+    pub fn start(opts: OriginOptions) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        let origin = Self {
+            addr,
+            requests: Arc::default(),
+            connections: Arc::default(),
+            seen: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (requests, connections, seen, stop) = (
+            origin.requests.clone(),
+            origin.connections.clone(),
+            origin.seen.clone(),
+            origin.stop.clone(),
+        );
+        let epoch = Instant::now();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                connections.fetch_add(1, Ordering::Relaxed);
+                let (requests, seen, opts) = (requests.clone(), seen.clone(), opts.clone());
+                std::thread::spawn(move || serve(stream, &opts, epoch, &requests, &seen));
+            }
+        });
+        origin
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn seen_headers(&self) -> BTreeSet<String> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Serves one connection until the client closes it.
+fn serve(
+    mut stream: TcpStream,
+    opts: &OriginOptions,
+    epoch: Instant,
+    requests: &AtomicU64,
+    seen: &Mutex<BTreeSet<String>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(64 << 10);
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut out = Vec::new();
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut close = false;
+        // Answer every complete request in the buffer (pipelining) with one write.
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut req = httparse::Request::new(&mut headers);
+            let head_len = match req.parse(&buf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => break,
+                Err(_) => return,
+            };
+            let mut body_len = 0usize;
+            for h in req.headers.iter() {
+                if h.name.eq_ignore_ascii_case("content-length") {
+                    body_len = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                }
+                if h.name.eq_ignore_ascii_case("connection") && h.value == b"close" {
+                    close = true;
+                }
+                if opts
+                    .record_header
+                    .as_deref()
+                    .is_some_and(|r| h.name.eq_ignore_ascii_case(r))
+                {
+                    let v = String::from_utf8_lossy(h.value).into_owned();
+                    seen.lock().expect("seen").insert(v);
+                }
+            }
+            if buf.len() < head_len + body_len {
+                break;
+            }
+            buf.drain(..head_len + body_len);
+            requests.fetch_add(1, Ordering::SeqCst);
+            if opts.chunked {
+                out.extend_from_slice(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                );
+            } else {
+                out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+            }
+            if close {
+                break;
+            }
+        }
+        if let Some(stall) = opts.stall {
+            let into_second =
+                Duration::from_nanos((epoch.elapsed().as_nanos() % 1_000_000_000) as u64);
+            if into_second < stall {
+                std::thread::sleep(stall - into_second);
+            }
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+/// Runs `turnpike-load` with `args`, with a hard time limit so a hang fails the test.
+pub fn load(args: &[&str]) -> Output {
+    load_env(args, &[])
+}
+
+pub fn load_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_turnpike-load"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn turnpike-load");
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < until {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: plain kill(2) of the child this test spawned.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        })
+    };
+    let out = child.wait_with_output().expect("wait turnpike-load");
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    out
+}
+
+/// Runs the generator with `--json` and returns the parsed report.
+pub fn load_json(args: &[&str]) -> (serde_json::Value, Output) {
+    let dir = tempdir();
+    let path = dir.join("report.json");
+    let path_s = path.to_str().expect("utf-8 path").to_owned();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-q", "--json", &path_s]);
+    let out = load(&all);
+    assert!(
+        out.status.success(),
+        "turnpike-load {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("json report written");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        serde_json::from_str(&text).expect("json report parses"),
+        out,
+    )
+}
+
+/// A fresh directory under the system temp dir.
+pub fn tempdir() -> std::path::PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "turnpike-load-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
