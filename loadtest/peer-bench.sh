@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# peer-bench.sh: turnpike side by side with nginx and HAProxy as reverse proxies to one backend.
+#
+# Starts a backend (its own nginx instance: a small body at /, 16 KiB at /16k, a 1 MiB POST sink
+# at /upload), then nginx, HAProxy and turnpike as reverse proxies to it with the same number of
+# workers and upstream keep-alive, proxies pinned to one CPU set and the load generator + backend
+# to another. Runs interleaved rounds of the same load against direct, nginx, haproxy and
+# turnpike with turnpike-load, and prints a table of medians with ratios to nginx; writes JSON.
+#
+#   loadtest/peer-bench.sh                      # defaults: 5 rounds, 5 s each, 64 connections
+#   loadtest/peer-bench.sh --rounds 3 --duration 3s --scenarios "small rate"
+#   loadtest/peer-bench.sh --wrk-check          # turnpike-load vs wrk against the backend
+#
+# Everything runs on loopback high ports; every process started here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-1s}
+CONNS=${CONNS:-64}
+UPLOAD_CONNS=${UPLOAD_CONNS:-8}
+NEWCONN_CONNS=${NEWCONN_CONNS:-16}
+WORKERS=${WORKERS:-1}
+PROXY_CPUS=${PROXY_CPUS:-0}
+LOAD_CPUS=${LOAD_CPUS:-1}
+SCENARIOS=${SCENARIOS:-"small big upload newconn rate"}
+TARGETS=${TARGETS:-"direct nginx haproxy turnpike"}
+OUT_JSON=${OUT_JSON:-$ROOT/peer-bench.json}
+TURNPIKE=${TURNPIKE:-$TARGET_DIR/release/turnpike}
+LOAD=${LOAD:-$TARGET_DIR/release/turnpike-load}
+WRK_CHECK=0
+
+BACKEND_PORT=18000
+TURNPIKE_PORT=18080
+NGINX_PORT=18081
+HAPROXY_PORT=18082
+
+usage() {
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    cat <<EOF
+
+Options (environment variable in brackets):
+  --rounds N          interleaved rounds per scenario [ROUNDS=$ROUNDS]
+  --duration D        measured time per run [DURATION=$DURATION]
+  --warmup D          warm-up per run [WARMUP=$WARMUP]
+  --conns N           connections for small/big/rate [CONNS=$CONNS]
+  --workers N         proxy workers (nginx worker_processes, haproxy nbthread, turnpike workers) [WORKERS=$WORKERS]
+  --proxy-cpus LIST   taskset CPU list for the proxies [PROXY_CPUS=$PROXY_CPUS]
+  --load-cpus LIST    taskset CPU list for the generator and the backend [LOAD_CPUS=$LOAD_CPUS]
+  --scenarios LIST    any of: small big upload newconn rate [SCENARIOS="$SCENARIOS"]
+  --targets LIST      any of: direct nginx haproxy turnpike [TARGETS="$TARGETS"]
+  --json FILE         JSON results [OUT_JSON=$OUT_JSON]
+  --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
+  TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --duration) DURATION=$2; shift 2 ;;
+        --warmup) WARMUP=$2; shift 2 ;;
+        --conns) CONNS=$2; shift 2 ;;
+        --workers) WORKERS=$2; shift 2 ;;
+        --proxy-cpus) PROXY_CPUS=$2; shift 2 ;;
+        --load-cpus) LOAD_CPUS=$2; shift 2 ;;
+        --scenarios) SCENARIOS=$2; shift 2 ;;
+        --targets) TARGETS=$2; shift 2 ;;
+        --json) OUT_JSON=$2; shift 2 ;;
+        --wrk-check) WRK_CHECK=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "peer-bench: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+log() { echo "peer-bench: $*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------------
+ensure_tools() {
+    local missing=()
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+    command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v python3 >/dev/null || missing+=(python3)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        log "installing ${missing[*]} with apt"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    export PATH="$PATH:/usr/sbin:/sbin"
+}
+
+ensure_binaries() {
+    if [[ ! -x $LOAD ]]; then
+        log "building turnpike-load (release)"
+        (cd "$ROOT" && cargo build --release -p turnpike-load)
+    fi
+    if [[ ! -x $TURNPIKE ]]; then
+        log "building turnpike (release)"
+        (cd "$ROOT" && cargo build --release -p turnpike-proxy) ||
+            log "turnpike did not build: its column will say missing"
+    fi
+}
+
+# --- processes ---------------------------------------------------------------------------------
+TMP=$(mktemp -d -t peer-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_port PORT SECONDS [PID]: true once something accepts on 127.0.0.1:PORT; false after
+# SECONDS, or as soon as PID (the server being waited for) has exited.
+wait_port() {
+    local port=$1 deadline=$((SECONDS + $2)) pid=${3:-}
+    while ((SECONDS < deadline)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# start NAME CPUS CMD...: runs CMD pinned in the background, remembers its pid.
+start() {
+    local name=$1 cpus=$2
+    shift 2
+    taskset -c "$cpus" "$@" >"$TMP/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+
+nginx_common() {
+    cat <<EOF
+pid $TMP/$1.pid;
+error_log $TMP/$1.error.log warn;
+events { worker_connections 16384; multi_accept on; }
+EOF
+}
+
+nginx_http_common() {
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $TMP/$1-body;
+    proxy_temp_path $TMP/$1-proxy;
+    fastcgi_temp_path $TMP/$1-fastcgi;
+    uwsgi_temp_path $TMP/$1-uwsgi;
+    scgi_temp_path $TMP/$1-scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    client_max_body_size 2m;
+    client_body_buffer_size 2m;
+EOF
+}
+
+start_backend() {
+    head -c 16384 /dev/zero | tr '\0' 'b' >"$TMP/16k"
+    head -c 1048576 /dev/zero | tr '\0' 'u' >"$TMP/1m.bin"
+    cat >"$TMP/backend.conf" <<EOF
+worker_processes 1;
+$(nginx_common backend)
+http {
+$(nginx_http_common backend)
+    server {
+        listen 127.0.0.1:$BACKEND_PORT backlog=4096 reuseport;
+        location = / { default_type text/plain; return 200 "hello from the backend\n"; }
+        location = /16k { default_type application/octet-stream; alias $TMP/16k; }
+        # Reads (discards) the whole request body, then answers.
+        location = /upload { default_type text/plain; return 200 "ok\n"; }
+    }
+}
+EOF
+    start backend "$LOAD_CPUS" nginx -p "$TMP" -c "$TMP/backend.conf" -g 'daemon off;'
+    wait_port $BACKEND_PORT 5 || { log "backend nginx did not start:"; cat "$TMP/backend.log" >&2; exit 1; }
+}
+
+start_nginx() {
+    cat >"$TMP/nginx.conf" <<EOF
+worker_processes $WORKERS;
+$(nginx_common nginx)
+http {
+$(nginx_http_common nginx)
+    upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; keepalive_requests 10000000; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT backlog=4096 reuseport;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start nginx "$PROXY_CPUS" nginx -p "$TMP" -c "$TMP/nginx.conf" -g 'daemon off;'
+    wait_port $NGINX_PORT 5 || { log "nginx did not start"; cat "$TMP/nginx.log" >&2; exit 1; }
+}
+
+start_haproxy() {
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread $WORKERS
+    maxconn 8000
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend fe
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend be
+backend be
+    server s1 127.0.0.1:$BACKEND_PORT
+EOF
+    start haproxy "$PROXY_CPUS" haproxy -db -f "$TMP/haproxy.cfg"
+    wait_port $HAPROXY_PORT 5 || { log "haproxy did not start"; cat "$TMP/haproxy.log" >&2; exit 1; }
+}
+
+TURNPIKE_OK=0
+start_turnpike() {
+    if [[ ! -x $TURNPIKE ]]; then
+        log "no turnpike binary at $TURNPIKE: its column will say missing"
+        return
+    fi
+    cat >"$TMP/turnpike.yaml" <<EOF
+gateway: { listen: ["127.0.0.1:$TURNPIKE_PORT"], workers: $WORKERS }
+apis:
+  - name: bench
+    integrations:
+      backend: { type: http_proxy, uri: "http://127.0.0.1:$BACKEND_PORT" }
+    routes:
+      - { key: "\$default", integration: backend }
+    stages:
+      - { name: \$default }
+EOF
+    start turnpike "$PROXY_CPUS" "$TURNPIKE" serve --config "$TMP/turnpike.yaml"
+    if wait_port $TURNPIKE_PORT 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$TURNPIKE_PORT/" 2>/dev/null; then
+        TURNPIKE_OK=1
+    else
+        log "turnpike did not start or does not proxy: its column will say missing"
+        tail -5 "$TMP/turnpike.log" >&2 || true
+    fi
+}
+
+port_of() {
+    case $1 in
+        direct) echo $BACKEND_PORT ;;
+        nginx) echo $NGINX_PORT ;;
+        haproxy) echo $HAPROXY_PORT ;;
+        turnpike) echo $TURNPIKE_PORT ;;
+    esac
+}
+
+# --- runs --------------------------------------------------------------------------------------
+# load_args SCENARIO: the turnpike-load arguments (without the URL) for a scenario.
+load_args() {
+    case $1 in
+        small) echo "-c $CONNS" ;;
+        big) echo "-c $CONNS" ;;
+        upload) echo "-c $UPLOAD_CONNS -m POST --body-file $TMP/1m.bin -H Content-Type:application/octet-stream" ;;
+        newconn) echo "-c $NEWCONN_CONNS --new-conn" ;;
+        rate) echo "-c $CONNS --rate $RATE" ;;
+    esac
+}
+
+path_of() {
+    case $1 in
+        big) echo /16k ;;
+        upload) echo /upload ;;
+        *) echo / ;;
+    esac
+}
+
+# run_one SCENARIO TARGET ROUND: one measurement into results/SCENARIO.TARGET.ROUND.json.
+run_one() {
+    local scenario=$1 target=$2 round=$3
+    local out="$TMP/results/$scenario.$target.$round.json"
+    local url="http://127.0.0.1:$(port_of "$target")$(path_of "$scenario")"
+    # shellcheck disable=SC2046 # word splitting of the argument list is intended
+    if taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -d "$DURATION" --warmup "$WARMUP" \
+        $(load_args "$scenario") --json "$out" "$url" >"$TMP/last-run.txt" 2>&1; then
+        printf '  %-8s %-9s round %s: %s\n' "$scenario" "$target" "$round" \
+            "$(grep -E 'requests ' "$TMP/last-run.txt" | tr -s ' ')" >&2
+    else
+        log "$scenario/$target round $round failed: $(tail -1 "$TMP/last-run.txt")"
+        rm -f "$out"
+    fi
+}
+
+median_rps() { # median_rps SCENARIO TARGET
+    python3 - "$TMP/results" "$1" "$2" <<'EOF'
+import glob, json, statistics, sys
+d, s, t = sys.argv[1:]
+v = [json.load(open(f))["requests_per_sec"] for f in glob.glob(f"{d}/{s}.{t}.*.json")]
+print(int(statistics.median(v)) if v else 0)
+EOF
+}
+
+active_targets() {
+    local t
+    for t in $TARGETS; do
+        if [[ $t == turnpike && $TURNPIKE_OK != 1 ]]; then continue; fi
+        echo "$t"
+    done
+}
+
+run_scenarios() {
+    mkdir -p "$TMP/results"
+    local targets scenario round i n
+    mapfile -t targets < <(active_targets)
+    n=${#targets[@]}
+    RATE=${RATE:-}
+    for scenario in $SCENARIOS; do
+        if [[ $scenario == rate && -z $RATE ]]; then
+            local max
+            max=$(median_rps small nginx)
+            if [[ $max == 0 ]]; then
+                log "measuring nginx's max for the rate scenario"
+                for ((round = 1; round <= ROUNDS; round++)); do run_one small nginx "$round"; done
+                max=$(median_rps small nginx)
+            fi
+            RATE=$((max / 2))
+            log "rate scenario at $RATE req/s (50% of nginx's median max $max)"
+        fi
+        log "scenario $scenario: $ROUNDS rounds over ${targets[*]}"
+        for ((round = 1; round <= ROUNDS; round++)); do
+            # Rotate the order each round so no target always runs first (or last).
+            for ((i = 0; i < n; i++)); do
+                run_one "$scenario" "${targets[$(((i + round - 1) % n))]}" "$round"
+            done
+        done
+    done
+}
+
+summarize() {
+    python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
+        "${RATE:-}" "$SCENARIOS" "$TARGETS" "$*" <<'EOF'
+import glob, json, os, platform, statistics, subprocess, sys
+results, out, rounds, duration, workers, pcpu, lcpu, rate, scenarios, targets, argv = sys.argv[1:]
+def med(v):
+    return statistics.median(v) if v else None
+table = {}
+for s in scenarios.split():
+    table[s] = {}
+    for t in targets.split():
+        runs = [json.load(open(f)) for f in sorted(glob.glob(f"{results}/{s}.{t}.*.json"))]
+        if not runs:
+            table[s][t] = None
+            continue
+        table[s][t] = {
+            "rounds": len(runs),
+            "requests_per_sec": med([r["requests_per_sec"] for r in runs]),
+            "p50_us": med([r["latency_us"]["p50"] for r in runs]),
+            "p99_us": med([r["latency_us"]["p99"] for r in runs]),
+            "p99_9_us": med([r["latency_us"]["p99_9"] for r in runs]),
+            "service_p99_us": med([r["service_time_us"]["p99"] for r in runs]),
+            "errors": sum(r["errors"]["total"] for r in runs),
+            "non_2xx": sum(r["requests"] - r["status"]["2xx"] for r in runs),
+        }
+cpu = "unknown"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip(); break
+except OSError:
+    pass
+machine = {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()}
+doc = {"machine": machine, "rounds": int(rounds), "duration": duration, "workers": int(workers),
+       "proxy_cpus": pcpu, "load_cpus": lcpu, "rate": int(rate) if rate else None,
+       "command": argv, "scenarios": table}
+with open(out, "w") as f:
+    json.dump(doc, f, indent=2)
+def fmt_ms(us):
+    return "-" if us is None else (f"{us/1000:.2f}ms" if us >= 1000 else f"{us:.0f}us")
+def ratio(v, base, invert=False):
+    if v is None or not base:
+        return ""
+    return f" ({v/base:.2f}x)"
+print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
+      f"{workers} proxy worker(s) on CPU {pcpu}, generator+backend on CPU {lcpu}; "
+      f"medians of {rounds} interleaved rounds of {duration}")
+for s, row in table.items():
+    title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
+    print(f"\n### {title}\n")
+    print("| target | req/s | p50 | p99 | p99.9 |")
+    print("|---|---|---|---|---|")
+    base = row.get("nginx")
+    for t in targets.split():
+        r = row.get(t)
+        if r is None:
+            print(f"| {t} | missing | missing | missing | missing |")
+            continue
+        b = base or {}
+        errs = f" [{r['errors']} errors]" if r["errors"] else ""
+        print(f"| {t} | {r['requests_per_sec']:.0f}{ratio(r['requests_per_sec'], b.get('requests_per_sec'))}{errs} "
+              f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
+              f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
+              f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |")
+print(f"\nJSON: {out}")
+EOF
+}
+
+# --wrk-check: the generator must not be the bottleneck. turnpike-load and wrk, one thread each,
+# the same connections, interleaved rounds against the backend nginx (pinned to PROXY_CPUS, the
+# generators to LOAD_CPUS).
+wrk_check() {
+    local round w t
+    local wrk_rps=() load_rps=()
+    for ((round = 1; round <= ROUNDS; round++)); do
+        w=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$BACKEND_PORT/" |
+            awk '/^Requests\/sec/ {print $2}')
+        t=$(taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -c "$CONNS" -d "$DURATION" --json "$TMP/wrk-check.json" \
+            "http://127.0.0.1:$BACKEND_PORT/" >/dev/null &&
+            python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests_per_sec"])' "$TMP/wrk-check.json")
+        log "round $round: wrk $w req/s, turnpike-load $t req/s"
+        wrk_rps+=("$w")
+        load_rps+=("$t")
+    done
+    python3 - "${wrk_rps[*]}" "${load_rps[*]}" "$CONNS" "$DURATION" "$ROUNDS" <<'EOF'
+import statistics, sys
+w = [float(x) for x in sys.argv[1].split()]
+t = [float(x) for x in sys.argv[2].split()]
+mw, mt = statistics.median(w), statistics.median(t)
+print(f"wrk -t1 -c{sys.argv[3]} -d{sys.argv[4]}: median {mw:.0f} req/s; "
+      f"turnpike-load -t1 -c{sys.argv[3]}: median {mt:.0f} req/s; ratio {mt/mw:.2f} "
+      f"({sys.argv[5]} interleaved rounds)")
+EOF
+}
+
+main() {
+    ensure_tools
+    ensure_binaries
+    if [[ $WRK_CHECK == 1 ]]; then
+        # The backend gets the proxies' CPU here: the generators have the other one to themselves.
+        LOAD_CPUS=$PROXY_CPUS start_backend
+        wrk_check
+        return
+    fi
+    start_backend
+    [[ " $TARGETS " == *" nginx "* ]] && start_nginx
+    [[ " $TARGETS " == *" haproxy "* ]] && start_haproxy
+    [[ " $TARGETS " == *" turnpike "* ]] && start_turnpike
+    run_scenarios
+    summarize "$0 --rounds $ROUNDS --duration $DURATION --warmup $WARMUP --conns $CONNS --workers $WORKERS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --scenarios \"$SCENARIOS\""
+}
+
+main
