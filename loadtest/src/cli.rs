@@ -68,7 +68,7 @@ pub struct Args {
     pub svg: Option<PathBuf>,
     /// Pin load threads to these CPUs, round-robin (e.g. 1 or 0,2 or 2-3).
     #[arg(long, value_parser = parse_cpu_list)]
-    pub pin: Option<Vec<usize>>,
+    pub pin: Option<CpuList>,
     /// Runtime driver: auto (io_uring, else epoll), io_uring or epoll.
     #[arg(long, default_value = "auto")]
     pub driver: DriverChoice,
@@ -160,7 +160,7 @@ impl Args {
             timeout: self.timeout,
             new_conn: self.new_conn,
             driver: self.driver,
-            pin: self.pin.unwrap_or_default(),
+            pin: self.pin.map(|c| c.0).unwrap_or_default(),
             progress: !self.quiet,
         })
     }
@@ -212,8 +212,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// CPUs named by `--pin` (a newtype so clap takes the list as one value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
 /// Parses `0`, `0,2`, `2-3`, `0,2-3`.
-pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+pub fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
     let bad = || format!("{s:?} is not a CPU list (e.g. 1 or 0,2 or 2-3)");
     let mut cpus = Vec::new();
     for part in s.split(',') {
@@ -230,7 +234,7 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
             None => cpus.push(part.parse().map_err(|_| bad())?),
         }
     }
-    Ok(cpus)
+    Ok(CpuList(cpus))
 }
 
 #[cfg(test)]
@@ -249,8 +253,8 @@ mod tests {
 
     #[test]
     fn cpu_lists() {
-        assert_eq!(parse_cpu_list("1"), Ok(vec![1]));
-        assert_eq!(parse_cpu_list("0,2-3"), Ok(vec![0, 2, 3]));
+        assert_eq!(parse_cpu_list("1"), Ok(CpuList(vec![1])));
+        assert_eq!(parse_cpu_list("0,2-3"), Ok(CpuList(vec![0, 2, 3])));
         assert!(parse_cpu_list("3-1").is_err());
         assert!(parse_cpu_list("x").is_err());
     }

@@ -120,6 +120,23 @@ fn chunked_responses_and_scenarios_with_credentials() {
 }
 
 #[test]
+fn two_pinned_threads_count_right() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions::default());
+    let url = origin.url("/");
+    let cpus = turnpike_tuning::cpu::available_cpus();
+    let pin = cpus
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (report, _) = load_json(&["-t", "2", "-c", "5", "-d", "1s", "--pin", &pin, &url]);
+    assert_counts_match(&origin, &report);
+    assert_eq!(u(&report, "/threads"), 2);
+    assert_eq!(u(&report, "/connects"), 5);
+}
+
+#[test]
 fn new_connection_per_request() {
     let _g = serial();
     let origin = Origin::start(OriginOptions::default());
