@@ -1,1 +1,3 @@
 //! turnpike-proxy: the data plane.
+
+pub mod h1;
