@@ -1,3 +1,21 @@
 //! turnpike-proxy: the data plane.
+//!
+//! - [`server`]: starts one [`worker`] per core, handles signals, drains on SIGTERM;
+//! - [`worker`]: a core's runtime, listeners, pools and connection registry;
+//! - [`conn`]: the client connection driver (read, route, answer, repeat);
+//! - [`upstream`]: the `http_proxy` integration and its per-core pools;
+//! - [`pump`]: body streaming in both directions;
+//! - [`h1`]: the HTTP/1.1 codec (no I/O);
+//! - [`snapshot`]: compiled configs and their lock-free publication;
+//! - [`reject`]: every answer the gateway gives itself;
+//! - [`rt`]: the runtime seam (monoio stays behind it).
 
+pub mod conn;
 pub mod h1;
+pub mod pump;
+pub mod reject;
+pub mod rt;
+pub mod server;
+pub mod snapshot;
+pub mod upstream;
+pub mod worker;

@@ -1,0 +1,263 @@
+//! The client connection driver: read a request head, route it, answer it (mock, proxy or a
+//! refusal), repeat while the connection stays open. Requests on one connection are served in
+//! order, so pipelining works by leaving the next request's bytes in the read buffer.
+//!
+//! Hot path: no locks, no blocking calls, no logging above debug, no allocation per request
+//! (buffers come from the worker's pool; header spans reuse the connection's vectors).
+
+use std::{net::SocketAddr, os::fd::AsRawFd, rc::Rc, time::Instant};
+
+use turnpike_core::config::Api;
+
+use crate::{
+    h1::{
+        request::{self, BodyKind, HeadScanner, RequestHead},
+        response::ResponseHead,
+    },
+    reject::Reject,
+    rt::{self, TcpStream},
+    snapshot::{Compiled, MockResponse, Snapshot, SnapshotRef},
+    upstream::{self, request::ClientInfo},
+    worker::{ConnGuard, Worker},
+};
+
+/// A new connection's read buffer; grows up to the header limit when a head needs it.
+const INITIAL_READ_BUF: usize = 8 * 1024;
+
+/// One client connection's state, reused across its requests.
+pub struct Client {
+    pub stream: TcpStream,
+    pub info: ClientInfo,
+    /// Bytes read from the client; a request's head starts at 0.
+    pub rbuf: Vec<u8>,
+    pub head: RequestHead,
+    pub scanner: HeadScanner,
+    /// Reused for upstream response heads.
+    pub response: ResponseHead,
+    /// How much of `rbuf` the current request used (head and body read so far).
+    pub consumed: usize,
+}
+
+enum HeadRead {
+    Ready,
+    Closed,
+    Reject(Reject),
+}
+
+pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
+    let fd = stream.as_raw_fd();
+    let mut c = Client {
+        stream,
+        info: ClientInfo {
+            ip: peer.ip(),
+            local_port,
+        },
+        rbuf: Vec::with_capacity(INITIAL_READ_BUF),
+        head: RequestHead::default(),
+        scanner: HeadScanner::default(),
+        response: ResponseHead::default(),
+        consumed: 0,
+    };
+    // Declared after `c`, so it drops first: the registry never holds a closed fd.
+    let guard = worker.register(fd);
+    let mut first = true;
+    loop {
+        let snap = worker.snapshot();
+        let keep = match read_head(&worker, &snap, &mut c, &guard, first).await {
+            HeadRead::Ready => handle(&worker, &snap, &mut c).await,
+            HeadRead::Closed => false,
+            HeadRead::Reject(r) => {
+                respond(&worker, &snap, &mut c, r, true, false).await;
+                false
+            }
+        };
+        first = false;
+        if !keep || worker.draining() {
+            break;
+        }
+        if c.consumed >= c.rbuf.len() {
+            c.rbuf.clear();
+        } else {
+            c.rbuf.drain(..c.consumed);
+        }
+        c.consumed = 0;
+    }
+}
+
+async fn read_head(
+    worker: &Worker,
+    snap: &Snapshot,
+    c: &mut Client,
+    guard: &ConnGuard,
+    first: bool,
+) -> HeadRead {
+    let gw = &snap.config.gateway;
+    c.scanner.reset();
+    let mut started = !c.rbuf.is_empty();
+    let mut deadline = Instant::now()
+        + if first || started {
+            gw.header_timeout
+        } else {
+            gw.idle_timeout
+        };
+    let max = snap.limits.max_head_bytes + 4096;
+    loop {
+        if started {
+            match c.scanner.scan(&c.rbuf, &snap.limits) {
+                Ok(Some((start, end))) => {
+                    return match request::parse(&c.rbuf, start, end, &snap.limits, &mut c.head) {
+                        Ok(()) => HeadRead::Ready,
+                        Err(e) => HeadRead::Reject(e.into()),
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => return HeadRead::Reject(e.into()),
+            }
+        }
+        guard.set_idle(!started);
+        if !started && worker.draining() {
+            return HeadRead::Closed;
+        }
+        let buf = std::mem::take(&mut c.rbuf);
+        let read = rt::until(deadline, rt::read_more(&mut c.stream, buf, max)).await;
+        guard.set_idle(false);
+        match read {
+            None if started => return HeadRead::Reject(Reject::RequestTimeout),
+            None => return HeadRead::Closed,
+            Some((Ok(0), buf)) | Some((Err(_), buf)) => {
+                c.rbuf = buf;
+                return HeadRead::Closed;
+            }
+            Some((Ok(_), buf)) => {
+                c.rbuf = buf;
+                if !started {
+                    started = true;
+                    deadline = Instant::now() + gw.header_timeout;
+                }
+            }
+        }
+    }
+}
+
+/// Serves one parsed request. Returns whether the connection may carry another.
+async fn handle(worker: &Rc<Worker>, snap: &SnapshotRef, c: &mut Client) -> bool {
+    c.consumed = c.head.end;
+    let head_only = c.head.is_head(&c.rbuf);
+    let buf = &c.rbuf;
+    let head = &c.head;
+    let host = head.host.map_or(&b""[..], |h| h.get(buf));
+    let path = if head.path.is_empty() {
+        &b"/"[..]
+    } else {
+        head.path.get(buf)
+    };
+    let Some(found) = snap.config.resolve(host, head.method.get(buf), path) else {
+        return refuse(worker, snap, c, Reject::NotFound, head_only).await;
+    };
+    let api: &Api = found.api;
+    if let BodyKind::Length(n) = head.body
+        && n > api.max_body_bytes
+    {
+        return refuse(worker, snap, c, Reject::PayloadTooLarge, head_only).await;
+    }
+    match &snap.integrations[found.api_index][found.route.integration as usize] {
+        Compiled::Mock(mock) => {
+            let keep = discard_body(c);
+            respond_mock(worker, c, mock, keep, head_only).await
+        }
+        Compiled::Proxy(p) => {
+            let target = match &p.stages[found.stage_index] {
+                Ok(t) => t,
+                Err(_) => return refuse(worker, snap, c, Reject::InternalError, head_only).await,
+            };
+            let mut out = worker.bufs.take();
+            upstream::request::write_head(
+                &mut out,
+                buf,
+                head,
+                found.path,
+                &found.params,
+                target,
+                p.preserve_host,
+                &c.info,
+            );
+            let exchange = upstream::Exchange {
+                addr: target.addr,
+                timeout: p.timeout,
+                body_limit: api.max_body_bytes,
+            };
+            upstream::forward(worker, snap, c, out, exchange).await
+        }
+    }
+}
+
+/// Marks a body-less request's end, or a body already fully read; `false` if unread body
+/// bytes remain, so the connection cannot carry another request.
+fn discard_body(c: &mut Client) -> bool {
+    match c.head.body {
+        BodyKind::None => true,
+        BodyKind::Length(n) if (c.rbuf.len() - c.head.end) as u64 >= n => {
+            c.consumed = c.head.end + n as usize;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Answers with a refusal, keeping the connection if the request was read to its end.
+pub async fn refuse(
+    worker: &Worker,
+    snap: &Snapshot,
+    c: &mut Client,
+    r: Reject,
+    head_only: bool,
+) -> bool {
+    let keep = !r.closes() && discard_body(c) && c.head.keep_alive && !worker.draining();
+    respond(worker, snap, c, r, !keep, head_only).await && keep
+}
+
+/// Writes a refusal. Returns whether the write went through.
+pub async fn respond(
+    worker: &Worker,
+    snap: &Snapshot,
+    c: &mut Client,
+    r: Reject,
+    close: bool,
+    head_only: bool,
+) -> bool {
+    let mut out = worker.bufs.take();
+    r.write(&mut out, &worker.date(), close, head_only);
+    let (res, out) = rt::until_write(&mut c.stream, out, snap.config.gateway.idle_timeout).await;
+    worker.bufs.give(out);
+    res.is_ok()
+}
+
+async fn respond_mock(
+    worker: &Worker,
+    c: &mut Client,
+    mock: &MockResponse,
+    body_read: bool,
+    head_only: bool,
+) -> bool {
+    let keep = body_read && c.head.keep_alive && !worker.draining();
+    let mut out = worker.bufs.take();
+    out.extend_from_slice(&mock.head);
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(&worker.date());
+    out.extend_from_slice(b"\r\n");
+    if !keep {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if c.head.minor_version == 0 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only && mock.status != 204 && mock.status != 304 {
+        out.extend_from_slice(&mock.body);
+    }
+    let idle = worker.snapshot().config.gateway.idle_timeout;
+    let (res, out) = rt::until_write(&mut c.stream, out, idle).await;
+    worker.bufs.give(out);
+    res.is_ok() && keep
+}

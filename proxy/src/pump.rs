@@ -1,0 +1,208 @@
+//! Streams a message body from one socket to another, never holding more than one buffer of
+//! it: decode the input framing (length, chunked, until-close), write the output framing (raw
+//! or re-chunked). Used for request bodies (client -> upstream) and response bodies (upstream
+//! -> client) alike.
+
+use std::time::Duration;
+
+use crate::{
+    h1::{body::BodyDecoder, chunked::Event, encode},
+    rt::{self, TcpStream},
+};
+
+/// Output framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// Data bytes only (a Content-Length or close-delimited body).
+    Raw,
+    /// Re-chunked: each data piece as a chunk, trailers kept, last chunk written.
+    Chunked,
+}
+
+/// Below this size data is copied next to pending output so both leave in one write.
+const COALESCE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PumpError {
+    /// The source closed before the body ended.
+    SrcEof,
+    SrcIo,
+    SrcTimeout,
+    /// The source's framing is malformed.
+    Malformed,
+    /// The body passed the size limit.
+    TooLarge,
+    DstIo,
+    DstTimeout,
+}
+
+/// Buffers handed back after pumping, with where the unread input after the body starts.
+pub struct Pumped {
+    pub input: Vec<u8>,
+    /// `input[rest..]` came after the body (a pipelined request, or upstream excess).
+    pub rest: usize,
+    pub scratch: Vec<u8>,
+    pub result: Result<(), PumpError>,
+}
+
+pub struct Pump<'a> {
+    pub src: &'a mut TcpStream,
+    pub dst: &'a mut TcpStream,
+    pub decoder: &'a mut BodyDecoder,
+    pub out: Out,
+    /// Longest wait for the source between reads, and for the destination per write.
+    pub idle: Duration,
+    /// Most decoded bytes allowed.
+    pub limit: u64,
+}
+
+impl Pump<'_> {
+    /// `input[pos..]` is body input already read; `scratch` may hold output to send first (a
+    /// response head), so it leaves with the first piece of body.
+    pub async fn run(self, mut input: Vec<u8>, mut pos: usize, mut scratch: Vec<u8>) -> Pumped {
+        let Pump {
+            src,
+            dst,
+            decoder,
+            out,
+            idle,
+            limit,
+        } = self;
+        let direct = out == Out::Raw && !matches!(decoder, BodyDecoder::Chunked(_));
+        let mut total: u64 = 0;
+        macro_rules! fail {
+            ($e:expr) => {
+                return Pumped {
+                    input,
+                    rest: pos,
+                    scratch,
+                    result: Err($e),
+                }
+            };
+        }
+        loop {
+            let mut done = false;
+            let mut direct_range = None;
+            while !done {
+                let (n, ev) = match decoder.decode(&input[pos..]) {
+                    Ok(x) => x,
+                    Err(_) => fail!(PumpError::Malformed),
+                };
+                match ev {
+                    Event::Data(r) => {
+                        let (s, e) = (pos + r.start, pos + r.end);
+                        total += (e - s) as u64;
+                        if total > limit {
+                            fail!(PumpError::TooLarge);
+                        }
+                        if direct {
+                            if scratch.is_empty() || e - s > COALESCE {
+                                direct_range = Some((s, e));
+                            } else {
+                                scratch.extend_from_slice(&input[s..e]);
+                            }
+                        } else if out == Out::Chunked {
+                            encode::chunk_head(&mut scratch, e - s);
+                            scratch.extend_from_slice(&input[s..e]);
+                            scratch.extend_from_slice(encode::CRLF);
+                        } else {
+                            scratch.extend_from_slice(&input[s..e]);
+                        }
+                    }
+                    Event::LastChunk if out == Out::Chunked => scratch.extend_from_slice(b"0\r\n"),
+                    Event::Trailer(r) if out == Out::Chunked => {
+                        scratch.extend_from_slice(&input[pos + r.start..pos + r.end])
+                    }
+                    Event::LastChunk | Event::Trailer(_) => {}
+                    Event::Done => {
+                        if out == Out::Chunked && matches!(decoder, BodyDecoder::Chunked(_)) {
+                            scratch.extend_from_slice(encode::CRLF);
+                        }
+                        done = true;
+                    }
+                    Event::NeedMore => {
+                        pos += n;
+                        break;
+                    }
+                }
+                pos += n;
+                if direct_range.is_some() {
+                    break;
+                }
+            }
+            if !scratch.is_empty() {
+                let (res, s) = rt::until_write(dst, scratch, idle).await;
+                scratch = s;
+                scratch.clear();
+                if let Err(e) = res {
+                    fail!(e);
+                }
+            }
+            if let Some((s, e)) = direct_range {
+                let (res, i) = rt::until_write_range(dst, input, s, e, idle).await;
+                input = i;
+                if let Err(e) = res {
+                    fail!(e);
+                }
+                continue;
+            }
+            if done {
+                return Pumped {
+                    input,
+                    rest: pos,
+                    scratch,
+                    result: Ok(()),
+                };
+            }
+            // Everything read was used: read the next piece into the start of the buffer.
+            if pos == input.len() {
+                input.clear();
+            } else {
+                input.drain(..pos);
+            }
+            pos = 0;
+            let cap = input.capacity().max(crate::worker::IO_BUF);
+            match rt::until(
+                std::time::Instant::now() + idle,
+                rt::read_more(src, input, cap),
+            )
+            .await
+            {
+                None => {
+                    return Pumped {
+                        input: Vec::new(),
+                        rest: 0,
+                        scratch,
+                        result: Err(PumpError::SrcTimeout),
+                    };
+                }
+                Some((Ok(0), i)) => {
+                    input = i;
+                    if decoder.ends_at_eof() {
+                        if out == Out::Chunked {
+                            scratch.extend_from_slice(encode::LAST_CHUNK);
+                            let (res, s) = rt::until_write(dst, scratch, idle).await;
+                            scratch = s;
+                            scratch.clear();
+                            if let Err(e) = res {
+                                fail!(e);
+                            }
+                        }
+                        return Pumped {
+                            input,
+                            rest: 0,
+                            scratch,
+                            result: Ok(()),
+                        };
+                    }
+                    fail!(PumpError::SrcEof);
+                }
+                Some((Ok(_), i)) => input = i,
+                Some((Err(_), i)) => {
+                    input = i;
+                    fail!(PumpError::SrcIo);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The runtime seam: everything the data plane takes from monoio goes through here, so the
+//! runtime can be replaced (DESIGN: monoio 0.2.4 has known bugs fixed only later).
+//!
+//! Rules kept here: buffers are owned and handed back; a read that times out loses its buffer
+//! and its connection (io_uring cancellation is best-effort, data may still land); accepts are
+//! never cancelled (a cancelled accept can leak the fd it still returns) — listeners are
+//! stopped with `shutdown(2)` instead.
+
+use std::{
+    io,
+    os::fd::RawFd,
+    time::{Duration, Instant},
+};
+
+pub use monoio::net::{TcpListener, TcpStream};
+use monoio::{
+    buf::{IoBuf, IoBufMut, SliceMut},
+    io::{AsyncReadRent, AsyncWriteRent},
+};
+
+/// Reads more bytes after `buf`'s current contents, growing it if full (never past
+/// `max_capacity`, which must exceed the current length).
+#[inline]
+pub async fn read_more(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    max_capacity: usize,
+) -> (io::Result<usize>, Vec<u8>) {
+    if buf.len() == buf.capacity() {
+        let grow = buf
+            .capacity()
+            .max(4096)
+            .min(max_capacity.saturating_sub(buf.len()).max(1));
+        buf.reserve_exact(grow);
+    }
+    let (len, cap) = (buf.len(), buf.capacity());
+    let (res, slice) = stream.read(SliceMut::new(buf, len, cap)).await;
+    (res, slice.into_inner())
+}
+
+/// Writes all of `buf[from..]`.
+#[inline]
+pub async fn write_all_from<B: IoBuf + IoBufMut + 'static>(
+    stream: &mut TcpStream,
+    buf: B,
+    from: usize,
+) -> (io::Result<()>, B) {
+    let (res, buf) = write_from(stream, buf, from).await;
+    (res.map_err(|e| e.error), buf)
+}
+
+/// A failed write, and whether any byte had been accepted by the kernel before it failed.
+#[derive(Debug)]
+pub struct WriteError {
+    pub error: io::Error,
+    pub nothing_written: bool,
+}
+
+/// Writes all of `buf[from..]`, telling on failure whether nothing at all was written (the
+/// condition under which a request may be retried on another connection).
+pub async fn write_from<B: IoBuf + IoBufMut + 'static>(
+    stream: &mut TcpStream,
+    mut buf: B,
+    from: usize,
+) -> (Result<(), WriteError>, B) {
+    let end = buf.bytes_init();
+    let mut at = from;
+    while at < end {
+        let (res, slice) = stream.write(buf.slice(at..end)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                let error = io::Error::new(io::ErrorKind::WriteZero, "peer stopped reading");
+                return (
+                    Err(WriteError {
+                        error,
+                        nothing_written: at == from,
+                    }),
+                    buf,
+                );
+            }
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                return (
+                    Err(WriteError {
+                        error,
+                        nothing_written: at == from,
+                    }),
+                    buf,
+                );
+            }
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Runs `fut` until `deadline`; `None` if the deadline passed first (the future is dropped).
+#[inline]
+pub async fn until<F: std::future::Future>(deadline: Instant, fut: F) -> Option<F::Output> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    monoio::time::timeout(left, fut).await.ok()
+}
+
+pub async fn sleep(d: Duration) {
+    monoio::time::sleep(d).await
+}
+
+pub fn spawn<F>(fut: F)
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    drop(monoio::spawn(fut));
+}
+
+/// Ends the read side of a socket: a pending read returns EOF, a pending accept on a listener
+/// fails. How idle connections and listeners are stopped without cancelling I/O.
+pub fn shutdown_read(fd: RawFd) {
+    // SAFETY: shutdown(2) on an fd we own; failure (already closed) is harmless here.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RD);
+    }
+}
+
+/// Whether an idle keep-alive connection was closed (or sent something unasked) by its peer:
+/// a non-blocking peek. Either way it must not carry a request.
+pub fn peer_gone(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv into one local byte; MSG_PEEK leaves the socket's data in place and
+    // MSG_DONTWAIT makes it a non-blocking probe.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        );
+    }
+    true
+}
+
+/// Writes all of `buf` within `idle`; the pump's and responder's write.
+pub async fn until_write(
+    stream: &mut TcpStream,
+    buf: Vec<u8>,
+    idle: Duration,
+) -> (Result<(), crate::pump::PumpError>, Vec<u8>) {
+    let len = buf.len();
+    until_write_range(stream, buf, 0, len, idle).await
+}
+
+/// Writes `buf[from..to]` within `idle`. On timeout the buffer is lost with the connection.
+pub async fn until_write_range(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    from: usize,
+    to: usize,
+    idle: Duration,
+) -> (Result<(), crate::pump::PumpError>, Vec<u8>) {
+    use crate::pump::PumpError;
+    let deadline = Instant::now() + idle;
+    let mut at = from;
+    while at < to {
+        let fut = stream.write(buf.slice(at..to));
+        match until(deadline, fut).await {
+            None => return (Err(PumpError::DstTimeout), Vec::new()),
+            Some((res, slice)) => {
+                buf = slice.into_inner();
+                match res {
+                    Ok(0) => return (Err(PumpError::DstIo), buf),
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return (Err(PumpError::DstIo), buf),
+                }
+            }
+        }
+    }
+    (Ok(()), buf)
+}

@@ -1,0 +1,300 @@
+//! The `http_proxy` integration: send the request upstream over a pooled keep-alive
+//! connection, stream the body, relay the response.
+//!
+//! - [`pool`]: per-core idle connections;
+//! - [`request`] / [`response`]: the heads as rewritten for the other side (pure);
+//! - this file: the exchange itself, with its timeouts and its single retry (a pooled
+//!   connection that fails before any byte of an idempotent request was written).
+//!
+//! Hot path: no locks, no blocking calls, no logging above debug.
+
+pub mod pool;
+pub mod request;
+pub mod response;
+
+use std::{io, net::SocketAddr, rc::Rc, time::Duration, time::Instant};
+
+use turnpike_core::config::UpstreamPolicy;
+
+use self::response::{ClientFraming, Persist};
+use crate::{
+    conn::{Client, respond},
+    h1::{
+        body::BodyDecoder,
+        chunked::ChunkedDecoder,
+        request::BodyKind,
+        response::{self as h1response, ResponseBody, ResponseError},
+    },
+    pump::{Out, Pump, PumpError},
+    reject::Reject,
+    rt::{self, TcpStream},
+    snapshot::{Snapshot, SnapshotRef},
+    worker::Worker,
+};
+
+/// Request bodies up to this size that already arrived with the head go out in the same write.
+const INLINE_BODY: u64 = 16 * 1024;
+
+/// Where and how long: the per-request facts `forward` needs from the route.
+pub struct Exchange {
+    pub addr: SocketAddr,
+    pub timeout: Duration,
+    pub body_limit: u64,
+}
+
+/// Proxies the request whose head is parsed in `c` and whose upstream head is in `out`.
+/// Returns whether the client connection may carry another request.
+pub async fn forward(
+    worker: &Rc<Worker>,
+    snap: &SnapshotRef,
+    c: &mut Client,
+    mut out: Vec<u8>,
+    x: Exchange,
+) -> bool {
+    let gw = &snap.config.gateway;
+    let deadline = Instant::now() + x.timeout;
+    let head_only = c.head.is_head(&c.rbuf);
+    let idempotent = c.head.is_idempotent(&c.rbuf);
+    let body_start = c.head.end;
+
+    // The request body: small and already here -> along with the head; else streamed.
+    let mut body = match c.head.body {
+        BodyKind::None => None,
+        BodyKind::Length(n) if n <= INLINE_BODY && (c.rbuf.len() - body_start) as u64 >= n => {
+            let end = body_start + n as usize;
+            out.extend_from_slice(&c.rbuf[body_start..end]);
+            c.consumed = end;
+            None
+        }
+        BodyKind::Length(n) => Some(BodyDecoder::Length(n)),
+        BodyKind::Chunked => Some(BodyDecoder::Chunked(ChunkedDecoder::new())),
+    };
+
+    let mut up = match send_head(worker, &gw.upstream, x.addr, &mut out, idempotent).await {
+        Ok(up) => up,
+        Err(r) => {
+            worker.bufs.give(out);
+            let keep = body.is_none() && c.head.keep_alive && !worker.draining();
+            return respond(worker, snap, c, r, !keep, head_only).await && keep;
+        }
+    };
+
+    // Stream the rest of the request body.
+    let mut upstream_write_failed = false;
+    if let Some(decoder) = body.as_mut() {
+        if c.head.expect_continue && c.head.minor_version == 1 {
+            out.clear();
+            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let (res, o) = rt::until_write(&mut c.stream, out, gw.idle_timeout).await;
+            out = o;
+            if res.is_err() {
+                worker.bufs.give(out);
+                return false;
+            }
+        }
+        out.clear();
+        let mut input = worker.bufs.take();
+        input.extend_from_slice(&c.rbuf[body_start..]);
+        let framing = if matches!(decoder, BodyDecoder::Chunked(_)) {
+            Out::Chunked
+        } else {
+            Out::Raw
+        };
+        let pumped = Pump {
+            src: &mut c.stream,
+            dst: &mut up,
+            decoder,
+            out: framing,
+            idle: gw.idle_timeout,
+            limit: x.body_limit,
+        }
+        .run(input, 0, out)
+        .await;
+        out = pumped.scratch;
+        // What followed the body (a pipelined request) becomes the start of the read buffer.
+        c.rbuf.clear();
+        c.rbuf
+            .extend_from_slice(&pumped.input[pumped.rest.min(pumped.input.len())..]);
+        c.consumed = 0;
+        worker.bufs.give(pumped.input);
+        match pumped.result {
+            Ok(()) => {}
+            Err(PumpError::DstIo) | Err(PumpError::DstTimeout) => upstream_write_failed = true,
+            Err(e) => {
+                worker.bufs.give(out);
+                let r = match e {
+                    PumpError::SrcTimeout => Some(Reject::RequestTimeout),
+                    PumpError::Malformed => Some(Reject::BadRequest),
+                    PumpError::TooLarge => Some(Reject::PayloadTooLarge),
+                    _ => None, // the client went away
+                };
+                if let Some(r) = r {
+                    respond(worker, snap, c, r, true, head_only).await;
+                }
+                return false;
+            }
+        }
+    }
+    let body_complete = !upstream_write_failed;
+
+    // The response head (interim 1xx skipped: the gateway answered Expect itself).
+    let mut input = worker.bufs.take();
+    let head_result = read_response_head(&mut up, &mut input, c, snap, head_only, deadline).await;
+    if let Err(r) = head_result {
+        worker.bufs.give(input);
+        worker.bufs.give(out);
+        let keep = body_complete && c.head.keep_alive && !worker.draining();
+        return respond(worker, snap, c, r, !keep, head_only).await && keep;
+    }
+
+    let framing = response::client_framing(&c.response, c.head.minor_version);
+    let keep = body_complete
+        && c.head.keep_alive
+        && !worker.draining()
+        && framing != ClientFraming::UntilClose;
+    let persist = match (keep, c.head.minor_version) {
+        (false, _) => Persist::Close,
+        (true, 0) => Persist::KeepAlive,
+        (true, _) => Persist::Default,
+    };
+    out.clear();
+    response::write_head(&mut out, &input, &c.response, framing, persist);
+
+    let reusable = c.response.reusable && body_complete;
+    let mut decoder = match c.response.body {
+        ResponseBody::None => None,
+        ResponseBody::Length(n) => Some(BodyDecoder::Length(n)),
+        ResponseBody::Chunked => Some(BodyDecoder::Chunked(ChunkedDecoder::new())),
+        ResponseBody::UntilClose => Some(BodyDecoder::UntilClose),
+    };
+    let head_end = c.response.end;
+    let Some(decoder) = decoder.as_mut() else {
+        let extra = input.len() > head_end;
+        worker.bufs.give(input);
+        let (res, o) = rt::until_write(&mut c.stream, out, gw.idle_timeout).await;
+        worker.bufs.give(o);
+        if reusable && !extra {
+            worker.pool.checkin(x.addr, up, &gw.upstream);
+        }
+        return res.is_ok() && keep;
+    };
+    let pumped = Pump {
+        src: &mut up,
+        dst: &mut c.stream,
+        decoder,
+        out: if framing == ClientFraming::Chunked {
+            Out::Chunked
+        } else {
+            Out::Raw
+        },
+        idle: x.timeout,
+        limit: u64::MAX,
+    }
+    .run(input, head_end, out)
+    .await;
+    let clean = pumped.result.is_ok() && pumped.rest == pumped.input.len();
+    worker.bufs.give(pumped.input);
+    worker.bufs.give(pumped.scratch);
+    if reusable && clean {
+        worker.pool.checkin(x.addr, up, &gw.upstream);
+    }
+    pumped.result.is_ok() && keep
+}
+
+/// Gets an upstream connection and writes the request head on it. A pooled connection that
+/// fails before any byte was written is replaced once by a fresh one, for idempotent requests.
+async fn send_head(
+    worker: &Worker,
+    policy: &UpstreamPolicy,
+    addr: SocketAddr,
+    out: &mut Vec<u8>,
+    idempotent: bool,
+) -> Result<TcpStream, Reject> {
+    let mut pooled = worker.pool.checkout(addr, policy);
+    let mut retried = false;
+    loop {
+        let reused = pooled.is_some();
+        let mut up = match pooled.take() {
+            Some(up) => up,
+            None => connect(addr, policy.connect_timeout).await?,
+        };
+        let (res, o) = rt::write_from(&mut up, std::mem::take(out), 0).await;
+        *out = o;
+        match res {
+            Ok(()) => return Ok(up),
+            Err(e) if reused && e.nothing_written && idempotent && !retried => {
+                tracing::debug!(%addr, error = %e.error, "pooled upstream connection was closed; retrying on a new one");
+                retried = true;
+            }
+            Err(e) => {
+                tracing::debug!(%addr, error = %e.error, "upstream write failed");
+                return Err(Reject::BadGateway);
+            }
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Reject> {
+    match rt::until(Instant::now() + timeout, TcpStream::connect_addr(addr)).await {
+        None => {
+            tracing::debug!(%addr, "upstream connect timed out");
+            Err(Reject::GatewayTimeout)
+        }
+        Some(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "upstream connect failed");
+            Err(Reject::BadGateway)
+        }
+        Some(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+/// Reads the upstream's final response head into `input` / `c.response`.
+async fn read_response_head(
+    up: &mut TcpStream,
+    input: &mut Vec<u8>,
+    c: &mut Client,
+    snap: &Snapshot,
+    head_only: bool,
+    deadline: Instant,
+) -> Result<(), Reject> {
+    let max = snap.limits.max_head_bytes * 4;
+    loop {
+        if !input.is_empty() {
+            match h1response::parse(
+                input,
+                max,
+                snap.limits.max_headers,
+                head_only,
+                &mut c.response,
+            ) {
+                Ok(true) if c.response.is_interim() => {
+                    input.drain(..c.response.end);
+                    continue;
+                }
+                Ok(true) if c.response.status == 101 => return Err(Reject::BadGateway),
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(ResponseError::TooLarge) | Err(ResponseError::Malformed(_)) => {
+                    return Err(Reject::BadGateway);
+                }
+            }
+        }
+        let buf = std::mem::take(input);
+        match rt::until(deadline, rt::read_more(up, buf, max + 1)).await {
+            None => return Err(Reject::GatewayTimeout),
+            Some((Ok(0), b)) => {
+                *input = b;
+                return Err(Reject::BadGateway);
+            }
+            Some((Ok(_), b)) => *input = b,
+            Some((Err(e), b)) => {
+                *input = b;
+                let _: &io::Error = &e;
+                return Err(Reject::BadGateway);
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! One worker per core: its own runtime, its own `SO_REUSEPORT` listeners, its own upstream
+//! pools and buffers. Nothing here is shared with another worker except the published config
+//! snapshot and the server's drain flag.
+//!
+//! Hot path (per request): no locks, no blocking calls, no logging above debug.
+
+use std::{
+    cell::{Cell, RefCell},
+    io,
+    net::SocketAddr,
+    os::fd::{AsRawFd, RawFd},
+    rc::Rc,
+    sync::{Arc, atomic::Ordering, mpsc},
+    time::{Duration, Instant, SystemTime},
+};
+
+use monoio::net::ListenerOpts;
+use rustc_hash::FxHashMap;
+use turnpike_tuning::driver::{DriverChoice, DriverKind, build_runtime};
+
+use crate::{
+    conn,
+    rt::{self, TcpListener},
+    server::ServerState,
+    snapshot::{LocalSnapshot, SnapshotRef},
+    upstream::pool::UpstreamPool,
+};
+
+/// Size of the buffers used to stream bodies and read upstream responses.
+pub const IO_BUF: usize = 64 * 1024;
+/// Buffers kept for reuse per worker.
+const POOLED_BUFS: usize = 256;
+/// How often a worker refreshes its Date header and looks at the drain flag.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What a worker reports once it has bound its listeners.
+pub type Started = Result<(usize, DriverKind), String>;
+
+/// Everything a worker needs to start.
+pub struct WorkerSpec {
+    pub id: usize,
+    pub cpu: Option<usize>,
+    pub driver: DriverChoice,
+    pub server: Arc<ServerState>,
+    pub started: mpsc::Sender<Started>,
+}
+
+/// Per-core state, shared by this worker's tasks through an `Rc`.
+pub struct Worker {
+    pub id: usize,
+    pub snapshot: LocalSnapshot,
+    pub server: Arc<ServerState>,
+    pub pool: UpstreamPool,
+    pub bufs: BufPool,
+    draining: Cell<bool>,
+    date: Cell<[u8; 29]>,
+    conns: RefCell<ConnRegistry>,
+    listeners: RefCell<Vec<RawFd>>,
+}
+
+impl Worker {
+    #[inline]
+    pub fn snapshot(&self) -> SnapshotRef {
+        self.snapshot.get()
+    }
+
+    #[inline]
+    pub fn draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    /// The current `Date` header value (refreshed every tick).
+    #[inline]
+    pub fn date(&self) -> [u8; 29] {
+        self.date.get()
+    }
+
+    fn refresh_date(&self) {
+        let now = httpdate::fmt_http_date(SystemTime::now());
+        let mut buf = [b' '; 29];
+        let n = now.len().min(29);
+        buf[..n].copy_from_slice(&now.as_bytes()[..n]);
+        self.date.set(buf);
+    }
+
+    /// Registers a client connection for draining; dropped when the connection ends.
+    pub fn register(self: &Rc<Self>, fd: RawFd) -> ConnGuard {
+        let mut reg = self.conns.borrow_mut();
+        reg.next += 1;
+        let id = reg.next;
+        let state = Rc::new(ConnState {
+            fd,
+            idle: Cell::new(true),
+        });
+        reg.conns.insert(id, state.clone());
+        ConnGuard {
+            worker: self.clone(),
+            id,
+            state,
+        }
+    }
+
+    pub fn active_connections(&self) -> usize {
+        self.conns.borrow().conns.len()
+    }
+
+    /// Stops accepting and wakes idle connections so they close; busy ones close after their
+    /// current request.
+    fn start_drain(&self) {
+        self.draining.set(true);
+        for &fd in self.listeners.borrow().iter() {
+            rt::shutdown_read(fd);
+        }
+        for state in self.conns.borrow().conns.values() {
+            if state.idle.get() {
+                rt::shutdown_read(state.fd);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct ConnRegistry {
+    next: u64,
+    conns: FxHashMap<u64, Rc<ConnState>>,
+}
+
+struct ConnState {
+    fd: RawFd,
+    idle: Cell<bool>,
+}
+
+/// A connection's place in its worker's registry. Must drop before the socket closes.
+pub struct ConnGuard {
+    worker: Rc<Worker>,
+    id: u64,
+    state: Rc<ConnState>,
+}
+
+impl ConnGuard {
+    /// Idle: waiting for a request to begin (a drain may close it).
+    #[inline]
+    pub fn set_idle(&self, idle: bool) {
+        self.state.idle.set(idle);
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.worker.conns.borrow_mut().conns.remove(&self.id);
+    }
+}
+
+/// Reusable I/O buffers of [`IO_BUF`] bytes. Taking and giving back costs a `Vec` push/pop.
+pub struct BufPool {
+    free: RefCell<Vec<Vec<u8>>>,
+}
+
+impl BufPool {
+    fn new() -> BufPool {
+        BufPool {
+            free: RefCell::new(Vec::new()),
+        }
+    }
+
+    #[inline]
+    pub fn take(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(IO_BUF))
+    }
+
+    #[inline]
+    pub fn give(&self, mut buf: Vec<u8>) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < POOLED_BUFS && buf.capacity() >= IO_BUF && buf.capacity() <= 4 * IO_BUF {
+            buf.clear();
+            free.push(buf);
+        }
+    }
+}
+
+/// The worker thread's body: pin, build the runtime, bind, serve until drained.
+pub fn run(spec: WorkerSpec) {
+    if let Some(cpu) = spec.cpu
+        && let Err(e) = turnpike_tuning::cpu::pin_current_thread(cpu)
+    {
+        tracing::warn!(worker = spec.id, cpu, error = %e, "could not pin worker to its CPU");
+    }
+    let (mut runtime, driver) = match build_runtime(spec.driver, 4096) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = spec
+                .started
+                .send(Err(format!("worker {}: runtime: {e}", spec.id)));
+            return;
+        }
+    };
+    runtime.block_on(serve(spec, driver));
+}
+
+async fn serve(spec: WorkerSpec, driver: DriverKind) {
+    let cell = spec.server.snapshots.clone();
+    let snapshot = LocalSnapshot::new(cell);
+    let first = snapshot.get();
+    let listen = first.config.gateway.listen.clone();
+    let mut listeners = Vec::new();
+    for addr in &listen {
+        match bind(*addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                let _ = spec.started.send(Err(format!("listen {addr}: {e}")));
+                return;
+            }
+        }
+    }
+    drop(first);
+    let worker = Rc::new(Worker {
+        id: spec.id,
+        snapshot,
+        server: spec.server.clone(),
+        pool: UpstreamPool::default(),
+        bufs: BufPool::new(),
+        draining: Cell::new(false),
+        date: Cell::new([b' '; 29]),
+        conns: RefCell::new(ConnRegistry::default()),
+        listeners: RefCell::new(listeners.iter().map(|l| l.as_raw_fd()).collect()),
+    });
+    worker.refresh_date();
+    for l in listeners {
+        rt::spawn(accept_loop(worker.clone(), l));
+    }
+    let _ = spec.started.send(Ok((spec.id, driver)));
+
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        rt::sleep(TICK).await;
+        worker.refresh_date();
+        worker
+            .pool
+            .expire(Instant::now(), &worker.snapshot().config.gateway.upstream);
+        if drain_deadline.is_none() && worker.server.draining.load(Ordering::Acquire) {
+            let timeout = worker.snapshot().config.gateway.drain_timeout;
+            drain_deadline = Some(Instant::now() + timeout);
+            worker.start_drain();
+            tracing::debug!(
+                worker = worker.id,
+                active = worker.active_connections(),
+                "draining"
+            );
+        }
+        if let Some(deadline) = drain_deadline {
+            let active = worker.active_connections();
+            if active == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    worker = worker.id,
+                    active,
+                    "drain timeout: closing connections"
+                );
+                break;
+            }
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(4096);
+    TcpListener::bind_with_config(addr, &opts)
+}
+
+async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if worker.draining() {
+                    break;
+                }
+                rt::spawn(conn::serve(worker.clone(), stream, peer));
+            }
+            Err(e) => {
+                if worker.draining() {
+                    break;
+                }
+                // Out of file descriptors or similar: back off instead of spinning.
+                tracing::warn!(worker = worker.id, error = %e, "accept failed");
+                rt::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
