@@ -28,7 +28,8 @@ PROXY_CPUS=${PROXY_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 SCENARIOS=${SCENARIOS:-"small big upload newconn rate"}
 TARGETS=${TARGETS:-"direct nginx haproxy turnpike"}
-OUT_JSON=${OUT_JSON:-$ROOT/peer-bench.json}
+OUT_JSON=${OUT_JSON:-$TARGET_DIR/peer-bench.json}
+KEEP_TMP=${KEEP_TMP:-0}
 TURNPIKE=${TURNPIKE:-$TARGET_DIR/release/turnpike}
 LOAD=${LOAD:-$TARGET_DIR/release/turnpike-load}
 WRK_CHECK=0
@@ -53,8 +54,10 @@ Options (environment variable in brackets):
   --scenarios LIST    any of: small big upload newconn rate [SCENARIOS="$SCENARIOS"]
   --targets LIST      any of: direct nginx haproxy turnpike [TARGETS="$TARGETS"]
   --json FILE         JSON results [OUT_JSON=$OUT_JSON]
+  --rate RPS          rate for the rate scenario [RATE; default: 50% of nginx's median max]
   --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
+  KEEP_TMP=1          keep the temp dir (configs, logs, per-run JSON) for a look afterwards
 EOF
 }
 
@@ -70,6 +73,7 @@ while [[ $# -gt 0 ]]; do
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --targets) TARGETS=$2; shift 2 ;;
         --json) OUT_JSON=$2; shift 2 ;;
+        --rate) RATE=$2; shift 2 ;;
         --wrk-check) WRK_CHECK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "peer-bench: unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -116,7 +120,11 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$TMP"
+    if [[ $KEEP_TMP == 1 ]]; then
+        echo "peer-bench: kept $TMP (per-run JSON in results/, server logs)" >&2
+    else
+        rm -rf "$TMP"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -295,7 +303,7 @@ run_one() {
     local url="http://127.0.0.1:$(port_of "$target")$(path_of "$scenario")"
     # shellcheck disable=SC2046 # word splitting of the argument list is intended
     if taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -d "$DURATION" --warmup "$WARMUP" \
-        $(load_args "$scenario") --json "$out" "$url" >"$TMP/last-run.txt" 2>&1; then
+        $(load_args "$scenario") --json "$out" --svg "${out%.json}.svg" "$url" >"$TMP/last-run.txt" 2>&1; then
         printf '  %-8s %-9s round %s: %s\n' "$scenario" "$target" "$round" \
             "$(grep -E 'requests ' "$TMP/last-run.txt" | tr -s ' ')" >&2
     else

@@ -85,3 +85,49 @@ fn refuses_bad_chunks() {
     assert!(skip(Framing::Chunked, b"1\r\nab\r\n", 1).is_err());
     assert!(skip(Framing::Chunked, b"ffffffffffffffffff\r\n", 1).is_err());
 }
+
+/// The fuzz target's property (see loadtest/fuzz) on generated inputs, so stable CI runs it:
+/// never panic, and splitting a body anywhere changes nothing.
+#[test]
+fn arbitrary_bytes_never_panic_and_splits_agree() {
+    const PIECES: [&[u8]; 12] = [
+        b"HTTP/1.1 200 OK\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: 3\r\n",
+        b"\r\n",
+        b"5\r\nhello\r\n",
+        b"0\r\n\r\n",
+        b"ffffffff;x\r\n",
+        b"abc",
+        b"\n",
+        b"X-T: 1\r\n",
+        b"HTTP/1.0 204 No\r\n",
+        b"\x00\xff",
+    ];
+    let mut rng = crate::request::Rng::new(42);
+    for _ in 0..20_000 {
+        let mut data = Vec::new();
+        for _ in 0..rng.below(8) {
+            data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+        }
+        let (start, framing) = match parse_head(&data, rng.below(2) == 1) {
+            Ok(Some(h)) => (h.len, h.framing),
+            _ => (0, Framing::Chunked),
+        };
+        let body = &data[start..];
+        let mut whole = Body::new(framing);
+        let w = whole.consume(body).map(|n| (n, whole.is_done()));
+        let at = rng.below(body.len() as u64 + 1) as usize;
+        let mut split = Body::new(framing);
+        let p = split.consume(&body[..at]).and_then(|n| {
+            if split.is_done() {
+                return Ok((n, true));
+            }
+            split.consume(&body[at..]).map(|m| (n + m, split.is_done()))
+        });
+        assert_eq!(w.is_ok(), p.is_ok(), "{data:?} split at {at}");
+        if let (Ok(w), Ok(p)) = (w, p) {
+            assert_eq!(w, p, "{data:?} split at {at}");
+        }
+    }
+}
