@@ -1,0 +1,256 @@
+"""Fixtures: the real turnpike binary started on a config, a recording origin, raw sockets.
+
+The binary is target/release/turnpike unless TURNPIKE_BIN says otherwise (scripts/test builds
+it first). The I/O driver comes from the environment: MONOIO_FORCE_LEGACY_DRIVER=1 runs the
+whole suite on epoll; without it, io_uring where the kernel allows it.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "support"))
+
+from origin import Origin  # noqa: E402
+
+BIN = os.environ.get("TURNPIKE_BIN", os.path.join(ROOT, "target", "release", "turnpike"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, log_path, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"turnpike exited with {proc.returncode}:\n{open(log_path).read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"turnpike did not listen on {port}:\n{open(log_path).read()}")
+
+
+class Gateway:
+    """A running `turnpike serve --config FILE`."""
+
+    def __init__(self, config, tmp_path, args=()):
+        self.port = free_port()
+        gw = config.setdefault("gateway", {})
+        gw.setdefault("listen", [f"127.0.0.1:{self.port}"])
+        gw.setdefault("workers", 1)
+        self.config = config
+        self.dir = tmp_path
+        self.config_path = tmp_path / f"turnpike-{self.port}.json"
+        self.config_path.write_text(json.dumps(config, indent=1))
+        self.log_path = tmp_path / f"turnpike-{self.port}.log"
+        self.args = list(args)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--config", str(self.config_path), *self.args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(self.port, self.proc, self.log_path)
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def logs(self):
+        return open(self.log_path, encoding="utf-8", errors="replace").read()
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def terminate(self, timeout=15):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.log.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """Factory: gateway(config_dict, args=()) -> Gateway; stopped after the test."""
+    started = []
+
+    def make(config, args=()):
+        g = Gateway(config, tmp_path, args)
+        started.append(g)
+        return g
+
+    yield make
+    for g in started:
+        g.stop()
+
+
+def proxy_api(origin_addr, name="api", routes=None, integrations=None, stages=None, **extra):
+    """An API whose $default route proxies everything to the origin (path forwarded as is)."""
+    api = {
+        "name": name,
+        "integrations": integrations or {"origin": {"type": "http_proxy", "uri": f"http://{origin_addr}"}},
+        "routes": routes or [{"key": "$default", "integration": "origin"}],
+        "stages": stages or [{"name": "$default"}],
+    }
+    api.update(extra)
+    return api
+
+
+@pytest.fixture
+def proxied(gateway, origin):
+    """A gateway that forwards every request unchanged to the recording origin."""
+    return gateway({"apis": [proxy_api(origin.addr)]})
+
+
+# -- raw sockets ----------------------------------------------------------------------------
+
+
+def raw(port, data, timeout=3.0, half_close=True):
+    """Sends bytes, optionally half-closes, and reads until the peer closes or `timeout`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        return read_all(s, timeout)
+
+
+def read_all(s, timeout=3.0):
+    s.settimeout(timeout)
+    out = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def closed_by_peer(s, timeout=3.0):
+    """Whether the peer closes the connection within `timeout` (reads and drops data)."""
+    s.settimeout(timeout)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if not s.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+    return False
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, trailers=()):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.trailers = list(trailers)
+
+    def header(self, name):
+        vals = [v for k, v in self.headers if k.lower() == name.lower()]
+        return vals[0] if vals else None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.reason} {self.headers} {self.body[:80]!r}>"
+
+
+def parse_responses(data, head_request=False):
+    """Splits a byte stream into HTTP/1.1 responses (length, chunked, or to the end)."""
+    out = []
+    while data:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            raise ValueError(f"incomplete head: {data[:200]!r}")
+        lines = data[:end].split(b"\r\n")
+        _, status, *reason = lines[0].split(b" ", 2)
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            headers.append((k.decode(), v.strip().decode("latin-1")))
+        data = data[end + 4 :]
+        status = int(status)
+        get = lambda n: [v for k, v in headers if k.lower() == n]  # noqa: E731
+        body, trailers = b"", []
+        if status in (100, 101, 204, 304) or 100 <= status < 200 or head_request:
+            pass
+        elif get("transfer-encoding"):
+            while True:
+                line, _, data = data.partition(b"\r\n")
+                size = int(line.split(b";")[0], 16)
+                if size == 0:
+                    while True:
+                        line, _, data = data.partition(b"\r\n")
+                        if not line:
+                            break
+                        k, _, v = line.partition(b":")
+                        trailers.append((k.decode(), v.strip().decode()))
+                    break
+                body += data[:size]
+                data = data[size + 2 :]
+        elif get("content-length"):
+            n = int(get("content-length")[0])
+            if len(data) < n:
+                raise ValueError(f"short body: {len(data)} < {n}")
+            body, data = data[:n], data[n:]
+        else:
+            body, data = data, b""
+        out.append(Response(status, b" ".join(reason).decode(), headers, body, trailers))
+    return out
+
+
+def one_response(data, **kw):
+    rs = parse_responses(data, **kw)
+    assert len(rs) == 1, rs
+    return rs[0]

@@ -1,0 +1,122 @@
+"""`turnpike serve` on the embedded default, `turnpike check`, start-up failures."""
+
+import os
+import socket
+import subprocess
+import time
+
+import requests
+
+from conftest import BIN
+
+
+def test_check_accepts_a_valid_config(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        """
+gateway: { listen: ["127.0.0.1:8080"] }
+apis:
+  - name: shop
+    integrations:
+      users: { type: http_proxy, uri: "http://127.0.0.1:9000/users" }
+    routes:
+      - { key: "GET /users", integration: users }
+    stages:
+      - { name: prod }
+"""
+    )
+    r = subprocess.run([BIN, "check", "--config", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "ok (1 APIs, 1 routes)" in r.stdout
+
+
+def test_check_prints_every_problem_with_its_field_path(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        """
+gateway: { listen: ["not-an-address"] }
+apis:
+  - name: shop
+    integrations:
+      users: { type: http_proxy, uri: "ftp://nowhere" }
+    routes:
+      - { key: "FETCH /users", integration: users }
+      - { key: "GET /x", integration: missing }
+    stages:
+      - { name: prod }
+"""
+    )
+    r = subprocess.run([BIN, "check", "--config", str(path)], capture_output=True, text=True)
+    assert r.returncode == 1
+    for expected in [
+        "gateway.listen[0]: ",
+        "apis[0].integrations.users.uri: ",
+        "apis[0].routes[0].key: ",
+        "apis[0].routes[1].integration: no integration named \"missing\"",
+    ]:
+        assert expected in r.stderr, r.stderr
+
+
+def test_check_names_an_unknown_field(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("gateway:\n  listen: ['127.0.0.1:1']\n  header_timeout: 5\n")
+    r = subprocess.run([BIN, "check", "--config", str(path)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "gateway.header_timeout: unknown field `header_timeout`" in r.stderr
+
+
+def test_serve_refuses_an_invalid_config_and_exits_1(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("apis:\n  - name: a\n    routes:\n      - { key: '$default', integration: nope }\n")
+    r = subprocess.run([BIN, "serve", "--config", str(path)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "apis[0].routes[0].integration" in r.stderr
+
+
+def test_serve_fails_cleanly_when_the_port_is_taken(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        path = tmp_path / "c.json"
+        path.write_text('{"gateway": {"listen": ["127.0.0.1:%d"], "workers": 1}}' % port)
+        r = subprocess.run([BIN, "serve", "--config", str(path)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert f"listen 127.0.0.1:{port}" in r.stderr
+
+
+def test_embedded_default_answers_on_8080_and_says_which_driver():
+    """The README's first command: `turnpike serve` with no config."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8080)) == 0:
+            import pytest
+
+            pytest.skip("port 8080 is in use on this machine")
+    proc = subprocess.Popen([BIN, "serve"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                r = requests.get("http://127.0.0.1:8080/", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.time() < deadline and proc.poll() is None, "did not start"
+                time.sleep(0.05)
+        assert r.status_code == 200
+        assert "Hello from turnpike" in r.text
+        h = requests.get("http://127.0.0.1:8080/health", timeout=2)
+        assert h.status_code == 200 and h.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    forced_epoll = os.environ.get("MONOIO_FORCE_LEGACY_DRIVER") == "1"
+    assert ("driver epoll" in err) if forced_epoll else ("driver io_uring" in err or "driver epoll" in err), err
+    assert "embedded default config on 127.0.0.1:8080" in err
+
+
+def test_workers_auto_starts_one_per_cpu(gateway, origin):
+    g = gateway({"gateway": {"workers": "auto"}, "apis": []})
+    n = len(os.sched_getaffinity(0))
+    assert f"with {n} workers" in g.logs()
+    assert requests.get(g.url("/x")).status_code == 404
