@@ -40,12 +40,15 @@ pub struct Server {
     pub driver: DriverKind,
     pub workers: usize,
     threads: Vec<thread::JoinHandle<()>>,
+    signals: Signals,
 }
 
 impl Server {
     /// Starts one worker per core (or as configured) and waits until all have bound their
     /// listeners.
     pub fn start(first: Snapshot, options: Options) -> Result<Server, String> {
+        // Before any worker exists, so a signal during start-up drains instead of killing.
+        let signals = Signals::new(TERM_SIGNALS).map_err(|e| format!("signal handlers: {e}"))?;
         let cpus = turnpike_tuning::cpu::available_cpus();
         let count = match first.config.gateway.workers {
             Workers::Auto => cpus.len().max(1),
@@ -94,12 +97,13 @@ impl Server {
             driver: driver.unwrap_or(DriverKind::Epoll),
             workers: count,
             threads,
+            signals,
         })
     }
 
     /// Blocks until SIGTERM/SIGINT, then drains and returns once every worker has stopped.
     pub fn run_until_signal(self) -> std::io::Result<()> {
-        let mut signals = Signals::new(TERM_SIGNALS)?;
+        let mut signals = self.signals;
         if let Some(sig) = signals.forever().next() {
             tracing::info!(signal = sig, "draining: finishing in-flight requests");
         }

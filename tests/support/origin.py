@@ -247,8 +247,8 @@ class Origin:
             except (IndexError, ValueError):
                 return default
 
-        def plain(status, body, extra=(), reason="OK"):
-            hdrs = [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))]
+        def plain(status, body, extra=(), reason="OK", ctype="application/octet-stream"):
+            hdrs = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
             hdrs += list(extra)
             if wants_close:
                 hdrs.append(("Connection", "close"))
@@ -331,4 +331,4 @@ class Origin:
             "conn": req.conn,
             "seq": req.seq,
         }
-        return plain(200, json.dumps(echo).encode(), [("Content-Type", "application/json")])
+        return plain(200, json.dumps(echo).encode(), ctype="application/json")

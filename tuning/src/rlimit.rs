@@ -6,7 +6,10 @@ use std::io;
 pub fn raise_nofile() -> io::Result<u64> {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -129,7 +129,11 @@ impl HeadScanner {
                 }
                 self.line_end.get_or_insert(at);
                 if at >= self.start + 3 && &buf[at - 3..at] == b"\r\n\r" {
-                    return Ok(Some((self.start, at + 1)));
+                    // Complete, but maybe too large: the whole head can arrive in one read.
+                    return match self.oversize(at + 1, limits) {
+                        Some(e) => Err(e),
+                        None => Ok(Some((self.start, at + 1))),
+                    };
                 }
             } else {
                 match buf.get(at + 1) {
@@ -145,17 +149,25 @@ impl HeadScanner {
             i = at + 1;
         }
         self.scanned = resume;
-        if buf.len() - self.start > limits.max_head_bytes {
-            let line_too_long = self
-                .line_end
-                .is_none_or(|e| e - self.start > limits.max_head_bytes);
-            return Err(if line_too_long {
-                HeadError::UriTooLong
-            } else {
-                HeadError::HeaderTooLarge
-            });
+        match self.oversize(buf.len(), limits) {
+            Some(e) => Err(e),
+            None => Ok(None),
         }
-        Ok(None)
+    }
+
+    /// 414 if the request line alone is over the limit, 431 if the head is.
+    fn oversize(&self, end: usize, limits: &Limits) -> Option<HeadError> {
+        if end - self.start <= limits.max_head_bytes {
+            return None;
+        }
+        let line_too_long = self
+            .line_end
+            .is_none_or(|e| e - self.start > limits.max_head_bytes);
+        Some(if line_too_long {
+            HeadError::UriTooLong
+        } else {
+            HeadError::HeaderTooLarge
+        })
     }
 }
 

@@ -369,6 +369,23 @@ fn limits_give_431_and_414() {
         s.scan(long_head.as_bytes(), &limits),
         Err(HeadError::HeaderTooLarge)
     );
+    // The same, arriving complete in one piece.
+    s.reset();
+    let whole_line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(100));
+    assert_eq!(
+        s.scan(whole_line.as_bytes(), &limits),
+        Err(HeadError::UriTooLong)
+    );
+    s.reset();
+    let whole_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(100));
+    assert_eq!(
+        s.scan(whole_head.as_bytes(), &limits),
+        Err(HeadError::HeaderTooLarge)
+    );
+    s.reset();
+    let just_fits = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(64 - 23));
+    assert_eq!(just_fits.len(), 64);
+    assert_eq!(s.scan(just_fits.as_bytes(), &limits), Ok(Some((0, 64))));
     let many = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     let mut head = RequestHead::default();
     let limits = Limits {
