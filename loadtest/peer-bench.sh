@@ -57,6 +57,8 @@ Options (environment variable in brackets):
   --rate RPS          rate for the rate scenario [RATE; default: 50% of nginx's median max]
   --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
+  QUIET_MAX=10 QUIET_WAIT=120  before each run, wait up to QUIET_WAIT s for other load to fall
+                      under QUIET_MAX % of the machine (runs that could not are counted as noisy)
   KEEP_TMP=1          keep the temp dir (configs, logs, per-run JSON) for a look afterwards
 EOF
 }
@@ -277,6 +279,38 @@ port_of() {
 }
 
 # --- runs --------------------------------------------------------------------------------------
+# busy_percent: CPU use of the whole machine over half a second, in percent of all CPUs. Taken
+# between runs, when the servers started here sit idle, so it measures somebody else's load.
+busy_percent() {
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    sleep 0.5
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        d = y[2] - x[2]; print (d > 0 ? int(100 * (y[1] - x[1]) / d) : 0) }'
+}
+
+# wait_quiet: a shared machine skews every number; wait (up to QUIET_WAIT s) for other load to
+# drop under QUIET_MAX percent before a run, and count the runs that had to go ahead anyway.
+QUIET_MAX=${QUIET_MAX:-10}
+QUIET_WAIT=${QUIET_WAIT:-120}
+NOISY_RUNS=0
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) busy warned=0
+    while busy=$(busy_percent) && ((busy > QUIET_MAX)); do
+        if ((SECONDS >= deadline)); then
+            log "machine still ${busy}% busy with other work: running anyway (counted as noisy)"
+            NOISY_RUNS=$((NOISY_RUNS + 1))
+            return
+        fi
+        if ((warned == 0)); then
+            log "machine ${busy}% busy with other work: waiting up to ${QUIET_WAIT}s for quiet"
+            warned=1
+        fi
+        sleep 2
+    done
+}
+
 # load_args SCENARIO: the turnpike-load arguments (without the URL) for a scenario.
 load_args() {
     case $1 in
@@ -301,6 +335,7 @@ run_one() {
     local scenario=$1 target=$2 round=$3
     local out="$TMP/results/$scenario.$target.$round.json"
     local url="http://127.0.0.1:$(port_of "$target")$(path_of "$scenario")"
+    wait_quiet
     # shellcheck disable=SC2046 # word splitting of the argument list is intended
     if taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -d "$DURATION" --warmup "$WARMUP" \
         $(load_args "$scenario") --json "$out" --svg "${out%.json}.svg" "$url" >"$TMP/last-run.txt" 2>&1; then
@@ -359,9 +394,9 @@ run_scenarios() {
 
 summarize() {
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
-        "${RATE:-}" "$SCENARIOS" "$TARGETS" "$*" <<'EOF'
-import glob, json, os, platform, statistics, subprocess, sys
-results, out, rounds, duration, workers, pcpu, lcpu, rate, scenarios, targets, argv = sys.argv[1:]
+        "${RATE:-}" "$SCENARIOS" "$TARGETS" "$NOISY_RUNS" "$*" <<'EOF'
+import glob, json, os, platform, statistics, sys
+results, out, rounds, duration, workers, pcpu, lcpu, rate, scenarios, targets, noisy, argv = sys.argv[1:]
 def med(v):
     return statistics.median(v) if v else None
 table = {}
@@ -392,7 +427,7 @@ except OSError:
 machine = {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()}
 doc = {"machine": machine, "rounds": int(rounds), "duration": duration, "workers": int(workers),
        "proxy_cpus": pcpu, "load_cpus": lcpu, "rate": int(rate) if rate else None,
-       "command": argv, "scenarios": table}
+       "noisy_runs": int(noisy), "command": argv, "scenarios": table}
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
 def fmt_ms(us):
@@ -403,7 +438,8 @@ def ratio(v, base, invert=False):
     return f" ({v/base:.2f}x)"
 print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
       f"{workers} proxy worker(s) on CPU {pcpu}, generator+backend on CPU {lcpu}; "
-      f"medians of {rounds} interleaved rounds of {duration}")
+      f"medians of {rounds} interleaved rounds of {duration}; "
+      f"{noisy} run(s) started while other work used the machine")
 for s, row in table.items():
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     print(f"\n### {title}\n")

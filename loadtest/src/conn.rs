@@ -301,7 +301,7 @@ impl Conn<'_> {
             self.heads.push(v.head);
             let (res, _) = stream.write_all(v.bytes).await;
             (res, v.bytes.len())
-        } else if let Some(batch) = set.batch().filter(|b| b.len() % n == 0) {
+        } else if let Some(batch) = set.batch(n) {
             let v = set.pick(&mut self.rng);
             self.heads.resize(n, v.head);
             let (res, _) = stream.write_all(batch).await;

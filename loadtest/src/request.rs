@@ -121,6 +121,8 @@ pub struct RequestSet {
     /// `pipeline` copies of the only variant back to back, when there is only one: a closed
     /// loop with a single request then writes one static buffer per batch.
     batch: Option<&'static [u8]>,
+    /// How many requests `batch` holds.
+    batch_len: usize,
 }
 
 impl RequestSet {
@@ -178,6 +180,7 @@ impl RequestSet {
             picks,
             total_weight,
             batch,
+            batch_len: pipeline,
         })
     }
 
@@ -198,10 +201,11 @@ impl RequestSet {
         self.variants[first + k]
     }
 
-    /// The pre-built batch of `pipeline` identical requests, if the mix has a single request.
+    /// The pre-built batch of `n` identical requests: only when the mix has a single request
+    /// and `n` is the `pipeline` the set was built for.
     #[inline]
-    pub fn batch(&self) -> Option<&'static [u8]> {
-        self.batch
+    pub fn batch(&self, n: usize) -> Option<&'static [u8]> {
+        self.batch.filter(|_| n == self.batch_len)
     }
 }
 
@@ -299,7 +303,8 @@ mod tests {
             v.bytes,
             b"POST /u HTTP/1.1\r\nHost: h:1\r\naccept: */*\r\nContent-Length: 3\r\n\r\nabc"
         );
-        assert_eq!(set.batch().expect("batch").len(), v.bytes.len() * 2);
+        assert_eq!(set.batch(2).expect("batch").len(), v.bytes.len() * 2);
+        assert_eq!(set.batch(1), None);
     }
 
     #[test]

@@ -194,3 +194,45 @@ fn watch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_shared_out_evenly() {
+        let target = Target::parse("http://127.0.0.1:1/").expect("target");
+        let requests = RequestSet::build(
+            "h",
+            &[crate::request::RequestTemplate {
+                method: "GET".into(),
+                path: "/".into(),
+                headers: vec![],
+                body: vec![],
+                weight: 1,
+                credentials: false,
+            }],
+            None,
+            false,
+            1,
+        )
+        .expect("requests");
+        let plan = Plan {
+            target,
+            requests,
+            threads: 3,
+            connections: 11,
+            pipeline: 1,
+            rate: None,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            new_conn: false,
+            driver: DriverChoice::Auto,
+            pin: vec![],
+            progress: false,
+        };
+        let shares: Vec<_> = (0..3).map(|t| plan.thread_share(t)).collect();
+        assert_eq!(shares, [(4, 0), (4, 4), (3, 8)]);
+    }
+}

@@ -182,6 +182,30 @@ fn a_stalled_origin_shows_in_the_corrected_tail_only() {
 }
 
 #[test]
+fn open_loop_batches_overdue_requests_and_still_counts_right() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions {
+        stall: Some(Duration::from_millis(200)),
+        ..OriginOptions::default()
+    });
+    let url = origin.url("/");
+    let (report, _) = load_json(&[
+        "--rate",
+        "1000",
+        "-c",
+        "2",
+        "-d",
+        "2s",
+        "--pipeline",
+        "4",
+        &url,
+    ]);
+    assert_counts_match(&origin, &report);
+    assert_eq!(u(&report, "/requests"), 2000, "{report}");
+    assert!(f(&report, "/latency_us/p99") >= 100_000.0, "{report}");
+}
+
+#[test]
 fn json_report_has_every_documented_field_and_svg_is_written() {
     let _g = serial();
     let origin = Origin::start(OriginOptions::default());
