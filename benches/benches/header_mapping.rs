@@ -1,0 +1,130 @@
+//! The heads the gateway writes per proxied request: the upstream request head (request line
+//! with the integration's path, end-to-end headers, forwarding headers) and the response head
+//! back to the client. The output buffer is reused across iterations, as a worker reuses its
+//! buffers, so steady state allocates nothing (printed before each bench).
+//!
+//! `per_request` times everything the gateway computes for a proxied request's head before any
+//! I/O: scan, parse, resolve, write the upstream head.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use turnpike_benches::{
+    CLIENT, CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, host_and_path, limits,
+    parsed_request, parsed_response, print_allocations, proxy_target, request_samples,
+    scan_and_parse, shop_config_yaml, snapshot,
+};
+use turnpike_proxy::{
+    h1::request::{HeadScanner, RequestHead},
+    upstream::{request as upstream_request, response as client_response},
+};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn upstream_request_heads(c: &mut Criterion) {
+    let snap = snapshot(&shop_config_yaml());
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("upstream_request_head");
+    for s in request_samples() {
+        let buf = s.bytes;
+        let head = parsed_request(buf);
+        let (host, path) = host_and_path(buf, &head);
+        let found = snap
+            .config
+            .resolve(host, head.method(buf), path)
+            .expect("bench requests are routed");
+        let (target, preserve_host) = proxy_target(&snap, &found);
+        let mut run = || {
+            out.clear();
+            upstream_request::write_head(
+                &mut out,
+                black_box(buf),
+                &head,
+                found.path,
+                &found.params,
+                target,
+                preserve_host,
+                &CLIENT,
+            );
+            black_box(out.len())
+        };
+        let written = run() as u64;
+        print_allocations(&format!("upstream_request_head/{}", s.name), &mut run);
+        g.throughput(Throughput::Bytes(written));
+        g.bench_function(s.name, |b| b.iter(&mut run));
+    }
+    g.finish();
+}
+
+fn client_response_heads(c: &mut Criterion) {
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("client_response_head");
+    for (name, raw) in [
+        ("json_200_length", UPSTREAM_RESPONSE),
+        ("stream_200_rechunked", UPSTREAM_RESPONSE_CHUNKED),
+    ] {
+        let head = parsed_response(raw);
+        let framing = client_response::client_framing(&head, 1);
+        let mut run = || {
+            out.clear();
+            client_response::write_head(
+                &mut out,
+                black_box(raw),
+                &head,
+                framing,
+                client_response::Persist::Default,
+            );
+            black_box(out.len())
+        };
+        let written = run() as u64;
+        print_allocations(&format!("client_response_head/{name}"), &mut run);
+        g.throughput(Throughput::Bytes(written));
+        g.bench_function(name, |b| b.iter(&mut run));
+    }
+    g.finish();
+}
+
+fn per_request(c: &mut Criterion) {
+    let snap = snapshot(&shop_config_yaml());
+    let limits = limits();
+    let mut scanner = HeadScanner::default();
+    let mut head = RequestHead::default();
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("per_request");
+    for s in request_samples() {
+        let mut run = || {
+            let buf = black_box(s.bytes);
+            scan_and_parse(buf, &limits, &mut scanner, &mut head).expect("parses");
+            let (host, path) = host_and_path(buf, &head);
+            let found = snap
+                .config
+                .resolve(host, head.method(buf), path)
+                .expect("routed");
+            let (target, preserve_host) = proxy_target(&snap, &found);
+            out.clear();
+            upstream_request::write_head(
+                &mut out,
+                buf,
+                &head,
+                found.path,
+                &found.params,
+                target,
+                preserve_host,
+                &CLIENT,
+            );
+            black_box(&out);
+        };
+        print_allocations(&format!("per_request/{}", s.name), &mut run);
+        g.throughput(Throughput::Bytes(s.head_len as u64));
+        g.bench_function(s.name, |b| b.iter(&mut run));
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = header_mapping;
+    config = turnpike_benches::criterion();
+    targets = upstream_request_heads, client_response_heads, per_request
+}
+criterion_main!(header_mapping);
