@@ -137,3 +137,42 @@ def test_client_going_away_mid_response_does_not_hurt_others(proxied, origin):
             s.sendall(b"GET /download/50000000 HTTP/1.1\r\nHost: a\r\n\r\n")
             s.recv(1000)
     assert requests.get(proxied.url("/echo")).status_code == 200
+
+
+def test_early_answer_survives_a_client_still_sending_its_body(gateway, origin):
+    """413 on a large upload: the gateway answers before reading the body, then lingers so the
+    client reads the answer instead of a connection reset."""
+    import threading
+
+    g = gateway({"apis": [proxy_api(origin.addr, max_body_bytes=1000)]})
+    with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 8388608\r\n\r\n")
+
+        send_error = []
+
+        def send_body():
+            try:
+                for _ in range(64):
+                    s.sendall(b"x" * 65536)
+            except OSError as e:
+                send_error.append(e)
+
+        t = threading.Thread(target=send_body)
+        t.start()
+        time.sleep(0.3)
+        data = b""
+        s.settimeout(5)
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        t.join()
+    assert data.startswith(b"HTTP/1.1 413"), data[:100]
+    # The gateway kept reading (and discarding) instead of resetting the connection under a
+    # client that was still sending.
+    assert not send_error, send_error
+    assert len(origin.requests) == 0

@@ -23,6 +23,9 @@ use crate::{
 
 /// A new connection's read buffer; grows up to the header limit when a head needs it.
 const INITIAL_READ_BUF: usize = 8 * 1024;
+/// After answering early (a request body still arriving), how long the connection keeps
+/// reading and discarding so the client sees the answer instead of a reset.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One client connection's state, reused across its requests.
 pub struct Client {
@@ -36,6 +39,8 @@ pub struct Client {
     pub response: ResponseHead,
     /// How much of `rbuf` the current request used (head and body read so far).
     pub consumed: usize,
+    /// The connection closes with request bytes unread: linger before closing.
+    pub linger: bool,
 }
 
 enum HeadRead {
@@ -59,6 +64,7 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         scanner: HeadScanner::default(),
         response: ResponseHead::default(),
         consumed: 0,
+        linger: false,
     };
     // Declared after `c`, so it drops first: the registry never holds a closed fd.
     let guard = worker.register(fd);
@@ -83,6 +89,30 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
             c.rbuf.drain(..c.consumed);
         }
         c.consumed = 0;
+    }
+    if c.linger {
+        linger(&worker, &mut c.stream).await;
+    }
+    drop(guard);
+}
+
+/// Half-closes and discards what the client still sends, for a bounded time: closing a socket
+/// with unread data makes the kernel send a reset, which can destroy the answer just written
+/// before the client reads it (nginx's lingering close).
+async fn linger(worker: &Worker, stream: &mut TcpStream) {
+    rt::shutdown_write(stream.as_raw_fd());
+    let deadline = Instant::now() + LINGER;
+    let mut buf = worker.bufs.take();
+    loop {
+        buf.clear();
+        match rt::until(deadline, rt::read_more(stream, buf, crate::worker::IO_BUF)).await {
+            Some((Ok(n), b)) if n > 0 => buf = b,
+            Some((_, b)) => {
+                worker.bufs.give(b);
+                return;
+            }
+            None => return,
+        }
     }
 }
 
@@ -164,8 +194,9 @@ async fn handle(worker: &Rc<Worker>, snap: &SnapshotRef, c: &mut Client) -> bool
     }
     match &snap.integrations[found.api_index][found.route.integration as usize] {
         Compiled::Mock(mock) => {
-            let keep = discard_body(c);
-            respond_mock(worker, c, mock, keep, head_only).await
+            let body_read = discard_body(c);
+            c.linger |= !body_read;
+            respond_mock(worker, c, mock, body_read, head_only).await
         }
         Compiled::Proxy(p) => {
             let target = match &p.stages[found.stage_index] {
@@ -214,7 +245,9 @@ pub async fn refuse(
     r: Reject,
     head_only: bool,
 ) -> bool {
-    let keep = !r.closes() && discard_body(c) && c.head.keep_alive && !worker.draining();
+    let body_read = discard_body(c);
+    c.linger |= !body_read;
+    let keep = !r.closes() && body_read && c.head.keep_alive && !worker.draining();
     respond(worker, snap, c, r, !keep, head_only).await && keep
 }
 

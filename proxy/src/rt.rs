@@ -123,6 +123,14 @@ pub fn shutdown_read(fd: RawFd) {
     }
 }
 
+/// Sends FIN: the peer reads EOF after what was written, while this side can still read.
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: as `shutdown_read`.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_WR);
+    }
+}
+
 /// Whether an idle keep-alive connection was closed (or sent something unasked) by its peer:
 /// a non-blocking peek. Either way it must not carry a request.
 pub fn peer_gone(fd: RawFd) -> bool {

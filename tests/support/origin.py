@@ -187,40 +187,55 @@ class Origin:
 
         kind, n = framing
         if kind == "length":
-            while n > 0:
-                if not buf and not self._recv(conn, buf):
-                    raise BadRequest("body cut short")
+            if buf:
                 piece = bytes(buf[:n])
                 del buf[: len(piece)]
                 take(piece)
                 n -= len(piece)
+            while n > 0:
+                data = conn.recv(min(n, 1 << 20))
+                if not data:
+                    raise BadRequest("body cut short")
+                take(data)
+                n -= len(data)
         else:
-            while True:
-                while b"\r\n" not in buf:
+            pos = 0  # parse position in buf; consumed bytes are dropped in bulk
+
+            def need(k):
+                nonlocal buf, pos
+                while len(buf) - pos < k:
+                    if pos:
+                        del buf[:pos]
+                        pos = 0
                     if not self._recv(conn, buf):
                         raise BadRequest("chunked body cut short")
-                line, _, rest = bytes(buf).partition(b"\r\n")
-                buf = bytearray(rest)
-                size = int(line.split(b";")[0], 16)
+
+            def line():
+                nonlocal pos
+                while True:
+                    i = buf.find(b"\r\n", pos)
+                    if i >= 0:
+                        out = bytes(buf[pos:i])
+                        pos = i + 2
+                        return out
+                    need(len(buf) - pos + 1)
+
+            while True:
+                size = int(line().split(b";")[0], 16)
                 if size == 0:
                     while True:
-                        while b"\r\n" not in buf:
-                            if not self._recv(conn, buf):
-                                raise BadRequest("trailers cut short")
-                        line, _, rest = bytes(buf).partition(b"\r\n")
-                        buf = bytearray(rest)
-                        if not line:
+                        t = line()
+                        if not t:
                             break
-                        name, _, value = line.partition(b":")
+                        name, _, value = t.partition(b":")
                         req.trailers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
                     break
-                while len(buf) < size + 2:
-                    if not self._recv(conn, buf):
-                        raise BadRequest("chunk cut short")
-                take(bytes(buf[:size]))
-                if buf[size : size + 2] != b"\r\n":
+                need(size + 2)
+                take(bytes(buf[pos : pos + size]))
+                if buf[pos + size : pos + size + 2] != b"\r\n":
                     raise BadRequest("chunk not ended by CRLF")
-                del buf[: size + 2]
+                pos += size + 2
+            del buf[:pos]
         req.body = bytes(kept)
         req.body_sha256 = digest.hexdigest()
         return buf

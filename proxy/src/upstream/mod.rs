@@ -74,6 +74,7 @@ pub async fn forward(
         Ok(up) => up,
         Err(r) => {
             worker.bufs.give(out);
+            c.linger |= body.is_some();
             let keep = body.is_none() && c.head.keep_alive && !worker.draining();
             return respond(worker, snap, c, r, !keep, head_only).await && keep;
         }
@@ -129,6 +130,7 @@ pub async fn forward(
                     _ => None, // the client went away
                 };
                 if let Some(r) = r {
+                    c.linger = true;
                     respond(worker, snap, c, r, true, head_only).await;
                 }
                 return false;
@@ -136,6 +138,7 @@ pub async fn forward(
         }
     }
     let body_complete = !upstream_write_failed;
+    c.linger |= upstream_write_failed;
 
     // The response head (interim 1xx skipped: the gateway answered Expect itself).
     let mut input = worker.bufs.take();
