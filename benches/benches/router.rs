@@ -4,7 +4,9 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
 use turnpike_benches::{
     CountingAlloc, LARGE_CASES, LARGE_RESOLVE_CASES, ResolveCase, RouteCase, SHOP_RESOLVE_CASES,
     SMALL_CASES, config, large_config_yaml, large_table, print_allocations, shop_config_yaml,
@@ -15,8 +17,12 @@ use turnpike_core::route::RouteTable;
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-fn bench_table(c: &mut Criterion, group: &str, table: &RouteTable<u32>, cases: &[RouteCase]) {
-    let mut g = c.benchmark_group(group);
+fn bench_cases(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    group: &str,
+    table: &RouteTable<u32>,
+    cases: &[RouteCase],
+) {
     for case in cases {
         let (method, path) = (case.method.as_bytes(), case.path.as_bytes());
         let run = || {
@@ -29,18 +35,20 @@ fn bench_table(c: &mut Criterion, group: &str, table: &RouteTable<u32>, cases: &
         print_allocations(&format!("{group}/{}", case.name), run);
         g.bench_function(case.name, |b| b.iter(run));
     }
-    g.finish();
 }
 
 fn small(c: &mut Criterion) {
-    bench_table(c, "route_10", &small_table(), SMALL_CASES);
+    let mut g = c.benchmark_group("route_10");
+    bench_cases(&mut g, "route_10", &small_table(), SMALL_CASES);
+    g.finish();
 }
 
 fn large(c: &mut Criterion) {
     let table = large_table();
-    bench_table(c, "route_10k", &table, LARGE_CASES);
+    let mut g = c.benchmark_group("route_10k");
+    bench_cases(&mut g, "route_10k", &table, LARGE_CASES);
     // A match and a read of its captured parameter, as an integration URI's `{id}` does.
-    c.bench_function("route_10k/middle_and_param_get", |b| {
+    g.bench_function("middle_and_param_get", |b| {
         b.iter(|| {
             let m = table
                 .find(black_box(b"GET"), black_box(b"/r4950/items/42"))
@@ -48,6 +56,7 @@ fn large(c: &mut Criterion) {
             black_box(m.params.get("id"));
         })
     });
+    g.finish();
 }
 
 fn bench_resolve(c: &mut Criterion, group: &str, yaml: &str, cases: &[ResolveCase]) {
