@@ -176,3 +176,23 @@ def test_early_answer_survives_a_client_still_sending_its_body(gateway, origin):
     # client that was still sending.
     assert not send_error, send_error
     assert len(origin.requests) == 0
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_idle_timeout(gateway, origin):
+    g = gateway({"gateway": {"idle_timeout_ms": 300}, "apis": [proxy_api(origin.addr)]})
+    with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"GET /download/200000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(1.5)  # read nothing: the gateway's write blocks, then its deadline passes
+        received = 0
+        s.settimeout(5)
+        while True:
+            try:
+                chunk = s.recv(1 << 20)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            received += len(chunk)
+    assert received < 200_000_000, "the gateway waited for a client that had stopped reading"
+    assert requests.get(g.url("/echo")).status_code == 200

@@ -5,7 +5,11 @@
 //! Hot path: no locks, no blocking calls, no logging above debug, no allocation per request
 //! (buffers come from the worker's pool; header spans reuse the connection's vectors).
 
-use std::{net::SocketAddr, os::fd::AsRawFd, rc::Rc, time::Instant};
+use std::{
+    net::SocketAddr,
+    os::fd::{AsRawFd, RawFd},
+    rc::Rc,
+};
 
 use turnpike_core::config::Api;
 
@@ -18,7 +22,8 @@ use crate::{
     rt::{self, TcpStream},
     snapshot::{Compiled, MockResponse, Snapshot, SnapshotRef},
     upstream::{self, request::ClientInfo},
-    worker::{ConnGuard, Worker},
+    watch::{ConnWatch, Side},
+    worker::Worker,
 };
 
 /// A new connection's read buffer; grows up to the header limit when a head needs it.
@@ -29,7 +34,10 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One client connection's state, reused across its requests.
 pub struct Client {
+    /// Declared before `stream` so it drops first: the registry never holds a closed fd.
+    pub watch: ConnWatch,
     pub stream: TcpStream,
+    pub fd: RawFd,
     pub info: ClientInfo,
     /// Bytes read from the client; a request's head starts at 0.
     pub rbuf: Vec<u8>,
@@ -54,11 +62,10 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
     let local_port = stream.local_addr().map_or(0, |a| a.port());
     let fd = stream.as_raw_fd();
     let mut c = Client {
+        watch: worker.watchdog.register(fd),
         stream,
-        info: ClientInfo {
-            ip: peer.ip(),
-            local_port,
-        },
+        fd,
+        info: ClientInfo::new(peer.ip(), local_port),
         rbuf: Vec::with_capacity(INITIAL_READ_BUF),
         head: RequestHead::default(),
         scanner: HeadScanner::default(),
@@ -66,12 +73,10 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         consumed: 0,
         linger: false,
     };
-    // Declared after `c`, so it drops first: the registry never holds a closed fd.
-    let guard = worker.register(fd);
     let mut first = true;
     loop {
         let snap = worker.snapshot();
-        let keep = match read_head(&worker, &snap, &mut c, &guard, first).await {
+        let keep = match read_head(&worker, &snap, &mut c, first).await {
             HeadRead::Ready => handle(&worker, &snap, &mut c).await,
             HeadRead::Closed => false,
             HeadRead::Reject(r) => {
@@ -91,47 +96,40 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         c.consumed = 0;
     }
     if c.linger {
-        linger(&worker, &mut c.stream).await;
+        linger(&worker, &mut c).await;
     }
-    drop(guard);
 }
 
 /// Half-closes and discards what the client still sends, for a bounded time: closing a socket
 /// with unread data makes the kernel send a reset, which can destroy the answer just written
 /// before the client reads it (nginx's lingering close).
-async fn linger(worker: &Worker, stream: &mut TcpStream) {
-    rt::shutdown_write(stream.as_raw_fd());
-    let deadline = Instant::now() + LINGER;
+async fn linger(worker: &Worker, c: &mut Client) {
+    rt::shutdown_write(c.fd);
+    let deadline = c.watch.deadline_in(LINGER);
     let mut buf = worker.bufs.take();
     loop {
         buf.clear();
-        match rt::until(deadline, rt::read_more(stream, buf, crate::worker::IO_BUF)).await {
-            Some((Ok(n), b)) if n > 0 => buf = b,
-            Some((_, b)) => {
-                worker.bufs.give(b);
-                return;
-            }
-            None => return,
+        let armed = c.watch.arm_at(deadline, c.fd, Side::Read);
+        let (res, b) = rt::read_more(&mut c.stream, buf, crate::worker::IO_BUF).await;
+        drop(armed);
+        buf = b;
+        if c.watch.fired() || !matches!(res, Ok(n) if n > 0) {
+            break;
         }
     }
+    worker.bufs.give(buf);
 }
 
-async fn read_head(
-    worker: &Worker,
-    snap: &Snapshot,
-    c: &mut Client,
-    guard: &ConnGuard,
-    first: bool,
-) -> HeadRead {
+async fn read_head(worker: &Worker, snap: &Snapshot, c: &mut Client, first: bool) -> HeadRead {
     let gw = &snap.config.gateway;
     c.scanner.reset();
     let mut started = !c.rbuf.is_empty();
-    let mut deadline = Instant::now()
-        + if first || started {
-            gw.header_timeout
-        } else {
-            gw.idle_timeout
-        };
+    let wait = if first || started {
+        gw.header_timeout
+    } else {
+        gw.idle_timeout
+    };
+    let mut deadline = c.watch.deadline_in(wait);
     let max = snap.limits.max_head_bytes + 4096;
     loop {
         if started {
@@ -146,25 +144,29 @@ async fn read_head(
                 Err(e) => return HeadRead::Reject(e.into()),
             }
         }
-        guard.set_idle(!started);
+        c.watch.set_idle(!started);
         if !started && worker.draining() {
             return HeadRead::Closed;
         }
         let buf = std::mem::take(&mut c.rbuf);
-        let read = rt::until(deadline, rt::read_more(&mut c.stream, buf, max)).await;
-        guard.set_idle(false);
-        match read {
-            None if started => return HeadRead::Reject(Reject::RequestTimeout),
-            None => return HeadRead::Closed,
-            Some((Ok(0), buf)) | Some((Err(_), buf)) => {
-                c.rbuf = buf;
-                return HeadRead::Closed;
-            }
-            Some((Ok(_), buf)) => {
-                c.rbuf = buf;
+        let armed = c.watch.arm_at(deadline, c.fd, Side::Read);
+        let (res, buf) = rt::read_more(&mut c.stream, buf, max).await;
+        drop(armed);
+        c.rbuf = buf;
+        c.watch.set_idle(false);
+        if c.watch.fired() {
+            return if started {
+                HeadRead::Reject(Reject::RequestTimeout)
+            } else {
+                HeadRead::Closed
+            };
+        }
+        match res {
+            Ok(0) | Err(_) => return HeadRead::Closed,
+            Ok(_) => {
                 if !started {
                     started = true;
-                    deadline = Instant::now() + gw.header_timeout;
+                    deadline = c.watch.deadline_in(gw.header_timeout);
                 }
             }
         }
@@ -262,7 +264,19 @@ pub async fn respond(
 ) -> bool {
     let mut out = worker.bufs.take();
     r.write(&mut out, &worker.date(), close, head_only);
-    let (res, out) = rt::until_write(&mut c.stream, out, snap.config.gateway.idle_timeout).await;
+    send(worker, c, out, snap.config.gateway.idle_timeout).await
+}
+
+/// Writes `out` to the client within `idle`, then gives the buffer back to the pool.
+pub async fn send(
+    worker: &Worker,
+    c: &mut Client,
+    out: Vec<u8>,
+    idle: std::time::Duration,
+) -> bool {
+    let armed = c.watch.arm(idle, c.fd, Side::Both);
+    let (res, out) = rt::write_all(&mut c.stream, out).await;
+    drop(armed);
     worker.bufs.give(out);
     res.is_ok()
 }
@@ -290,7 +304,5 @@ async fn respond_mock(
         out.extend_from_slice(&mock.body);
     }
     let idle = worker.snapshot().config.gateway.idle_timeout;
-    let (res, out) = rt::until_write(&mut c.stream, out, idle).await;
-    worker.bufs.give(out);
-    res.is_ok() && keep
+    send(worker, c, out, idle).await && keep
 }

@@ -18,4 +18,5 @@ pub mod rt;
 pub mod server;
 pub mod snapshot;
 pub mod upstream;
+pub mod watch;
 pub mod worker;

@@ -3,11 +3,12 @@
 //! or re-chunked). Used for request bodies (client -> upstream) and response bodies (upstream
 //! -> client) alike.
 
-use std::time::Duration;
+use std::{os::fd::AsRawFd, time::Duration};
 
 use crate::{
     h1::{body::BodyDecoder, chunked::Event, encode},
     rt::{self, TcpStream},
+    watch::{ConnWatch, Side},
 };
 
 /// Output framing.
@@ -48,10 +49,14 @@ pub struct Pumped {
 pub struct Pump<'a> {
     pub src: &'a mut TcpStream,
     pub dst: &'a mut TcpStream,
+    /// The client connection's deadlines, armed around every read and write.
+    pub watch: &'a ConnWatch,
     pub decoder: &'a mut BodyDecoder,
     pub out: Out,
-    /// Longest wait for the source between reads, and for the destination per write.
-    pub idle: Duration,
+    /// Longest wait for the source between reads.
+    pub read_idle: Duration,
+    /// Longest wait for the destination to take a write.
+    pub write_idle: Duration,
     /// Most decoded bytes allowed.
     pub limit: u64,
 }
@@ -63,11 +68,14 @@ impl Pump<'_> {
         let Pump {
             src,
             dst,
+            watch,
             decoder,
             out,
-            idle,
+            read_idle,
+            write_idle,
             limit,
         } = self;
+        let (src_fd, dst_fd) = (src.as_raw_fd(), dst.as_raw_fd());
         let direct = out == Out::Raw && !matches!(decoder, BodyDecoder::Chunked(_));
         let mut total: u64 = 0;
         macro_rules! fail {
@@ -131,18 +139,22 @@ impl Pump<'_> {
                 }
             }
             if !scratch.is_empty() {
-                let (res, s) = rt::until_write(dst, scratch, idle).await;
+                let armed = watch.arm(write_idle, dst_fd, Side::Both);
+                let (res, s) = rt::write_all(dst, scratch).await;
+                drop(armed);
                 scratch = s;
                 scratch.clear();
-                if let Err(e) = res {
-                    fail!(e);
+                if res.is_err() {
+                    fail!(write_error(watch));
                 }
             }
             if let Some((s, e)) = direct_range {
-                let (res, i) = rt::until_write_range(dst, input, s, e, idle).await;
+                let armed = watch.arm(write_idle, dst_fd, Side::Both);
+                let (res, i) = rt::write_range(dst, input, s, e).await;
+                drop(armed);
                 input = i;
-                if let Err(e) = res {
-                    fail!(e);
+                if res.is_err() {
+                    fail!(write_error(watch));
                 }
                 continue;
             }
@@ -162,30 +174,25 @@ impl Pump<'_> {
             }
             pos = 0;
             let cap = input.capacity().max(crate::worker::IO_BUF);
-            match rt::until(
-                std::time::Instant::now() + idle,
-                rt::read_more(src, input, cap),
-            )
-            .await
-            {
-                None => {
-                    return Pumped {
-                        input: Vec::new(),
-                        rest: 0,
-                        scratch,
-                        result: Err(PumpError::SrcTimeout),
-                    };
-                }
-                Some((Ok(0), i)) => {
-                    input = i;
+            let armed = watch.arm(read_idle, src_fd, Side::Read);
+            let (res, i) = rt::read_more(src, input, cap).await;
+            drop(armed);
+            input = i;
+            if watch.fired() {
+                fail!(PumpError::SrcTimeout);
+            }
+            match res {
+                Ok(0) => {
                     if decoder.ends_at_eof() {
                         if out == Out::Chunked {
                             scratch.extend_from_slice(encode::LAST_CHUNK);
-                            let (res, s) = rt::until_write(dst, scratch, idle).await;
+                            let armed = watch.arm(write_idle, dst_fd, Side::Both);
+                            let (res, s) = rt::write_all(dst, scratch).await;
+                            drop(armed);
                             scratch = s;
                             scratch.clear();
-                            if let Err(e) = res {
-                                fail!(e);
+                            if res.is_err() {
+                                fail!(write_error(watch));
                             }
                         }
                         return Pumped {
@@ -197,12 +204,17 @@ impl Pump<'_> {
                     }
                     fail!(PumpError::SrcEof);
                 }
-                Some((Ok(_), i)) => input = i,
-                Some((Err(_), i)) => {
-                    input = i;
-                    fail!(PumpError::SrcIo);
-                }
+                Ok(_) => {}
+                Err(_) => fail!(PumpError::SrcIo),
             }
         }
+    }
+}
+
+fn write_error(watch: &ConnWatch) -> PumpError {
+    if watch.fired() {
+        PumpError::DstTimeout
+    } else {
+        PumpError::DstIo
     }
 }

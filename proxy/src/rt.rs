@@ -14,7 +14,7 @@ use std::{
 
 pub use monoio::net::{TcpListener, TcpStream};
 use monoio::{
-    buf::{IoBuf, IoBufMut, SliceMut},
+    buf::{IoBuf, SliceMut},
     io::{AsyncReadRent, AsyncWriteRent},
 };
 
@@ -38,17 +38,6 @@ pub async fn read_more(
     (res, slice.into_inner())
 }
 
-/// Writes all of `buf[from..]`.
-#[inline]
-pub async fn write_all_from<B: IoBuf + IoBufMut + 'static>(
-    stream: &mut TcpStream,
-    buf: B,
-    from: usize,
-) -> (io::Result<()>, B) {
-    let (res, buf) = write_from(stream, buf, from).await;
-    (res.map_err(|e| e.error), buf)
-}
-
 /// A failed write, and whether any byte had been accepted by the kernel before it failed.
 #[derive(Debug)]
 pub struct WriteError {
@@ -56,17 +45,25 @@ pub struct WriteError {
     pub nothing_written: bool,
 }
 
-/// Writes all of `buf[from..]`, telling on failure whether nothing at all was written (the
-/// condition under which a request may be retried on another connection).
-pub async fn write_from<B: IoBuf + IoBufMut + 'static>(
+/// Writes all of `buf`.
+#[inline]
+pub async fn write_all(stream: &mut TcpStream, buf: Vec<u8>) -> (Result<(), WriteError>, Vec<u8>) {
+    let len = buf.len();
+    write_range(stream, buf, 0, len).await
+}
+
+/// Writes all of `buf[from..to]`, telling on failure whether nothing at all was written (the
+/// condition under which a request may be retried on another connection). No timeout here:
+/// callers arm their connection's deadline (see `crate::watch`).
+pub async fn write_range(
     stream: &mut TcpStream,
-    mut buf: B,
+    mut buf: Vec<u8>,
     from: usize,
-) -> (Result<(), WriteError>, B) {
-    let end = buf.bytes_init();
+    to: usize,
+) -> (Result<(), WriteError>, Vec<u8>) {
     let mut at = from;
-    while at < end {
-        let (res, slice) = stream.write(buf.slice(at..end)).await;
+    while at < to {
+        let (res, slice) = stream.write(buf.slice(at..to)).await;
         buf = slice.into_inner();
         match res {
             Ok(0) => {
@@ -96,6 +93,8 @@ pub async fn write_from<B: IoBuf + IoBufMut + 'static>(
 }
 
 /// Runs `fut` until `deadline`; `None` if the deadline passed first (the future is dropped).
+/// A timer per call: only for rare operations (upstream connects); per-request operations use
+/// their connection's deadline (`crate::watch`).
 #[inline]
 pub async fn until<F: std::future::Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -153,43 +152,4 @@ pub fn peer_gone(fd: RawFd) -> bool {
         );
     }
     true
-}
-
-/// Writes all of `buf` within `idle`; the pump's and responder's write.
-pub async fn until_write(
-    stream: &mut TcpStream,
-    buf: Vec<u8>,
-    idle: Duration,
-) -> (Result<(), crate::pump::PumpError>, Vec<u8>) {
-    let len = buf.len();
-    until_write_range(stream, buf, 0, len, idle).await
-}
-
-/// Writes `buf[from..to]` within `idle`. On timeout the buffer is lost with the connection.
-pub async fn until_write_range(
-    stream: &mut TcpStream,
-    mut buf: Vec<u8>,
-    from: usize,
-    to: usize,
-    idle: Duration,
-) -> (Result<(), crate::pump::PumpError>, Vec<u8>) {
-    use crate::pump::PumpError;
-    let deadline = Instant::now() + idle;
-    let mut at = from;
-    while at < to {
-        let fut = stream.write(buf.slice(at..to));
-        match until(deadline, fut).await {
-            None => return (Err(PumpError::DstTimeout), Vec::new()),
-            Some((res, slice)) => {
-                buf = slice.into_inner();
-                match res {
-                    Ok(0) => return (Err(PumpError::DstIo), buf),
-                    Ok(n) => at += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return (Err(PumpError::DstIo), buf),
-                }
-            }
-        }
-    }
-    (Ok(()), buf)
 }

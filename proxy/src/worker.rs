@@ -11,11 +11,10 @@ use std::{
     os::fd::{AsRawFd, RawFd},
     rc::Rc,
     sync::{Arc, atomic::Ordering, mpsc},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use monoio::net::ListenerOpts;
-use rustc_hash::FxHashMap;
 use turnpike_tuning::driver::{DriverChoice, DriverKind, build_runtime};
 
 use crate::{
@@ -24,14 +23,13 @@ use crate::{
     server::ServerState,
     snapshot::{LocalSnapshot, SnapshotRef},
     upstream::pool::UpstreamPool,
+    watch::{self, Watchdog},
 };
 
 /// Size of the buffers used to stream bodies and read upstream responses.
 pub const IO_BUF: usize = 64 * 1024;
 /// Buffers kept for reuse per worker.
 const POOLED_BUFS: usize = 256;
-/// How often a worker refreshes its Date header and looks at the drain flag.
-const TICK: Duration = Duration::from_millis(100);
 
 /// What a worker reports once it has bound its listeners.
 pub type Started = Result<(usize, DriverKind), String>;
@@ -52,9 +50,11 @@ pub struct Worker {
     pub server: Arc<ServerState>,
     pub pool: UpstreamPool,
     pub bufs: BufPool,
+    /// Client connections and their deadlines.
+    pub watchdog: Rc<Watchdog>,
     draining: Cell<bool>,
     date: Cell<[u8; 29]>,
-    conns: RefCell<ConnRegistry>,
+    date_second: Cell<u64>,
     listeners: RefCell<Vec<RawFd>>,
 }
 
@@ -75,33 +75,19 @@ impl Worker {
         self.date.get()
     }
 
+    /// Reformats the Date header when the second changed.
     fn refresh_date(&self) {
-        let now = httpdate::fmt_http_date(SystemTime::now());
-        let mut buf = [b' '; 29];
-        let n = now.len().min(29);
-        buf[..n].copy_from_slice(&now.as_bytes()[..n]);
-        self.date.set(buf);
-    }
-
-    /// Registers a client connection for draining; dropped when the connection ends.
-    pub fn register(self: &Rc<Self>, fd: RawFd) -> ConnGuard {
-        let mut reg = self.conns.borrow_mut();
-        reg.next += 1;
-        let id = reg.next;
-        let state = Rc::new(ConnState {
-            fd,
-            idle: Cell::new(true),
-        });
-        reg.conns.insert(id, state.clone());
-        ConnGuard {
-            worker: self.clone(),
-            id,
-            state,
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second == self.date_second.get() {
+            return;
         }
-    }
-
-    pub fn active_connections(&self) -> usize {
-        self.conns.borrow().conns.len()
+        self.date_second.set(second);
+        let text = httpdate::fmt_http_date(now);
+        let mut buf = [b' '; 29];
+        let n = text.len().min(29);
+        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+        self.date.set(buf);
     }
 
     /// Stops accepting and wakes idle connections so they close; busy ones close after their
@@ -111,43 +97,7 @@ impl Worker {
         for &fd in self.listeners.borrow().iter() {
             rt::shutdown_read(fd);
         }
-        for state in self.conns.borrow().conns.values() {
-            if state.idle.get() {
-                rt::shutdown_read(state.fd);
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct ConnRegistry {
-    next: u64,
-    conns: FxHashMap<u64, Rc<ConnState>>,
-}
-
-struct ConnState {
-    fd: RawFd,
-    idle: Cell<bool>,
-}
-
-/// A connection's place in its worker's registry. Must drop before the socket closes.
-pub struct ConnGuard {
-    worker: Rc<Worker>,
-    id: u64,
-    state: Rc<ConnState>,
-}
-
-impl ConnGuard {
-    /// Idle: waiting for a request to begin (a drain may close it).
-    #[inline]
-    pub fn set_idle(&self, idle: bool) {
-        self.state.idle.set(idle);
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.worker.conns.borrow_mut().conns.remove(&self.id);
+        self.watchdog.close_idle();
     }
 }
 
@@ -222,9 +172,10 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         server: spec.server.clone(),
         pool: UpstreamPool::default(),
         bufs: BufPool::new(),
+        watchdog: Rc::new(Watchdog::default()),
         draining: Cell::new(false),
         date: Cell::new([b' '; 29]),
-        conns: RefCell::new(ConnRegistry::default()),
+        date_second: Cell::new(0),
         listeners: RefCell::new(listeners.iter().map(|l| l.as_raw_fd()).collect()),
     });
     worker.refresh_date();
@@ -235,7 +186,8 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
 
     let mut drain_deadline: Option<Instant> = None;
     loop {
-        rt::sleep(TICK).await;
+        rt::sleep(watch::TICK).await;
+        worker.watchdog.tick();
         worker.refresh_date();
         worker
             .pool
@@ -246,12 +198,12 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
             worker.start_drain();
             tracing::debug!(
                 worker = worker.id,
-                active = worker.active_connections(),
+                active = worker.watchdog.active(),
                 "draining"
             );
         }
         if let Some(deadline) = drain_deadline {
-            let active = worker.active_connections();
+            let active = worker.watchdog.active();
             if active == 0 {
                 break;
             }

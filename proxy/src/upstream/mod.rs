@@ -12,13 +12,13 @@ pub mod pool;
 pub mod request;
 pub mod response;
 
-use std::{io, net::SocketAddr, rc::Rc, time::Duration, time::Instant};
+use std::{net::SocketAddr, os::fd::AsRawFd, rc::Rc, time::Duration, time::Instant};
 
 use turnpike_core::config::UpstreamPolicy;
 
 use self::response::{ClientFraming, Persist};
 use crate::{
-    conn::{Client, respond},
+    conn::{Client, respond, send},
     h1::{
         body::BodyDecoder,
         chunked::ChunkedDecoder,
@@ -29,6 +29,7 @@ use crate::{
     reject::Reject,
     rt::{self, TcpStream},
     snapshot::{Snapshot, SnapshotRef},
+    watch::Side,
     worker::Worker,
 };
 
@@ -52,7 +53,8 @@ pub async fn forward(
     x: Exchange,
 ) -> bool {
     let gw = &snap.config.gateway;
-    let deadline = Instant::now() + x.timeout;
+    // The integration timeout covers sending the request and receiving the response head.
+    let deadline = c.watch.deadline_in(x.timeout);
     let head_only = c.head.is_head(&c.rbuf);
     let idempotent = c.head.is_idempotent(&c.rbuf);
     let body_start = c.head.end;
@@ -70,7 +72,17 @@ pub async fn forward(
         BodyKind::Chunked => Some(BodyDecoder::Chunked(ChunkedDecoder::new())),
     };
 
-    let mut up = match send_head(worker, &gw.upstream, x.addr, &mut out, idempotent).await {
+    let mut up = match send_head(
+        worker,
+        c,
+        &gw.upstream,
+        x.addr,
+        &mut out,
+        idempotent,
+        deadline,
+    )
+    .await
+    {
         Ok(up) => up,
         Err(r) => {
             worker.bufs.give(out);
@@ -86,7 +98,9 @@ pub async fn forward(
         if c.head.expect_continue && c.head.minor_version == 1 {
             out.clear();
             out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            let (res, o) = rt::until_write(&mut c.stream, out, gw.idle_timeout).await;
+            let armed = c.watch.arm(gw.idle_timeout, c.fd, Side::Both);
+            let (res, o) = rt::write_all(&mut c.stream, out).await;
+            drop(armed);
             out = o;
             if res.is_err() {
                 worker.bufs.give(out);
@@ -104,9 +118,11 @@ pub async fn forward(
         let pumped = Pump {
             src: &mut c.stream,
             dst: &mut up,
+            watch: &c.watch,
             decoder,
             out: framing,
-            idle: gw.idle_timeout,
+            read_idle: gw.idle_timeout,
+            write_idle: x.timeout,
             limit: x.body_limit,
         }
         .run(input, 0, out)
@@ -174,23 +190,23 @@ pub async fn forward(
     let Some(decoder) = decoder.as_mut() else {
         let extra = input.len() > head_end;
         worker.bufs.give(input);
-        let (res, o) = rt::until_write(&mut c.stream, out, gw.idle_timeout).await;
-        worker.bufs.give(o);
         if reusable && !extra {
             worker.pool.checkin(x.addr, up, &gw.upstream);
         }
-        return res.is_ok() && keep;
+        return send(worker, c, out, gw.idle_timeout).await && keep;
     };
     let pumped = Pump {
         src: &mut up,
         dst: &mut c.stream,
+        watch: &c.watch,
         decoder,
         out: if framing == ClientFraming::Chunked {
             Out::Chunked
         } else {
             Out::Raw
         },
-        idle: x.timeout,
+        read_idle: x.timeout,
+        write_idle: gw.idle_timeout,
         limit: u64::MAX,
     }
     .run(input, head_end, out)
@@ -208,10 +224,12 @@ pub async fn forward(
 /// fails before any byte was written is replaced once by a fresh one, for idempotent requests.
 async fn send_head(
     worker: &Worker,
+    c: &Client,
     policy: &UpstreamPolicy,
     addr: SocketAddr,
     out: &mut Vec<u8>,
     idempotent: bool,
+    deadline: u64,
 ) -> Result<TcpStream, Reject> {
     let mut pooled = worker.pool.checkout(addr, policy);
     let mut retried = false;
@@ -221,10 +239,13 @@ async fn send_head(
             Some(up) => up,
             None => connect(addr, policy.connect_timeout).await?,
         };
-        let (res, o) = rt::write_from(&mut up, std::mem::take(out), 0).await;
+        let armed = c.watch.arm_at(deadline, up.as_raw_fd(), Side::Both);
+        let (res, o) = rt::write_all(&mut up, std::mem::take(out)).await;
+        drop(armed);
         *out = o;
         match res {
             Ok(()) => return Ok(up),
+            Err(_) if c.watch.fired() => return Err(Reject::GatewayTimeout),
             Err(e) if reused && e.nothing_written && idempotent && !retried => {
                 tracing::debug!(%addr, error = %e.error, "pooled upstream connection was closed; retrying on a new one");
                 retried = true;
@@ -254,14 +275,14 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Rejec
     }
 }
 
-/// Reads the upstream's final response head into `input` / `c.response`.
+/// Reads the upstream's final response head into `input` / `c.response`, by `deadline`.
 async fn read_response_head(
     up: &mut TcpStream,
     input: &mut Vec<u8>,
     c: &mut Client,
     snap: &Snapshot,
     head_only: bool,
-    deadline: Instant,
+    deadline: u64,
 ) -> Result<(), Reject> {
     let max = snap.limits.max_head_bytes * 4;
     loop {
@@ -285,19 +306,17 @@ async fn read_response_head(
                 }
             }
         }
-        let buf = std::mem::take(input);
-        match rt::until(deadline, rt::read_more(up, buf, max + 1)).await {
-            None => return Err(Reject::GatewayTimeout),
-            Some((Ok(0), b)) => {
-                *input = b;
-                return Err(Reject::BadGateway);
-            }
-            Some((Ok(_), b)) => *input = b,
-            Some((Err(e), b)) => {
-                *input = b;
-                let _: &io::Error = &e;
-                return Err(Reject::BadGateway);
-            }
+        let armed = c.watch.arm_at(deadline, up.as_raw_fd(), Side::Read);
+        let (res, b) = rt::read_more(up, std::mem::take(input), max + 1).await;
+        drop(armed);
+        *input = b;
+        if c.watch.fired() {
+            return Err(Reject::GatewayTimeout);
+        }
+        match res {
+            Ok(n) if n > 0 => {}
+            // Closed or failed before a whole head arrived.
+            _ => return Err(Reject::BadGateway),
         }
     }
 }
