@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use turnpike_benches::{
-    CLIENT, CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, host_and_path, limits,
+    CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, client, host_and_path, limits,
     parsed_request, parsed_response, print_allocations, proxy_target, request_samples,
     scan_and_parse, shop_config_yaml, snapshot,
 };
@@ -24,6 +24,7 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 fn upstream_request_heads(c: &mut Criterion) {
     let snap = snapshot(&shop_config_yaml());
+    let client = client();
     let mut out = Vec::with_capacity(4096);
     let mut g = c.benchmark_group("upstream_request_head");
     for s in request_samples() {
@@ -45,7 +46,7 @@ fn upstream_request_heads(c: &mut Criterion) {
                 &found.params,
                 target,
                 preserve_host,
-                &CLIENT,
+                &client,
             );
             black_box(out.len())
         };
@@ -88,6 +89,7 @@ fn client_response_heads(c: &mut Criterion) {
 fn per_request(c: &mut Criterion) {
     let snap = snapshot(&shop_config_yaml());
     let limits = limits();
+    let client = client();
     let mut scanner = HeadScanner::default();
     let mut head = RequestHead::default();
     let mut out = Vec::with_capacity(4096);
@@ -111,7 +113,7 @@ fn per_request(c: &mut Criterion) {
                 &found.params,
                 target,
                 preserve_host,
-                &CLIENT,
+                &client,
             );
             black_box(&out);
         };

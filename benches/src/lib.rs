@@ -515,11 +515,10 @@ pub const LARGE_RESOLVE_CASES: &[ResolveCase] = &[
 // ---------------------------------------------------------------------------------------------
 // Upstream heads
 
-/// The client the header-mapping benches forward for.
-pub const CLIENT: ClientInfo = ClientInfo {
-    ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23)),
-    local_port: 8080,
-};
+/// The client the header-mapping benches forward for (formatted once, as per connection).
+pub fn client() -> ClientInfo {
+    ClientInfo::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23)), 8080)
+}
 
 /// The `http_proxy` target a resolved request goes to, and whether it preserves Host.
 /// Panics if the route's integration is not a proxy with a target for that stage.

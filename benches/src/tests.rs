@@ -114,6 +114,7 @@ fn upstream_head(snap: &Snapshot, raw: &[u8]) -> String {
         .resolve(host, head.method(raw), path)
         .expect("routed");
     let (target, preserve_host) = proxy_target(snap, &found);
+    let client = client();
     let mut out = Vec::new();
     up_request::write_head(
         &mut out,
@@ -123,7 +124,7 @@ fn upstream_head(snap: &Snapshot, raw: &[u8]) -> String {
         &found.params,
         target,
         preserve_host,
-        &CLIENT,
+        &client,
     );
     String::from_utf8(out).expect("ascii")
 }
@@ -193,6 +194,7 @@ fn hot_paths_allocate_nothing_in_steady_state() {
         assert_eq!(n, 0, "resolve {}", c.name);
     }
 
+    let client = client();
     let mut out = Vec::new();
     for s in request_samples() {
         let head = parsed_request(s.bytes);
@@ -212,7 +214,7 @@ fn hot_paths_allocate_nothing_in_steady_state() {
                 &found.params,
                 target,
                 preserve_host,
-                &CLIENT,
+                &client,
             );
         });
         assert_eq!(n, 0, "upstream request head {}", s.name);
