@@ -120,3 +120,9 @@ def test_workers_auto_starts_one_per_cpu(gateway, origin):
     n = len(os.sched_getaffinity(0))
     assert f"with {n} workers" in g.logs()
     assert requests.get(g.url("/x")).status_code == 404
+
+
+def test_the_packaged_service_config_is_valid():
+    path = os.path.join(os.path.dirname(BIN), "..", "..", "packaging", "turnpike.yaml")
+    r = subprocess.run([BIN, "check", "--config", path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
