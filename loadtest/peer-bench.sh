@@ -468,8 +468,10 @@ wrk_check() {
     local round w t
     local wrk_rps=() load_rps=()
     for ((round = 1; round <= ROUNDS; round++)); do
+        wait_quiet
         w=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$BACKEND_PORT/" |
             awk '/^Requests\/sec/ {print $2}')
+        wait_quiet
         t=$(taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -c "$CONNS" -d "$DURATION" --json "$TMP/wrk-check.json" \
             "http://127.0.0.1:$BACKEND_PORT/" >/dev/null &&
             python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests_per_sec"])' "$TMP/wrk-check.json")
@@ -477,14 +479,14 @@ wrk_check() {
         wrk_rps+=("$w")
         load_rps+=("$t")
     done
-    python3 - "${wrk_rps[*]}" "${load_rps[*]}" "$CONNS" "$DURATION" "$ROUNDS" <<'EOF'
+    python3 - "${wrk_rps[*]}" "${load_rps[*]}" "$CONNS" "$DURATION" "$ROUNDS" "$NOISY_RUNS" <<'EOF'
 import statistics, sys
 w = [float(x) for x in sys.argv[1].split()]
 t = [float(x) for x in sys.argv[2].split()]
 mw, mt = statistics.median(w), statistics.median(t)
 print(f"wrk -t1 -c{sys.argv[3]} -d{sys.argv[4]}: median {mw:.0f} req/s; "
       f"turnpike-load -t1 -c{sys.argv[3]}: median {mt:.0f} req/s; ratio {mt/mw:.2f} "
-      f"({sys.argv[5]} interleaved rounds)")
+      f"({sys.argv[5]} interleaved rounds; {sys.argv[6]} run(s) started on a busy machine)")
 EOF
 }
 
