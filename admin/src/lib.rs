@@ -1,1 +1,3 @@
 //! turnpike-admin: the control plane.
+pub mod resources;
+pub mod token;
