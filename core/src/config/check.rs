@@ -8,11 +8,11 @@ use std::{
 };
 
 use super::{
-    ApiFile, Config, ConfigError, ConfigErrors, ConfigFile, GatewayFile, IntegrationFile,
+    AdminFile, ApiFile, Config, ConfigError, ConfigErrors, ConfigFile, GatewayFile, IntegrationFile,
     IntegrationType,
     model::{
-        Api, DEFAULT_INTEGRATION_TIMEOUT, Gateway, HttpProxy, Integration, IntegrationKind, Mock,
-        Route, Stage, UpstreamPolicy,
+        Admin, Api, DEFAULT_INTEGRATION_TIMEOUT, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE, Gateway,
+        HttpProxy, Integration, IntegrationKind, Mock, Route, Stage, UpstreamPolicy,
     },
 };
 use crate::{
@@ -25,6 +25,7 @@ use crate::{
 pub fn check(file: &ConfigFile) -> Result<Config, ConfigErrors> {
     let mut c = Checker::default();
     let gateway = c.gateway(&file.gateway);
+    let admin = c.admin(&file.admin);
     let apis: Vec<Api> = file
         .apis
         .iter()
@@ -63,6 +64,7 @@ pub fn check(file: &ConfigFile) -> Result<Config, ConfigErrors> {
         .or(if apis.is_empty() { None } else { Some(0) });
     Ok(Config {
         gateway,
+        admin,
         apis,
         domains,
         default_api,
@@ -160,6 +162,41 @@ impl Checker {
                 max_idle_per_core: u.max_idle_per_core,
                 idle_timeout: ms(u.idle_timeout_ms),
             },
+            log_level: g.log_level.clone(),
+        }
+    }
+
+    fn admin(&mut self, a: &AdminFile) -> Admin {
+        let listen = match parse_listen(&a.listen) {
+            Some(addr) => addr,
+            None => {
+                self.err("admin.listen", format!("{:?} is not an IP:port address", a.listen));
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9901)
+            }
+        };
+        if a.enabled && !listen.ip().is_loopback() && !a.allow_remote {
+            self.err(
+                "admin.listen",
+                format!(
+                    "{listen} is not a loopback address; the admin API has no TLS yet, so set \
+                     admin.allow_remote: true to expose it anyway"
+                ),
+            );
+        }
+        self.range("admin.history", a.history as u64, 1, 1000);
+        for (field, value) in [("token_file", &a.token_file), ("state_dir", &a.state_dir)] {
+            if value.as_ref().is_some_and(|p| p.is_empty()) {
+                self.err(format!("admin.{field}"), "must not be empty");
+            }
+        }
+        Admin {
+            enabled: a.enabled,
+            listen,
+            token_file: a.token_file.as_deref().unwrap_or(DEFAULT_TOKEN_FILE).into(),
+            state_dir: a.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR).into(),
+            default_paths: a.token_file.is_none() && a.state_dir.is_none(),
+            metrics_public: a.metrics_public,
+            history: a.history,
         }
     }
 

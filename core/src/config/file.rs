@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct ConfigFile {
     #[serde(default)]
     pub gateway: GatewayFile,
+    #[serde(default, skip_serializing_if = "AdminFile::is_default")]
+    pub admin: AdminFile,
     #[serde(default)]
     pub apis: Vec<ApiFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -40,6 +42,9 @@ pub struct GatewayFile {
     /// Most header fields accepted in one request; more gets 431.
     pub max_headers: usize,
     pub upstream: UpstreamFile,
+    /// Log filter (`info`, `debug`, `turnpike_proxy=debug,info`); `--log-level` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
 }
 
 impl Default for GatewayFile {
@@ -53,7 +58,50 @@ impl Default for GatewayFile {
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             upstream: UpstreamFile::default(),
+            log_level: None,
         }
+    }
+}
+
+/// The admin API: where it listens and where it keeps its token and applied configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminFile {
+    pub enabled: bool,
+    /// Loopback only, unless `allow_remote` says otherwise.
+    pub listen: String,
+    /// Bearer token file, created (mode 0600) on first start if missing.
+    /// Default `/etc/turnpike/admin.token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    /// Where applied configs are kept. Default `/var/lib/turnpike`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
+    /// Serve the admin API on a non-loopback address (it has no TLS yet).
+    pub allow_remote: bool,
+    /// Serve `/metrics` without the token.
+    pub metrics_public: bool,
+    /// Applied config versions kept for rollback.
+    pub history: usize,
+}
+
+impl Default for AdminFile {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9901".to_owned(),
+            token_file: None,
+            state_dir: None,
+            allow_remote: false,
+            metrics_public: false,
+            history: 20,
+        }
+    }
+}
+
+impl AdminFile {
+    pub fn is_default(&self) -> bool {
+        *self == AdminFile::default()
     }
 }
 

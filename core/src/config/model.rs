@@ -1,7 +1,7 @@
 //! The checked model: what the data plane runs. Built only by [`super::check`], so every
 //! reference in it resolves and every template renders (or carries the reason it cannot).
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use rustc_hash::FxHashMap;
 
@@ -11,6 +11,7 @@ use crate::{domain::DomainTable, route::RouteTable, uri::UpstreamTarget};
 #[derive(Debug)]
 pub struct Config {
     pub gateway: Gateway,
+    pub admin: Admin,
     pub apis: Vec<Api>,
     pub domains: DomainTable,
     /// The API for requests whose Host matches no domain.
@@ -29,7 +30,25 @@ pub struct Gateway {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub upstream: UpstreamPolicy,
+    pub log_level: Option<String>,
 }
+
+/// The admin API's settings, checked.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub token_file: PathBuf,
+    pub state_dir: PathBuf,
+    /// Whether `token_file` and `state_dir` are the built-in defaults (a non-root run may
+    /// then fall back to a directory it can write).
+    pub default_paths: bool,
+    pub metrics_public: bool,
+    pub history: usize,
+}
+
+pub const DEFAULT_TOKEN_FILE: &str = "/etc/turnpike/admin.token";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/turnpike";
 
 #[derive(Debug, Clone)]
 pub struct UpstreamPolicy {
