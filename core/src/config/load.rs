@@ -49,6 +49,16 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_owned()
 }
 
+/// Parses any YAML or JSON text into a JSON value (for the admin API's resource bodies, which
+/// are parts of a document rather than a whole one).
+pub fn parse_value(text: &str) -> Result<serde_json::Value, ConfigError> {
+    let t = text.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| ConfigError::new(".", e.to_string()));
+    }
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::new(".", first_line(&e.to_string())))
+}
+
 /// Renders a document as YAML.
 pub fn to_yaml(file: &ConfigFile) -> String {
     serde_saphyr::to_string(file).unwrap_or_else(|e| format!("# unrepresentable config: {e}\n"))

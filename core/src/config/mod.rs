@@ -16,7 +16,7 @@ mod tests;
 pub use check::check;
 pub use error::{ConfigError, ConfigErrors};
 pub use file::*;
-pub use load::{parse, to_json, to_yaml};
+pub use load::{parse, parse_value, to_json, to_yaml};
 pub use model::*;
 
 /// The config `turnpike serve` runs when given none: a demo API with a mock at `/` and

@@ -286,3 +286,15 @@ fn admin_section_defaults_and_checks() {
     let e = errors("admin: { listn: x }\n");
     assert!(has(&e, "admin.listn", "unknown field"), "{e:?}");
 }
+
+#[test]
+fn parts_of_a_document_parse_from_yaml_or_json() {
+    let v = parse_value("key: GET /x\nintegration: m\n").expect("yaml");
+    assert_eq!(v["key"], "GET /x");
+    let v = parse_value(r#"{"key": "GET /x"}"#).expect("json");
+    assert_eq!(v["key"], "GET /x");
+    let v = parse_value("[1, 2]").expect("array");
+    assert_eq!(v[1], 2);
+    assert!(parse_value("{").is_err());
+    assert!(parse_value("a: [").is_err());
+}
