@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod resolve;
 pub mod route;
 pub mod uri;
