@@ -1,3 +1,4 @@
 //! turnpike-admin: the control plane.
+pub mod prometheus;
 pub mod resources;
 pub mod token;

@@ -1,0 +1,550 @@
+//! `GET /metrics`: the metrics reading merged over workers, encoded for Prometheus.
+//!
+//! The body is written by prometheus-client's text encoder, which writes the OpenMetrics 1.0
+//! text format (the format Prometheus asks for first; it ends in `# EOF`), so it is served as
+//! [`CONTENT_TYPE`]. The values are constants taken from one [`MetricsReading`]: a
+//! [`Collector`] encodes them when the body is built, and nothing here touches the workers'
+//! counters, so a scrape costs the data plane nothing.
+//!
+//! Families (label names in AWS terms):
+//!
+//! | family | type | labels |
+//! |---|---|---|
+//! | `turnpike_requests_total` | counter | `api`, `stage`, `route` |
+//! | `turnpike_responses_total` | counter | `api`, `stage`, `route`, `class` (`1xx`..`5xx`) |
+//! | `turnpike_request_duration_seconds` | histogram | `api`, `stage`, `route` |
+//! | `turnpike_integration_duration_seconds` | histogram | `api`, `stage`, `route` |
+//! | `turnpike_worker_connections` | gauge | `worker` |
+//! | `turnpike_worker_config_generation` | gauge | `worker` |
+//! | `turnpike_config_version` | gauge | |
+//! | `turnpike_workers` | gauge | |
+//! | `turnpike_info` | gauge, always 1 | `version`, `driver` |
+//!
+//! Requests that matched no route (or were refused before routing: 400, 404, 413, 431 ...)
+//! are counted in the same families with `api=""`, `stage=""`, `route=""`, so that a sum over
+//! a family is all the gateway's traffic and `{api=""}` selects the unrouted part. Every
+//! configured route has its series from the moment it is configured, and `class` always has
+//! `2xx`, `4xx` and `5xx` (zero or not), so rates and error ratios exist from the first
+//! request; `1xx` and `3xx` appear once counted.
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet, text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+use turnpike_core::metrics::{
+    BUCKETS, HistogramReading, LATENCY_BOUNDS_SECONDS, MetricsReading, RouteReading,
+};
+
+/// The `Content-Type` of a `/metrics` response: the OpenMetrics text format, as
+/// prometheus-client's examples serve it.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the body says besides the counters.
+pub struct Info<'a> {
+    /// The crate version.
+    pub version: &'a str,
+    /// The I/O driver the workers run: `io_uring` or `epoll`.
+    pub driver: &'a str,
+    /// The applied config's version.
+    pub config_version: u64,
+    pub workers: usize,
+}
+
+/// The whole `/metrics` body.
+pub fn encode(reading: &MetricsReading, info: &Info) -> String {
+    // A collector must own what it encodes (prometheus-client requires `'static`), hence the
+    // copy; it is made on the admin thread, once per scrape.
+    let scrape = Scrape {
+        reading: reading.clone(),
+        version: info.version.to_owned(),
+        driver: info.driver.to_owned(),
+        config_version: info.config_version,
+        workers: info.workers,
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
+    // Roughly what one route's four families take, so the body grows without many copies.
+    let mut body = String::with_capacity(4096 + 4096 * reading.series.len());
+    // The text encoder fails only when its writer does, and a String never does; if that ever
+    // changes, a short body with no `# EOF` tells Prometheus the scrape failed.
+    if let Err(fmt::Error) = text::encode(&mut body, &registry) {
+        tracing::error!("encoding /metrics failed");
+    }
+    body
+}
+
+#[derive(Debug)]
+struct Scrape {
+    reading: MetricsReading,
+    version: String,
+    driver: String,
+    config_version: u64,
+    workers: usize,
+}
+
+/// The route labels: `api`, `stage`, `route`.
+type RouteLabels<'a> = [(&'static str, &'a str); 3];
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Classes written even when zero, so that error ratios have a series to divide from the start.
+const ALWAYS: [bool; 5] = [false, true, false, true, true];
+
+impl Scrape {
+    /// Unrouted first (its empty labels sort first anyway), then the series in key order.
+    fn routes(&self) -> impl Iterator<Item = (RouteLabels<'_>, &RouteReading)> {
+        let unrouted = (
+            [("api", ""), ("stage", ""), ("route", "")],
+            &self.reading.unrouted,
+        );
+        let series = self.reading.series.iter().map(|(key, reading)| {
+            let labels = [
+                ("api", key.api.as_str()),
+                ("stage", key.stage.as_str()),
+                ("route", key.route.as_str()),
+            ];
+            (labels, reading)
+        });
+        std::iter::once(unrouted).chain(series)
+    }
+
+    fn encode_routes(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let mut requests = encoder.encode_descriptor(
+            "turnpike_requests",
+            "Requests served, by API, stage and route (all empty: matched no route).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, route) in self.routes() {
+            ConstCounter::new(route.requests).encode(requests.encode_family(&labels)?)?;
+        }
+
+        let mut responses = encoder.encode_descriptor(
+            "turnpike_responses",
+            "Responses by status class, by API, stage and route.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ([api, stage, route], reading) in self.routes() {
+            for (i, class) in CLASSES.iter().enumerate() {
+                let count = reading.by_class[i];
+                if count == 0 && !ALWAYS[i] {
+                    continue;
+                }
+                let labels = [api, stage, route, ("class", *class)];
+                ConstCounter::new(count).encode(responses.encode_family(&labels)?)?;
+            }
+        }
+
+        let seconds = Unit::Seconds;
+        let mut latency = encoder.encode_descriptor(
+            "turnpike_request_duration",
+            "Time from the request's first byte to the response's last, by API, stage and route.",
+            Some(&seconds),
+            MetricType::Histogram,
+        )?;
+        for (labels, route) in self.routes() {
+            encode_histogram(latency.encode_family(&labels)?, &route.latency)?;
+        }
+
+        let mut integration = encoder.encode_descriptor(
+            "turnpike_integration_duration",
+            "Time spent in the integration (backend, function or mock), by API, stage and route.",
+            Some(&seconds),
+            MetricType::Histogram,
+        )?;
+        for (labels, route) in self.routes() {
+            encode_histogram(
+                integration.encode_family(&labels)?,
+                &route.integration_latency,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn encode_process(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let info = [
+            ("version", self.version.as_str()),
+            ("driver", self.driver.as_str()),
+        ];
+        let mut family = encoder.encode_descriptor(
+            "turnpike_info",
+            "Version and I/O driver (always 1).",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(1u64).encode(family.encode_family(&info)?)?;
+        gauge(
+            encoder,
+            "turnpike_workers",
+            "Worker threads (one per core).",
+            self.workers as u64,
+        )?;
+        gauge(
+            encoder,
+            "turnpike_config_version",
+            "Version of the applied config.",
+            self.config_version,
+        )?;
+
+        let mut connections = encoder.encode_descriptor(
+            "turnpike_worker_connections",
+            "Client connections open, by worker.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (worker, reading) in self.reading.workers.iter().enumerate() {
+            let labels = [("worker", worker)];
+            ConstGauge::new(reading.connections).encode(connections.encode_family(&labels)?)?;
+        }
+
+        let mut generation = encoder.encode_descriptor(
+            "turnpike_worker_config_generation",
+            "Generation of the config snapshot each worker serves with.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (worker, reading) in self.reading.workers.iter().enumerate() {
+            let labels = [("worker", worker)];
+            ConstGauge::new(reading.config_generation)
+                .encode(generation.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        self.encode_process(&mut encoder)?;
+        self.encode_routes(&mut encoder)
+    }
+}
+
+/// A gauge family with one sample and no labels.
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// Buckets with their `le` in seconds; the encoder makes the counts cumulative and writes the
+/// sum (converted here from microseconds to seconds) and the count.
+fn encode_histogram(mut encoder: MetricEncoder, reading: &HistogramReading) -> fmt::Result {
+    let buckets: [(f64, u64); BUCKETS] = std::array::from_fn(|i| {
+        let le = LATENCY_BOUNDS_SECONDS
+            .get(i)
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        (le, reading.counts[i])
+    });
+    encoder.encode_histogram::<NoLabelSet>(
+        reading.sum_micros as f64 / 1e6,
+        reading.count(),
+        &buckets,
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use turnpike_core::metrics::{MetricsRegistry, SeriesKey, WorkerReading};
+
+    use super::*;
+
+    fn info() -> Info<'static> {
+        Info {
+            version: "0.1.0",
+            driver: "io_uring",
+            config_version: 7,
+            workers: 2,
+        }
+    }
+
+    fn key(api: &str, stage: &str, route: &str) -> SeriesKey {
+        SeriesKey {
+            api: api.to_owned(),
+            stage: stage.to_owned(),
+            route: route.to_owned(),
+        }
+    }
+
+    /// Two workers; `GET /users/{id}` served three requests, one of them a 404 with no
+    /// integration; one unrouted 404.
+    fn small_reading() -> MetricsReading {
+        let mut registry = MetricsRegistry::new(2);
+        let users = registry.series(key("shop", "prod", "GET /users/{id}"));
+        users[0].record(200, 500, Some(300));
+        users[1].record(200, 501, Some(400));
+        users[1].record(404, 12_000_000, None);
+        registry.series(key("shop", "prod", r#"GET /a"b\c"#))[0].record(503, 2_000, Some(1_000));
+        registry.unrouted()[0].record(404, 40, None);
+        let mut reading = registry.read();
+        reading.workers = vec![
+            WorkerReading {
+                connections: 5,
+                config_generation: 3,
+            },
+            WorkerReading {
+                connections: 0,
+                config_generation: 2,
+            },
+        ];
+        reading
+    }
+
+    /// A sample line, parsed: name, labels (unescaped), value.
+    type Sample = (String, Vec<(String, String)>, f64);
+
+    /// Parses `name{label="value",...} value` as the text format defines it; `None` if the
+    /// line is anything else.
+    fn parse_sample(line: &str) -> Option<Sample> {
+        let name_end = line.find(['{', ' '])?;
+        let name = &line[..name_end];
+        let name_ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        if !name_ok {
+            return None;
+        }
+        let mut rest = &line[name_end..];
+        let mut labels = Vec::new();
+        if let Some(inner) = rest.strip_prefix('{') {
+            rest = inner;
+            while !rest.starts_with('}') {
+                let eq = rest.find("=\"")?;
+                let label = &rest[..eq];
+                let label_ok = label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !label_ok {
+                    return None;
+                }
+                let mut value = String::new();
+                let mut chars = rest[eq + 2..].char_indices();
+                let end = loop {
+                    match chars.next()? {
+                        (i, '"') => break eq + 2 + i + 1,
+                        (_, '\\') => match chars.next()?.1 {
+                            '\\' => value.push('\\'),
+                            '"' => value.push('"'),
+                            'n' => value.push('\n'),
+                            _ => return None,
+                        },
+                        (_, c) => value.push(c),
+                    }
+                };
+                labels.push((label.to_owned(), value));
+                rest = &rest[end..];
+                if let Some(next) = rest.strip_prefix(',') {
+                    // OpenMetrics allows no trailing comma.
+                    if next.starts_with('}') {
+                        return None;
+                    }
+                    rest = next;
+                } else if !rest.starts_with('}') {
+                    return None;
+                }
+            }
+            rest = &rest[1..];
+        }
+        let value = rest.strip_prefix(' ')?;
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().ok()?,
+        };
+        Some((name.to_owned(), labels, value))
+    }
+
+    fn samples(body: &str) -> Vec<Sample> {
+        body.lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| parse_sample(line).unwrap_or_else(|| panic!("not a sample: {line:?}")))
+            .collect()
+    }
+
+    fn assert_has_line(body: &str, line: &str) {
+        assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");
+    }
+
+    #[test]
+    fn the_sample_parser_refuses_what_is_not_a_sample() {
+        assert_eq!(
+            parse_sample(r#"a_b{x="1",y="q\"\\\n"} 2.5"#),
+            Some((
+                "a_b".to_owned(),
+                vec![
+                    ("x".to_owned(), "1".to_owned()),
+                    ("y".to_owned(), "q\"\\\n".to_owned())
+                ],
+                2.5
+            ))
+        );
+        assert!(parse_sample("up 1").is_some());
+        for line in [
+            "",
+            "up",
+            "up 1 2",
+            "1up 1",
+            "up{} x",
+            r#"up{a="b} 1"#,
+            r#"up{a="\x"} 1"#,
+            r#"up{a="b"c="d"} 1"#,
+            r#"up{,a="b"} 1"#,
+            r#"up{a="b",} 1"#,
+        ] {
+            assert_eq!(parse_sample(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn every_line_is_a_comment_or_a_sample() {
+        let body = encode(&small_reading(), &info());
+        assert!(body.ends_with("\n# EOF\n"), "{body}");
+        for line in body.lines() {
+            let comment = ["# HELP ", "# TYPE ", "# UNIT "]
+                .iter()
+                .any(|p| line.starts_with(p))
+                || line == "# EOF";
+            assert!(
+                comment || parse_sample(line).is_some(),
+                "neither comment nor sample: {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_and_gauges() {
+        let body = encode(&small_reading(), &info());
+        let users = r#"api="shop",stage="prod",route="GET /users/{id}""#;
+        for line in [
+            "# TYPE turnpike_requests counter".to_owned(),
+            format!("turnpike_requests_total{{{users}}} 3"),
+            r#"turnpike_requests_total{api="",stage="",route=""} 1"#.to_owned(),
+            "# TYPE turnpike_responses counter".to_owned(),
+            format!(r#"turnpike_responses_total{{{users},class="2xx"}} 2"#),
+            format!(r#"turnpike_responses_total{{{users},class="4xx"}} 1"#),
+            // 4xx and 5xx are there from the start, zero or not.
+            format!(r#"turnpike_responses_total{{{users},class="5xx"}} 0"#),
+            r#"turnpike_responses_total{api="",stage="",route="",class="4xx"} 1"#.to_owned(),
+            r#"turnpike_worker_connections{worker="0"} 5"#.to_owned(),
+            r#"turnpike_worker_connections{worker="1"} 0"#.to_owned(),
+            r#"turnpike_worker_config_generation{worker="0"} 3"#.to_owned(),
+            r#"turnpike_worker_config_generation{worker="1"} 2"#.to_owned(),
+            "# TYPE turnpike_config_version gauge".to_owned(),
+            "turnpike_config_version 7".to_owned(),
+            "turnpike_workers 2".to_owned(),
+            "# TYPE turnpike_info gauge".to_owned(),
+            r#"turnpike_info{version="0.1.0",driver="io_uring"} 1"#.to_owned(),
+        ] {
+            assert_has_line(&body, &line);
+        }
+        // Classes never counted and not always written are left out.
+        assert!(!body.contains(r#"class="1xx""#));
+        assert!(!body.contains(r#"class="3xx""#));
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_sum_in_seconds() {
+        let body = encode(&small_reading(), &info());
+        let users = r#"api="shop",stage="prod",route="GET /users/{id}""#;
+        let name = "turnpike_request_duration_seconds";
+        let mut expected = vec![
+            format!("# TYPE {name} histogram"),
+            format!("# UNIT {name} seconds"),
+            format!("{name}_sum{{{users}}} 12.001001"),
+            format!("{name}_count{{{users}}} 3"),
+        ];
+        // 500 µs is in le=0.0005; 501 µs from le=0.001 on; 12 s only in +Inf.
+        let cumulative = [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2];
+        let les = [
+            "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+            "1.0", "2.5", "5.0", "10.0",
+        ];
+        for (le, n) in les.iter().zip(cumulative) {
+            expected.push(format!(r#"{name}_bucket{{le="{le}",{users}}} {n}"#));
+        }
+        expected.push(format!(r#"{name}_bucket{{le="+Inf",{users}}} 3"#));
+        let integration = "turnpike_integration_duration_seconds";
+        expected.push(format!("{integration}_sum{{{users}}} 0.0007"));
+        expected.push(format!("{integration}_count{{{users}}} 2"));
+        expected.push(format!(r#"{integration}_bucket{{le="0.0005",{users}}} 2"#));
+        expected.push(format!(r#"{integration}_bucket{{le="+Inf",{users}}} 2"#));
+        for line in expected {
+            assert_has_line(&body, &line);
+        }
+    }
+
+    #[test]
+    fn every_histogram_is_cumulative_and_ends_in_its_count() {
+        let body = encode(&small_reading(), &info());
+        let samples = samples(&body);
+        let mut histograms = 0;
+        for (name, labels, count) in &samples {
+            let Some(family) = name.strip_suffix("_count") else {
+                continue;
+            };
+            histograms += 1;
+            let bucket_name = format!("{family}_bucket");
+            let buckets: Vec<_> = samples
+                .iter()
+                .filter(|(n, l, _)| {
+                    *n == bucket_name && l.iter().filter(|(k, _)| k != "le").eq(labels.iter())
+                })
+                .collect();
+            assert_eq!(buckets.len(), BUCKETS, "{name} {labels:?}");
+            assert!(buckets.windows(2).all(|w| w[0].2 <= w[1].2));
+            let last = buckets[BUCKETS - 1];
+            assert_eq!(last.1[0], ("le".to_owned(), "+Inf".to_owned()));
+            assert_eq!(last.2, *count);
+        }
+        // Two families for the unrouted requests and each of two routes.
+        assert_eq!(histograms, 2 * 3);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let body = encode(&small_reading(), &info());
+        assert!(
+            body.lines().any(|l| l
+                == r#"turnpike_requests_total{api="shop",stage="prod",route="GET /a\"b\\c"} 1"#),
+            "{body}"
+        );
+        let routes: Vec<_> = samples(&body)
+            .into_iter()
+            .filter(|(name, _, _)| name == "turnpike_requests_total")
+            .map(|(_, labels, _)| labels[2].1.clone())
+            .collect();
+        assert_eq!(routes, ["", r#"GET /a"b\c"#, "GET /users/{id}"]);
+    }
+
+    #[test]
+    fn an_empty_reading_still_has_the_unrouted_series_and_process_gauges() {
+        let body = encode(
+            &MetricsReading::default(),
+            &Info {
+                version: "0.1.0",
+                driver: "epoll",
+                config_version: 0,
+                workers: 0,
+            },
+        );
+        for line in [
+            r#"turnpike_requests_total{api="",stage="",route=""} 0"#,
+            r#"turnpike_request_duration_seconds_bucket{le="+Inf",api="",stage="",route=""} 0"#,
+            r#"turnpike_request_duration_seconds_sum{api="",stage="",route=""} 0.0"#,
+            r#"turnpike_info{version="0.1.0",driver="epoll"} 1"#,
+            "turnpike_workers 0",
+        ] {
+            assert_has_line(&body, line);
+        }
+        assert!(!body.contains("turnpike_worker_connections{"));
+    }
+
+    #[test]
+    fn content_type_is_openmetrics_text() {
+        assert!(CONTENT_TYPE.starts_with("application/openmetrics-text; version=1.0.0"));
+    }
+}
