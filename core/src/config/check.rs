@@ -8,8 +8,8 @@ use std::{
 };
 
 use super::{
-    AdminFile, ApiFile, Config, ConfigError, ConfigErrors, ConfigFile, GatewayFile, IntegrationFile,
-    IntegrationType,
+    AdminFile, ApiFile, Config, ConfigError, ConfigErrors, ConfigFile, GatewayFile,
+    IntegrationFile, IntegrationType,
     model::{
         Admin, Api, DEFAULT_INTEGRATION_TIMEOUT, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE, Gateway,
         HttpProxy, Integration, IntegrationKind, Mock, Route, Stage, UpstreamPolicy,
@@ -170,7 +170,10 @@ impl Checker {
         let listen = match parse_listen(&a.listen) {
             Some(addr) => addr,
             None => {
-                self.err("admin.listen", format!("{:?} is not an IP:port address", a.listen));
+                self.err(
+                    "admin.listen",
+                    format!("{:?} is not an IP:port address", a.listen),
+                );
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9901)
             }
         };

@@ -272,14 +272,24 @@ fn admin_section_defaults_and_checks() {
     assert!(c.admin.enabled && c.admin.default_paths);
     assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9901");
     assert_eq!(c.admin.state_dir.to_str(), Some("/var/lib/turnpike"));
-    assert_eq!(c.admin.token_file.to_str(), Some("/etc/turnpike/admin.token"));
-    assert!(!to_yaml(&file).contains("admin"), "a default admin section is not written out");
+    assert_eq!(
+        c.admin.token_file.to_str(),
+        Some("/etc/turnpike/admin.token")
+    );
+    assert!(
+        !to_yaml(&file).contains("admin"),
+        "a default admin section is not written out"
+    );
 
     let e = errors("admin: { listen: '0.0.0.0:9901' }\n");
     assert!(has(&e, "admin.listen", "not a loopback address"), "{e:?}");
-    let (_, c) = load("admin: { listen: '0.0.0.0:9901', allow_remote: true, state_dir: /tmp/x }\n").expect("remote");
+    let (_, c) = load("admin: { listen: '0.0.0.0:9901', allow_remote: true, state_dir: /tmp/x }\n")
+        .expect("remote");
     assert!(!c.admin.default_paths);
-    assert!(errors("admin: { listen: '0.0.0.0:9901', enabled: false }\n").is_empty(), "disabled: no check");
+    assert!(
+        errors("admin: { listen: '0.0.0.0:9901', enabled: false }\n").is_empty(),
+        "disabled: no check"
+    );
     let e = errors("admin: { history: 0, token_file: '' }\n");
     assert!(has(&e, "admin.history", "out of range"), "{e:?}");
     assert!(has(&e, "admin.token_file", "must not be empty"), "{e:?}");
