@@ -113,6 +113,8 @@ ensure_binaries() {
 
 # --- processes ---------------------------------------------------------------------------------
 TMP=$(mktemp -d -t peer-bench.XXXXXX)
+# nginx workers run as an unprivileged user: they must be able to read the bodies served here.
+chmod 755 "$TMP"
 PIDS=()
 cleanup() {
     local pid
@@ -181,6 +183,7 @@ EOF
 start_backend() {
     head -c 16384 /dev/zero | tr '\0' 'b' >"$TMP/16k"
     head -c 1048576 /dev/zero | tr '\0' 'u' >"$TMP/1m.bin"
+    chmod 644 "$TMP/16k" "$TMP/1m.bin"
     cat >"$TMP/backend.conf" <<EOF
 worker_processes 1;
 $(nginx_common backend)
@@ -453,6 +456,7 @@ for s, row in table.items():
             continue
         b = base or {}
         errs = f" [{r['errors']} errors]" if r["errors"] else ""
+        errs += f" [{r['non_2xx']} non-2xx]" if r["non_2xx"] else ""
         print(f"| {t} | {r['requests_per_sec']:.0f}{ratio(r['requests_per_sec'], b.get('requests_per_sec'))}{errs} "
               f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
               f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
