@@ -80,10 +80,19 @@ pub fn parse(
     let (Some(status), Some(minor)) = (res.code, res.version) else {
         return Err(ResponseError::Malformed("malformed status line"));
     };
+    // httparse takes any three digits; "050" would be forwarded as the two-digit "50".
+    if status < 100 {
+        return Err(ResponseError::Malformed("status code below 100"));
+    }
     head.end = n;
     head.status = status;
     head.minor_version = minor;
-    head.reason = Span::of(buf, res.reason.unwrap_or("").as_bytes());
+    // httparse gives a static "" (no slice of `buf`) for a missing reason phrase or one with
+    // obs-text: only a non-empty reason may become a span.
+    head.reason = match res.reason {
+        Some(r) if !r.is_empty() => Span::of(buf, r.as_bytes()),
+        _ => Span::default(),
+    };
     head.headers.clear();
     head.connection.clear();
     let mut length: Option<u64> = None;

@@ -609,3 +609,45 @@ fn llhttp_fixtures_rejected_stay_rejected_and_accepted_keep_their_meaning() {
         stricter.join("\n  ")
     );
 }
+
+/// Found by fuzzing (fuzz/, target response_head): a status line without a reason phrase (or
+/// with obs-text in it) got a span computed from httparse's static "" rather than from the
+/// buffer: an overflow in debug builds, a wild span that `upstream::response` indexes with in
+/// release.
+#[test]
+fn fuzz_regression_response_without_reason_phrase() {
+    use super::response::{ResponseHead, parse as parse_response};
+    for raw in [
+        &b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n"[..],
+        b"HTTP/1.1 204 \r\n\r\n",
+        b"HTTP/1.1 200 \xe9t\xe9\r\n\r\n",
+        b"HTTP/1.1 200\n\n",
+    ] {
+        let mut h = ResponseHead::default();
+        assert_eq!(parse_response(raw, 1024, 10, false, &mut h), Ok(true));
+        assert_eq!(h.reason.get(raw), b"");
+    }
+}
+
+/// Found by fuzzing (fuzz/, target response_head): httparse reads any three digits as a status,
+/// so "050" was accepted as 50 and would have gone to the client as "HTTP/1.1 50 ...".
+#[test]
+fn fuzz_regression_response_status_below_100() {
+    use super::response::{ResponseError, ResponseHead, parse as parse_response};
+    for raw in [&b"HTTP/1.1 050 X\r\n\r\n"[..], b"HTTP/1.1 000\r\n\r\n"] {
+        let mut h = ResponseHead::default();
+        assert!(
+            matches!(
+                parse_response(raw, 1024, 10, false, &mut h),
+                Err(ResponseError::Malformed(_))
+            ),
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    let mut h = ResponseHead::default();
+    assert_eq!(
+        parse_response(b"HTTP/1.1 100 Continue\r\n\r\n", 1024, 10, false, &mut h),
+        Ok(true)
+    );
+}

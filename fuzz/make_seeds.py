@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under corpus/<target>/ (seed-* files; fuzzing adds its own).
+
+Seeds for request_stream are the llhttp fixture requests in tests/data/llhttp-cases.json
+(each "raw" is latin-1: one char per byte), as they are and with a Host header added (most
+fixtures are HTTP/1.1 without one, which turnpike refuses before any body is read), plus
+hand-written ones. chunked gets the bodies of the chunked fixtures; response_head gets
+hand-written responses. Every seed starts with the control byte and piece sizes described in
+src/lib.rs (Input). Run from anywhere: python3 fuzz/make_seeds.py
+"""
+import json
+import pathlib
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+CASES = FUZZ.parent / "tests" / "data" / "llhttp-cases.json"
+# Piece sizes cycled over the seeds so each starts with a different cut (() = byte by byte).
+CUTS = [(), (7,), (3, 11), (64,), (1, 2, 5), (256,), (13, 1)]
+
+
+def encode(flags, pieces, stream):
+    assert len(pieces) < 8 and flags < 32
+    return bytes([(flags << 3) | len(pieces)] + [p - 1 for p in pieces]) + stream
+
+
+def with_host(raw):
+    start = 0
+    while raw[start:].startswith(b"\r\n"):
+        start += 2
+    eol = raw.find(b"\r\n", start)
+    if eol < 0:
+        return None
+    at = eol + 2
+    return raw[:at] + b"Host: fixture.test\r\n" + raw[at:]
+
+
+def write(target, name, data):
+    d = FUZZ / "corpus" / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"seed-{name}").write_bytes(data)
+
+
+REQUESTS = [
+    b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+    b"5;name=value\r\nhello\r\n6;q=\"a\\\"b\"\r\n world\r\n0\r\nX-Sum: 11\r\nX-Other: y\r\n\r\n",
+    b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n"
+    b"hiPUT /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
+    b"GET /4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"\r\n\r\nGET http://Example.com:8080/p?q#frag HTTP/1.1\r\nHost: ignored\r\n"
+    b"Expect: 100-continue\r\nConnection: keep-alive, X-Hop\r\n\r\n",
+    b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nOPTIONS * HTTP/1.0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n",
+    b"GET /%2e%2E/etc HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    b"GET /" + b"a" * 80 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+]
+RESPONSES = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\n\r\nbody until close",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    b"HTTP/1.1 200 OK\nServer: bare-lf\n\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"HTTP/1.1 404\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+]
+CHUNKED = [
+    b"5;a=b;c=\"x\\\"y\"\r\nhello\r\n6\r\n world\r\n000\r\nVary: *\r\nX-T: 1\r\n\r\nNEXT",
+    b"ffffffffffffffff\r\nab",
+    b"1\r\nA\r\n0\r\n\r\n",
+    b"a\r\n0123456789\r\n0;last\r\n\r\n",
+    b"0\r\nX-Empty:\r\nX-Tab:\t v \r\n\r\n",
+    b"2 erf\r\naa\r\n0\r\n\r\n",
+]
+
+
+def main():
+    cases = json.loads(CASES.read_text(encoding="utf-8"))
+    for i, case in enumerate(cases):
+        raw = case["raw"].encode("latin-1")
+        cut = CUTS[i % len(CUTS)]
+        write("request_stream", f"llhttp-{i:03}", encode(0, cut, raw))
+        hosted = with_host(raw)
+        if hosted is not None:
+            write("request_stream", f"llhttp-{i:03}-host", encode(4, cut, hosted))
+        if b"chunked" in raw.lower() and b"\r\n\r\n" in raw:
+            body = raw.split(b"\r\n\r\n", 1)[1]
+            if body:
+                write("chunked", f"llhttp-{i:03}", encode(0, cut, body))
+    for i, raw in enumerate(REQUESTS):
+        for flags in (0, 1 | 4):  # default limits; 64-byte heads, fresh heads
+            write("request_stream", f"hand-{i:02}-{flags}", encode(flags, CUTS[i % len(CUTS)], raw))
+    for i, raw in enumerate(CHUNKED):
+        write("chunked", f"hand-{i:02}", encode(0, CUTS[i % len(CUTS)], raw))
+    for i, raw in enumerate(RESPONSES):
+        for flags in (0, 1, 2):  # plain; after HEAD; 64-byte heads, 3 headers
+            write("response_head", f"hand-{i:02}-{flags}", encode(flags, CUTS[i % len(CUTS)], raw))
+
+
+if __name__ == "__main__":
+    main()
