@@ -1,5 +1,9 @@
 //! turnpike-admin: the control plane.
+
+pub mod api;
+pub mod plane;
 pub mod prometheus;
 pub mod resources;
+pub mod startup;
 pub mod store;
 pub mod token;

@@ -1,0 +1,505 @@
+//! Admin requests to responses: authentication, the config and its parts, versions and
+//! rollback, tuning, status and metrics. No I/O here: [`crate::server`] parses requests off the
+//! wire and writes what this returns.
+//!
+//! Every write builds a whole new document, validates it exactly as `turnpike check` does, stores
+//! it durably as a new version, and only then publishes it; an invalid write changes nothing.
+//! `If-Match` against the version's ETag keeps two operators from overwriting each other.
+
+use std::{collections::HashSet, sync::Arc, time::Instant};
+
+use serde_json::{Value, json};
+use turnpike_core::{
+    config::{ConfigError, ConfigFile, parse, parse_value, to_yaml},
+    metrics::{MetricsRegistry, SeriesKey},
+};
+
+use crate::{
+    plane::DataPlane,
+    prometheus,
+    resources::{self, EditError, Resource, Write},
+    store::{ConfigStore, VersionMeta},
+    token::AdminToken,
+};
+
+/// A request as the server parsed it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path, still percent-encoded, without the query.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| *v)
+    }
+
+    fn wants_yaml(&self) -> bool {
+        self.query.split('&').any(|p| p == "format=yaml")
+            || self.header("accept").is_some_and(|a| contains(a, b"yaml"))
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// A response to write back.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    /// The config version, sent as `ETag: "<n>"`.
+    pub etag: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, value: &Value) -> Response {
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+        body.push(b'\n');
+        Response {
+            status,
+            content_type: "application/json",
+            etag: None,
+            body,
+        }
+    }
+
+    pub fn message(status: u16, message: impl Into<String>) -> Response {
+        Response::json(status, &json!({ "message": message.into() }))
+    }
+
+    fn edit_error(e: EditError) -> Response {
+        if e.errors.is_empty() {
+            return Response::message(e.status, e.message);
+        }
+        let errors: Vec<Value> = e
+            .errors
+            .iter()
+            .map(|c| json!({ "path": c.path, "reason": c.reason }))
+            .collect();
+        Response::json(e.status, &json!({ "message": e.message, "errors": errors }))
+    }
+
+    fn with_etag(mut self, version: u64) -> Response {
+        self.etag = Some(version);
+        self
+    }
+}
+
+/// The admin's state, shared by its connection threads.
+pub struct Admin<P: DataPlane> {
+    // The control plane's one lock: held by admin threads only, never by a worker.
+    #[allow(clippy::disallowed_types)]
+    state: std::sync::Mutex<State<P>>,
+    token: AdminToken,
+    metrics_public: bool,
+    started: Instant,
+}
+
+struct State<P: DataPlane> {
+    plane: Arc<P>,
+    store: ConfigStore,
+    metrics: MetricsRegistry,
+    current: ConfigFile,
+    version: u64,
+    /// Settings changed since start that only take effect after a restart.
+    pending_restart: Vec<String>,
+    /// What the process started with, to tell which changes need a restart.
+    started_with: ConfigFile,
+}
+
+/// What starting the admin needs: the running config and where it came from.
+pub struct Running<P: DataPlane> {
+    pub plane: Arc<P>,
+    pub store: ConfigStore,
+    pub metrics: MetricsRegistry,
+    pub current: ConfigFile,
+    pub version: u64,
+}
+
+impl<P: DataPlane> Admin<P> {
+    pub fn new(running: Running<P>, token: AdminToken, metrics_public: bool) -> Admin<P> {
+        #[allow(clippy::disallowed_types)]
+        let state = std::sync::Mutex::new(State {
+            plane: running.plane,
+            store: running.store,
+            metrics: running.metrics,
+            started_with: running.current.clone(),
+            current: running.current,
+            version: running.version,
+            pending_restart: Vec::new(),
+        });
+        Admin {
+            state,
+            token,
+            metrics_public,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn handle(&self, req: &Request) -> Response {
+        if req.path == "/healthz" {
+            return match req.method {
+                "GET" | "HEAD" => Response::json(
+                    200,
+                    &json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+                ),
+                _ => Response::message(405, "Method Not Allowed"),
+            };
+        }
+        let public = req.path == "/metrics" && self.metrics_public;
+        if !public && !self.token.accepts(req.header("authorization")) {
+            return Response::message(
+                401,
+                "Unauthorized: send Authorization: Bearer <admin token>",
+            );
+        }
+        // A poisoned lock means a handler panicked mid-change; the state itself is only
+        // replaced whole after a successful apply, so it is still consistent.
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match (req.method, req.path) {
+            ("GET", "/metrics") => self.metrics(&st),
+            ("GET", "/v1/status") => self.status(&st),
+            (_, "/v1/deployments") if req.method == "GET" => deployments(&st),
+            (_, "/v1/tuning") => match req.method {
+                "GET" => tuning(&st),
+                "PATCH" => self.patch_tuning(&mut st, req),
+                _ => Response::message(405, "Method Not Allowed"),
+            },
+            (_, p) if p.starts_with("/v1/deployments/") => self.deployment(&mut st, req),
+            (_, "/v1/config") if req.method == "PUT" => self.put_config(&mut st, req),
+            (_, p) if p.starts_with("/v1/") => self.resource(&mut st, req),
+            _ => Response::message(404, "Not Found"),
+        }
+    }
+
+    fn metrics(&self, st: &State<P>) -> Response {
+        let driver = st.plane.driver();
+        let info = prometheus::Info {
+            version: env!("CARGO_PKG_VERSION"),
+            driver: &driver,
+            config_version: st.version,
+            workers: st.metrics.workers(),
+        };
+        let body = prometheus::encode(&st.metrics.read(), &info).into_bytes();
+        Response {
+            status: 200,
+            content_type: prometheus::CONTENT_TYPE,
+            etag: None,
+            body,
+        }
+    }
+
+    fn status(&self, st: &State<P>) -> Response {
+        let reading = st.metrics.read();
+        let workers: Vec<Value> = reading
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                json!({ "id": i, "config_version": w.config_generation, "connections": w.connections })
+            })
+            .collect();
+        let all_current = reading
+            .workers
+            .iter()
+            .all(|w| w.config_generation == st.version);
+        Response::json(
+            200,
+            &json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "config_version": st.version,
+                "workers_on_current_config": all_current,
+                "driver": st.plane.driver(),
+                "uptime_seconds": self.started.elapsed().as_secs(),
+                "workers": workers,
+                "restart_required": st.pending_restart,
+            }),
+        )
+        .with_etag(st.version)
+    }
+
+    fn put_config(&self, st: &mut State<P>, req: &Request) -> Response {
+        if let Some(r) = precondition(st, req) {
+            return r;
+        }
+        let text = match std::str::from_utf8(req.body) {
+            Ok(t) if !t.trim().is_empty() => t,
+            Ok(_) => return Response::message(400, "PUT /v1/config needs a document in the body"),
+            Err(_) => return Response::message(400, "the body is not UTF-8"),
+        };
+        match parse(text) {
+            Ok(doc) => written(self.apply(st, doc, "api"), 200),
+            Err(e) => Response::edit_error(EditError::invalid(vec![e])),
+        }
+    }
+
+    fn resource(&self, st: &mut State<P>, req: &Request) -> Response {
+        let Some(r) = Resource::parse(req.path) else {
+            return Response::message(404, "Not Found");
+        };
+        let write = match req.method {
+            "GET" | "HEAD" => {
+                return match resources::get(&st.current, &r) {
+                    Ok(_) if r == Resource::Config && req.wants_yaml() => Response {
+                        status: 200,
+                        content_type: "application/yaml",
+                        etag: Some(st.version),
+                        body: to_yaml(&st.current).into_bytes(),
+                    },
+                    Ok(v) => Response::json(200, &v).with_etag(st.version),
+                    Err(e) => Response::edit_error(e),
+                };
+            }
+            "POST" => Write::Create,
+            "PUT" => Write::Replace,
+            "PATCH" => Write::Patch,
+            "DELETE" => Write::Delete,
+            _ => return Response::message(405, "Method Not Allowed"),
+        };
+        if let Some(resp) = precondition(st, req) {
+            return resp;
+        }
+        let body = if write == Write::Delete || req.body.is_empty() {
+            None
+        } else {
+            match std::str::from_utf8(req.body)
+                .map_err(|_| ConfigError::new(".", "the body is not UTF-8"))
+                .and_then(parse_value)
+            {
+                Ok(v) => Some(v),
+                Err(e) => return Response::edit_error(EditError::invalid(vec![e])),
+            }
+        };
+        match resources::edit(&st.current, &r, write, body) {
+            Ok(doc) => written(
+                self.apply(st, doc, "api"),
+                if write == Write::Create { 201 } else { 200 },
+            ),
+            Err(e) => Response::edit_error(e),
+        }
+    }
+
+    fn deployment(&self, st: &mut State<P>, req: &Request) -> Response {
+        let rest = req.path.trim_start_matches("/v1/deployments/");
+        let (id, action) = match rest.split_once('/') {
+            Some((id, action)) => (id, Some(action)),
+            None => (rest, None),
+        };
+        let Ok(version) = id.parse::<u64>() else {
+            return Response::message(404, format!("no deployment {id:?}"));
+        };
+        let stored = match st.store.get(version) {
+            Ok(s) => s,
+            Err(e) => return Response::message(404, format!("no deployment {version}: {e}")),
+        };
+        match (req.method, action) {
+            ("GET", None) => Response::json(
+                200,
+                &json!({ "deployment": meta_json(&stored.meta, st.version), "config": serde_json::to_value(&stored.document).unwrap_or_default() }),
+            ),
+            ("POST", Some("rollback")) => {
+                if let Some(r) = precondition(st, req) {
+                    return r;
+                }
+                written(
+                    self.apply(st, stored.document, &format!("rollback:{version}")),
+                    200,
+                )
+            }
+            _ => Response::message(405, "Method Not Allowed"),
+        }
+    }
+
+    fn patch_tuning(&self, st: &mut State<P>, req: &Request) -> Response {
+        if let Some(r) = precondition(st, req) {
+            return r;
+        }
+        let patch = match std::str::from_utf8(req.body)
+            .map_err(|_| ConfigError::new(".", "the body is not UTF-8"))
+            .and_then(parse_value)
+        {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => return Response::message(400, "PATCH /v1/tuning takes an object of knobs"),
+            Err(e) => return Response::edit_error(EditError::invalid(vec![e])),
+        };
+        if patch.contains_key("driver") {
+            return Response::message(
+                400,
+                "the I/O driver is chosen at start (turnpike serve --driver)",
+            );
+        }
+        let mut doc = serde_json::to_value(&st.current).unwrap_or_default();
+        resources::merge_patch(&mut doc["gateway"], &Value::Object(patch.clone()));
+        let doc = match resources::from_value(doc) {
+            Ok(d) => d,
+            Err(e) => return Response::edit_error(e),
+        };
+        let level = doc.gateway.log_level.clone();
+        let resp = written(self.apply(st, doc, "tuning"), 200);
+        if resp.status == 200
+            && patch.contains_key("log_level")
+            && let Err(e) = st.plane.set_log_level(level.as_deref().unwrap_or("info"))
+        {
+            tracing::warn!("log level not changed: {e}");
+        }
+        resp
+    }
+
+    /// Validates, stores, publishes. The document only becomes current once all three worked.
+    fn apply(
+        &self,
+        st: &mut State<P>,
+        doc: ConfigFile,
+        source: &str,
+    ) -> Result<Applied, EditError> {
+        if doc.admin.state_dir != st.current.admin.state_dir {
+            return Err(EditError::invalid(vec![ConfigError::new(
+                "admin.state_dir",
+                "read from the config file at start; change it there and restart with --replace-state",
+            )]));
+        }
+        let version = st.store.next_version();
+        let prepared = st
+            .plane
+            .prepare(&doc, version, &mut st.metrics)
+            .map_err(|e| EditError::invalid(e.0))?;
+        let meta = st.store.append(&doc, source).map_err(|e| EditError {
+            status: 500,
+            message: format!("the config could not be stored, so it was not applied: {e}"),
+            errors: Vec::new(),
+        })?;
+        st.plane.publish(prepared);
+        st.metrics.retain(&series_of(&doc));
+        let restart = restart_required(&st.started_with, &doc);
+        tracing::info!(version = meta.version, source, "config applied");
+        st.current = doc;
+        st.version = meta.version;
+        st.pending_restart = restart.clone();
+        Ok(Applied { meta, restart })
+    }
+}
+
+struct Applied {
+    meta: VersionMeta,
+    restart: Vec<String>,
+}
+
+fn written(result: Result<Applied, EditError>, status: u16) -> Response {
+    match result {
+        Ok(a) => Response::json(
+            status,
+            &json!({ "config_version": a.meta.version, "restart_required": a.restart }),
+        )
+        .with_etag(a.meta.version),
+        Err(e) => Response::edit_error(e),
+    }
+}
+
+/// `If-Match`: `*`, or the current version's ETag (quoted or not). Anything else is stale.
+fn precondition<P: DataPlane>(st: &State<P>, req: &Request) -> Option<Response> {
+    let given = req.header("if-match")?;
+    let given = String::from_utf8_lossy(given);
+    let ok = given.split(',').map(str::trim).any(|tag| {
+        let tag = tag.trim_start_matches("W/").trim_matches('"');
+        tag == "*" || tag == st.version.to_string()
+    });
+    (!ok).then(|| {
+        Response::message(
+            412,
+            format!(
+                "the config is at version {}, not {}",
+                st.version,
+                given.trim()
+            ),
+        )
+        .with_etag(st.version)
+    })
+}
+
+fn deployments<P: DataPlane>(st: &State<P>) -> Response {
+    let list: Vec<Value> = st
+        .store
+        .list()
+        .iter()
+        .map(|m| meta_json(m, st.version))
+        .collect();
+    Response::json(
+        200,
+        &json!({ "config_version": st.version, "deployments": list }),
+    )
+    .with_etag(st.version)
+}
+
+fn meta_json(m: &VersionMeta, current: u64) -> Value {
+    json!({
+        "version": m.version,
+        "applied_at_unix_ms": m.applied_at_unix_ms,
+        "source": m.source,
+        "bytes": m.bytes,
+        "current": m.version == current,
+    })
+}
+
+fn tuning<P: DataPlane>(st: &State<P>) -> Response {
+    let g = serde_json::to_value(&st.current.gateway).unwrap_or_default();
+    let mut live = g.clone();
+    if let Value::Object(o) = &mut live {
+        o.remove("listen");
+        o.remove("workers");
+        o.entry("log_level").or_insert(Value::String("info".into()));
+    }
+    Response::json(
+        200,
+        &json!({
+            "live": live,
+            "restart": { "listen": g["listen"], "workers": g["workers"], "driver": st.plane.driver() },
+            "restart_required": st.pending_restart,
+        }),
+    )
+    .with_etag(st.version)
+}
+
+/// Settings that differ from what the process started with and only apply after a restart.
+fn restart_required(started: &ConfigFile, now: &ConfigFile) -> Vec<String> {
+    let mut out = Vec::new();
+    if started.gateway.listen != now.gateway.listen {
+        out.push("gateway.listen".to_owned());
+    }
+    if started.gateway.workers != now.gateway.workers {
+        out.push("gateway.workers".to_owned());
+    }
+    if started.admin != now.admin {
+        out.push("admin".to_owned());
+    }
+    out
+}
+
+/// The metric series a document's routes produce.
+pub fn series_of(doc: &ConfigFile) -> HashSet<SeriesKey> {
+    let mut out = HashSet::new();
+    for api in &doc.apis {
+        for stage in &api.stages {
+            for route in &api.routes {
+                out.insert(SeriesKey {
+                    api: api.name.clone(),
+                    stage: stage.name.clone(),
+                    route: route.key.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+//! What the control plane needs from the data plane, as a trait the proxy implements. The admin
+//! never touches worker state: it hands over compiled snapshots and reads published numbers.
+
+use turnpike_core::{
+    config::{ConfigErrors, ConfigFile},
+    metrics::MetricsRegistry,
+};
+
+pub trait DataPlane: Send + Sync + 'static {
+    /// A config compiled and ready to publish.
+    type Prepared: Send;
+
+    /// Checks `doc` exactly as `turnpike check` does (upstream names resolved) and compiles it
+    /// as version `version`, taking its metric series from `metrics`.
+    fn prepare(
+        &self,
+        doc: &ConfigFile,
+        version: u64,
+        metrics: &mut MetricsRegistry,
+    ) -> Result<Self::Prepared, ConfigErrors>;
+
+    /// Makes `prepared` the config every worker picks up before its next request; requests in
+    /// flight finish on the one they started with.
+    fn publish(&self, prepared: Self::Prepared);
+
+    /// The I/O driver the workers run (`io_uring` or `epoll`).
+    fn driver(&self) -> String;
+
+    /// Changes the log filter at once.
+    fn set_log_level(&self, filter: &str) -> Result<(), String>;
+}
