@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -51,6 +52,12 @@ class Gateway:
         gw = config.setdefault("gateway", {})
         gw.setdefault("listen", [f"127.0.0.1:{self.port}"])
         gw.setdefault("workers", 1)
+        self.admin_port = free_port()
+        self.state_dir = tmp_path / f"state-{self.port}"
+        admin = config.setdefault("admin", {})
+        admin.setdefault("listen", f"127.0.0.1:{self.admin_port}")
+        admin.setdefault("state_dir", str(self.state_dir))
+        admin.setdefault("token_file", str(self.state_dir / "admin.token"))
         self.config = config
         self.dir = tmp_path
         self.config_path = tmp_path / f"turnpike-{self.port}.json"
@@ -71,6 +78,20 @@ class Gateway:
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def admin_url(self, path="/"):
+        return f"http://127.0.0.1:{self.admin_port}{path}"
+
+    @property
+    def token(self):
+        with open(self.config["admin"]["token_file"]) as f:
+            return f.read().strip()
+
+    def admin(self, method, path, **kw):
+        """An authenticated admin API call (requests.Response)."""
+        headers = kw.pop("headers", {})
+        headers.setdefault("Authorization", f"Bearer {self.token}")
+        return requests.request(method, self.admin_url(path), headers=headers, timeout=10, **kw)
 
     def logs(self):
         return open(self.log_path, encoding="utf-8", errors="replace").read()

@@ -79,7 +79,7 @@ def test_serve_fails_cleanly_when_the_port_is_taken(tmp_path):
         s.listen()
         port = s.getsockname()[1]
         path = tmp_path / "c.json"
-        path.write_text('{"gateway": {"listen": ["127.0.0.1:%d"], "workers": 1}}' % port)
+        path.write_text('{"gateway": {"listen": ["127.0.0.1:%d"], "workers": 1}, "admin": {"enabled": false}}' % port)
         r = subprocess.run([BIN, "serve", "--config", str(path)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert f"listen 127.0.0.1:{port}" in r.stderr
@@ -112,7 +112,8 @@ def test_embedded_default_answers_on_8080_and_says_which_driver():
     assert proc.returncode == 0
     forced_epoll = os.environ.get("MONOIO_FORCE_LEGACY_DRIVER") == "1"
     assert ("driver epoll" in err) if forced_epoll else ("driver io_uring" in err or "driver epoll" in err), err
-    assert "embedded default config on 127.0.0.1:8080" in err
+    assert "serving the embedded default config" in err and "on 127.0.0.1:8080" in err
+    assert "admin API on http://127.0.0.1:9901" in err
 
 
 def test_workers_auto_starts_one_per_cpu(gateway, origin):

@@ -344,15 +344,7 @@ impl<P: DataPlane> Admin<P> {
             Ok(d) => d,
             Err(e) => return Response::edit_error(e),
         };
-        let level = doc.gateway.log_level.clone();
-        let resp = written(self.apply(st, doc, "tuning"), 200);
-        if resp.status == 200
-            && patch.contains_key("log_level")
-            && let Err(e) = st.plane.set_log_level(level.as_deref().unwrap_or("info"))
-        {
-            tracing::warn!("log level not changed: {e}");
-        }
-        resp
+        written(self.apply(st, doc, "tuning"), 200)
     }
 
     /// Validates, stores, publishes. The document only becomes current once all three worked.
@@ -380,6 +372,13 @@ impl<P: DataPlane> Admin<P> {
         })?;
         st.plane.publish(prepared);
         st.metrics.retain(&series_of(&doc));
+        if doc.gateway.log_level != st.current.gateway.log_level
+            && let Err(e) = st
+                .plane
+                .set_log_level(doc.gateway.log_level.as_deref().unwrap_or("info"))
+        {
+            tracing::warn!("log level not changed: {e}");
+        }
         let restart = restart_required(&st.started_with, &doc);
         tracing::info!(version = meta.version, source, "config applied");
         st.current = doc;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod plane;
 pub mod prometheus;
 pub mod resources;
+pub mod server;
 pub mod startup;
 pub mod store;
 pub mod token;

@@ -5,11 +5,15 @@
 //! - [`uri`]: integration URI templates (`${stageVariables.x}`, `{param}`).
 //! - [`domain`]: custom domains: Host -> API + stage + base path.
 //! - [`resolve`]: a request's host, method and path -> the route that serves it.
+//! - [`h1`]: the HTTP/1.1 codec (strict request heads, upstream responses, chunked bodies),
+//!   shared by the data plane and the admin server.
+//! - [`metrics`]: per-core counters and the registry that merges them.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
 pub mod config;
 pub mod domain;
+pub mod h1;
 pub mod metrics;
 pub mod resolve;
 pub mod route;

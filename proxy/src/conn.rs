@@ -9,6 +9,7 @@ use std::{
     net::SocketAddr,
     os::fd::{AsRawFd, RawFd},
     rc::Rc,
+    time::Instant,
 };
 
 use turnpike_core::config::Api;
@@ -80,7 +81,10 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
             HeadRead::Ready => handle(&worker, &snap, &mut c).await,
             HeadRead::Closed => false,
             HeadRead::Reject(r) => {
+                let started = Instant::now();
                 respond(&worker, &snap, &mut c, r, true, false).await;
+                let micros = started.elapsed().as_micros() as u64;
+                snap.unrouted[worker.id].record(r.status(), micros, None);
                 false
             }
         };
@@ -174,7 +178,55 @@ async fn read_head(worker: &Worker, snap: &Snapshot, c: &mut Client, first: bool
 }
 
 /// Serves one parsed request. Returns whether the connection may carry another.
+/// How a request ended: for the connection, whether it can carry another; for the metrics,
+/// the status sent and how long the integration took.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub keep: bool,
+    pub status: u16,
+    pub integration_micros: Option<u64>,
+}
+
+impl Outcome {
+    pub fn answered(keep: bool, status: u16) -> Outcome {
+        Outcome {
+            keep,
+            status,
+            integration_micros: None,
+        }
+    }
+
+    /// The client went away before an answer could be written (counted as 499, as nginx does).
+    pub fn client_gone() -> Outcome {
+        Outcome::answered(false, 499)
+    }
+}
+
+/// Serves one parsed request and counts it on this worker. Returns whether the connection may
+/// carry another.
 async fn handle(worker: &Rc<Worker>, snap: &SnapshotRef, c: &mut Client) -> bool {
+    let started = Instant::now();
+    let (route, outcome) = route_and_answer(worker, snap, c).await;
+    let counters = match route {
+        Some((api, stage, route)) => snap.route_counters(api, stage, route),
+        None => &snap.unrouted,
+    };
+    counters[worker.id].record(
+        outcome.status,
+        started.elapsed().as_micros() as u64,
+        outcome.integration_micros,
+    );
+    outcome.keep
+}
+
+/// `(api, stage, route)` indices of the route that served a request.
+type RouteId = (usize, usize, usize);
+
+async fn route_and_answer(
+    worker: &Rc<Worker>,
+    snap: &SnapshotRef,
+    c: &mut Client,
+) -> (Option<RouteId>, Outcome) {
     c.consumed = c.head.end;
     let head_only = c.head.is_head(&c.rbuf);
     let buf = &c.rbuf;
@@ -186,24 +238,37 @@ async fn handle(worker: &Rc<Worker>, snap: &SnapshotRef, c: &mut Client) -> bool
         head.path.get(buf)
     };
     let Some(found) = snap.config.resolve(host, head.method.get(buf), path) else {
-        return refuse(worker, snap, c, Reject::NotFound, head_only).await;
+        return (
+            None,
+            refuse(worker, snap, c, Reject::NotFound, head_only).await,
+        );
     };
+    let id = Some((found.api_index, found.stage_index, found.route_index));
     let api: &Api = found.api;
     if let BodyKind::Length(n) = head.body
         && n > api.max_body_bytes
     {
-        return refuse(worker, snap, c, Reject::PayloadTooLarge, head_only).await;
+        return (
+            id,
+            refuse(worker, snap, c, Reject::PayloadTooLarge, head_only).await,
+        );
     }
-    match &snap.integrations[found.api_index][found.route.integration as usize] {
+    let outcome = match &snap.integrations[found.api_index][found.route.integration as usize] {
         Compiled::Mock(mock) => {
             let body_read = discard_body(c);
             c.linger |= !body_read;
-            respond_mock(worker, c, mock, body_read, head_only).await
+            let keep = respond_mock(worker, c, mock, body_read, head_only).await;
+            Outcome::answered(keep, mock.status)
         }
         Compiled::Proxy(p) => {
             let target = match &p.stages[found.stage_index] {
                 Ok(t) => t,
-                Err(_) => return refuse(worker, snap, c, Reject::InternalError, head_only).await,
+                Err(_) => {
+                    return (
+                        id,
+                        refuse(worker, snap, c, Reject::InternalError, head_only).await,
+                    );
+                }
             };
             let mut out = worker.bufs.take();
             upstream::request::write_head(
@@ -223,7 +288,8 @@ async fn handle(worker: &Rc<Worker>, snap: &SnapshotRef, c: &mut Client) -> bool
             };
             upstream::forward(worker, snap, c, out, exchange).await
         }
-    }
+    };
+    (id, outcome)
 }
 
 /// Marks a body-less request's end, or a body already fully read; `false` if unread body
@@ -246,11 +312,12 @@ pub async fn refuse(
     c: &mut Client,
     r: Reject,
     head_only: bool,
-) -> bool {
+) -> Outcome {
     let body_read = discard_body(c);
     c.linger |= !body_read;
     let keep = !r.closes() && body_read && c.head.keep_alive && !worker.draining();
-    respond(worker, snap, c, r, !keep, head_only).await && keep
+    let sent = respond(worker, snap, c, r, !keep, head_only).await;
+    Outcome::answered(sent && keep, r.status())
 }
 
 /// Writes a refusal. Returns whether the write went through.

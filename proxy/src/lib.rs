@@ -3,15 +3,18 @@
 //! - [`server`]: starts one [`worker`] per core, handles signals, drains on SIGTERM;
 //! - [`worker`]: a core's runtime, listeners, pools and connection registry;
 //! - [`conn`]: the client connection driver (read, route, answer, repeat);
+//! - [`control`]: the data plane as the admin sees it (compile, publish);
 //! - [`upstream`]: the `http_proxy` integration and its per-core pools;
 //! - [`pump`]: body streaming in both directions;
-//! - [`h1`]: the HTTP/1.1 codec (no I/O);
+//! - [`h1`]: the HTTP/1.1 codec (no I/O; in turnpike-core);
 //! - [`snapshot`]: compiled configs and their lock-free publication;
 //! - [`reject`]: every answer the gateway gives itself;
 //! - [`rt`]: the runtime seam (monoio stays behind it).
 
 pub mod conn;
-pub mod h1;
+pub mod control;
+/// The HTTP/1.1 codec lives in turnpike-core (the admin server parses with it too).
+pub use turnpike_core::h1;
 pub mod pump;
 pub mod reject;
 pub mod rt;

@@ -1,13 +1,30 @@
 //! The `turnpike` binary: parses the command line and wires the crates together.
 
-use std::{path::PathBuf, process::ExitCode};
+mod admin_client;
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use turnpike_core::config::{self, ConfigErrors};
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, reload, util::SubscriberInitExt};
+use turnpike_admin::{
+    api::{Admin, Running},
+    server as admin_server, startup,
+    store::ConfigStore,
+    token::AdminToken,
+};
+use turnpike_core::{
+    config::{self, ConfigErrors, ConfigFile},
+    metrics::MetricsRegistry,
+};
 use turnpike_proxy::{
-    server::{Options, Server},
-    snapshot::Snapshot,
+    control::{self, LogControl, Plane},
+    server::{self, Options, Server},
 };
 use turnpike_tuning::driver::DriverChoice;
 
@@ -25,34 +42,43 @@ struct Cli {
 enum Command {
     /// Run the gateway (on the embedded demo config when no --config is given).
     Serve {
-        /// Config file (YAML or JSON).
+        /// Config file (YAML or JSON). It seeds the first start; once a config has been
+        /// applied through the admin API, the state directory holds the truth.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Set the stored configs aside and start over from --config.
+        #[arg(long)]
+        replace_state: bool,
         /// I/O driver: auto (io_uring, else epoll), io_uring or epoll.
         #[arg(long, default_value = "auto")]
         driver: DriverChoice,
-        /// Log filter (error, warn, info, debug, trace, or a tracing directive).
-        #[arg(long, default_value = "info", env = "TURNPIKE_LOG")]
-        log_level: String,
+        /// Log filter (error, warn, info, debug, trace, or a tracing directive); overrides
+        /// gateway.log_level.
+        #[arg(long, env = "TURNPIKE_LOG")]
+        log_level: Option<String>,
     },
     /// Validate a config file: print each problem with its field path; exit 1 if any.
     Check {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Talk to a running gateway's admin API.
+    Admin(admin_client::AdminArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Admin(args) => admin_client::run(args),
         Command::Serve {
             config,
+            replace_state,
             driver,
             log_level,
         } => {
-            init_logging(&log_level);
-            match serve(config, driver) {
+            let log = init_logging(log_level.as_deref().unwrap_or("info"));
+            match serve(config, replace_state, driver, log_level.is_some(), log) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -63,15 +89,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+/// Logs to stderr with a filter that can be changed while running.
+fn init_logging(filter: &str) -> LogControl {
+    let initial = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (layer, handle) = reload::Layer::new(initial);
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
         .init();
+    Box::new(move |filter| {
+        let next = EnvFilter::try_new(filter).map_err(|e| format!("{filter:?}: {e}"))?;
+        handle.reload(next).map_err(|e| e.to_string())
+    })
 }
 
 fn print_errors(source: &str, e: &ConfigErrors) {
@@ -80,7 +113,7 @@ fn print_errors(source: &str, e: &ConfigErrors) {
     }
 }
 
-fn check(path: &PathBuf) -> ExitCode {
+fn check(path: &Path) -> ExitCode {
     let source = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -89,7 +122,10 @@ fn check(path: &PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let checked = config::load(&text).and_then(|(_, c)| Snapshot::build(c, 1));
+    let mut metrics = MetricsRegistry::new(1);
+    let checked = config::parse(&text)
+        .map_err(ConfigErrors::from)
+        .and_then(|doc| control::compile(&doc, 1, &mut metrics));
     match checked {
         Ok(snap) => {
             for w in &snap.config.warnings {
@@ -109,26 +145,74 @@ fn check(path: &PathBuf) -> ExitCode {
     }
 }
 
-fn serve(path: Option<PathBuf>, driver: DriverChoice) -> anyhow::Result<()> {
+fn serve(
+    path: Option<PathBuf>,
+    replace_state: bool,
+    driver: DriverChoice,
+    log_level_given: bool,
+    log: LogControl,
+) -> anyhow::Result<()> {
     let (source, text) = match &path {
         Some(p) => (
             p.display().to_string(),
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         ),
         None => (
-            "embedded default config".to_owned(),
+            "the embedded default config".to_owned(),
             config::EMBEDDED_DEFAULT.to_owned(),
         ),
     };
-    let snapshot = config::load(&text)
-        .and_then(|(_, c)| Snapshot::build(c, 1))
-        .map_err(|e| {
-            print_errors(&source, &e);
-            anyhow::anyhow!("{source} is not a valid config ({} problems)", e.0.len())
-        })?;
+    let seed = parse_and_check(&source, &text)?;
+    let bootstrap = config::check(&seed).map_err(|e| invalid(&source, &e))?;
+    let (state_dir, token_file) = admin_paths(&bootstrap.admin);
+
+    // Without the admin API nothing can apply a config, so nothing is stored: the file rules.
+    let (store, chosen) = if bootstrap.admin.enabled {
+        let mut store = ConfigStore::open(&state_dir, bootstrap.admin.history)
+            .with_context(|| format!("opening the config store in {}", state_dir.display()))?;
+        let chosen = startup::choose(&mut store, &seed, &source, replace_state)?;
+        (Some(store), chosen)
+    } else {
+        (
+            None,
+            startup::Startup {
+                document: seed.clone(),
+                version: 1,
+                note: None,
+            },
+        )
+    };
+    if let Some(note) = &chosen.note {
+        tracing::info!("{note}");
+    }
+    let serving = format!(
+        "config version {} from {}",
+        chosen.version,
+        state_dir.display()
+    );
+    let doc: ConfigFile = chosen.document;
+    let checked = config::check(&doc).map_err(|e| invalid(&serving, &e))?;
+    let mut metrics = MetricsRegistry::new(server::worker_count(checked.gateway.workers));
+    let snapshot = turnpike_proxy::snapshot::Snapshot::build(checked, chosen.version, &mut metrics)
+        .map_err(|e| invalid(&serving, &e))?;
     for w in &snapshot.config.warnings {
         tracing::warn!("{source}: {w}");
     }
+    if !log_level_given
+        && let Some(level) = &snapshot.config.gateway.log_level
+        && let Err(e) = log(level)
+    {
+        tracing::warn!("gateway.log_level: {e}");
+    }
+    let admin = snapshot.config.admin.clone();
+    let admin_listener = if admin.enabled && store.is_some() {
+        Some(
+            admin_server::bind(admin.listen)
+                .with_context(|| format!("admin listen {}", admin.listen))?,
+        )
+    } else {
+        None
+    };
     let listen: Vec<String> = snapshot
         .config
         .gateway
@@ -138,12 +222,60 @@ fn serve(path: Option<PathBuf>, driver: DriverChoice) -> anyhow::Result<()> {
         .collect();
     let server = Server::start(snapshot, Options { driver }).map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
-        "turnpike {} serving {source} on {} with {} workers, driver {}",
+        "turnpike {} serving {source} (config version {}) on {} with {} workers, driver {}",
         env!("CARGO_PKG_VERSION"),
+        chosen.version,
         listen.join(", "),
         server.workers,
         server.driver,
     );
+    if let (Some(listener), Some(store)) = (admin_listener, store) {
+        let (token, created) = AdminToken::load_or_create(&token_file)?;
+        if created {
+            tracing::info!("created the admin token in {}", token_file.display());
+        }
+        let plane = Arc::new(Plane::new(server.state.clone(), server.driver, log));
+        let running = Running {
+            plane,
+            store,
+            metrics,
+            current: doc,
+            version: chosen.version,
+        };
+        let admin_api = Arc::new(Admin::new(running, token, admin.metrics_public));
+        let bound = admin_server::spawn(admin_api, listener)?;
+        tracing::info!(
+            "admin API on http://{bound} (token in {})",
+            token_file.display()
+        );
+    }
     server.run_until_signal()?;
     Ok(())
+}
+
+fn parse_and_check(source: &str, text: &str) -> anyhow::Result<ConfigFile> {
+    let doc = config::parse(text).map_err(|e| invalid(source, &ConfigErrors::from(e)))?;
+    Ok(doc)
+}
+
+fn invalid(source: &str, e: &ConfigErrors) -> anyhow::Error {
+    print_errors(source, e);
+    anyhow::anyhow!("{source} is not a valid config ({} problems)", e.0.len())
+}
+
+/// The admin's state directory and token file. The built-in defaults (/var/lib/turnpike,
+/// /etc/turnpike/admin.token) need root; run as anyone else, they move to
+/// ~/.local/state/turnpike so `turnpike serve` works out of the box.
+fn admin_paths(admin: &config::Admin) -> (PathBuf, PathBuf) {
+    if admin.default_paths && !is_root() {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        let dir = home.join(".local/state/turnpike");
+        return (dir.clone(), dir.join("admin.token"));
+    }
+    (admin.state_dir.clone(), admin.token_file.clone())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -22,6 +22,14 @@ use crate::{
     worker::{self, WorkerSpec},
 };
 
+/// How many workers a `workers` setting means on this host.
+pub fn worker_count(workers: Workers) -> usize {
+    match workers {
+        Workers::Auto => turnpike_tuning::cpu::available_cpus().len().max(1),
+        Workers::Count(n) => n,
+    }
+}
+
 /// What all workers share: the published config and the drain flag.
 pub struct ServerState {
     pub snapshots: Arc<SnapshotCell>,
@@ -50,10 +58,7 @@ impl Server {
         // Before any worker exists, so a signal during start-up drains instead of killing.
         let signals = Signals::new(TERM_SIGNALS).map_err(|e| format!("signal handlers: {e}"))?;
         let cpus = turnpike_tuning::cpu::available_cpus();
-        let count = match first.config.gateway.workers {
-            Workers::Auto => cpus.len().max(1),
-            Workers::Count(n) => n,
-        };
+        let count = worker_count(first.config.gateway.workers);
         if let Err(e) = turnpike_tuning::rlimit::raise_nofile() {
             tracing::warn!(error = %e, "could not raise the open-file limit");
         }

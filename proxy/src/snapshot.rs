@@ -20,6 +20,7 @@ use std::{
 use arc_swap::ArcSwap;
 use turnpike_core::{
     config::{Config, ConfigError, ConfigErrors, IntegrationKind, Mock},
+    metrics::{MetricsRegistry, RouteCounters, SeriesKey, WorkerGauges},
     uri::PathTemplate,
 };
 
@@ -32,6 +33,12 @@ pub struct Snapshot {
     /// `[api][integration]`.
     pub integrations: Vec<Vec<Compiled>>,
     pub limits: Limits,
+    /// `[api][stage * routes + route]`: one counter slot per worker.
+    pub series: Vec<Vec<Arc<[RouteCounters]>>>,
+    /// Requests refused before a route was found (400, 404, 408, 413, 431 ...).
+    pub unrouted: Arc<[RouteCounters]>,
+    /// Per-worker gauges (connections, config generation).
+    pub gauges: Arc<[WorkerGauges]>,
 }
 
 pub enum Compiled {
@@ -62,9 +69,22 @@ pub struct MockResponse {
 }
 
 impl Snapshot {
-    /// Compiles a checked config. Resolves upstream host names (blocking: call off the workers).
-    pub fn build(config: Config, generation: u64) -> Result<Snapshot, ConfigErrors> {
+    /// Compiles a checked config, taking each route's metric series from `metrics`. Resolves
+    /// upstream host names (blocking: call off the workers).
+    pub fn build(
+        config: Config,
+        generation: u64,
+        metrics: &mut MetricsRegistry,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
+        if let Some(level) = &config.gateway.log_level
+            && let Err(e) = tracing_subscriber::EnvFilter::try_new(level)
+        {
+            errors.push(ConfigError::new(
+                "gateway.log_level",
+                format!("{level:?}: {e}"),
+            ));
+        }
         let mut integrations = Vec::with_capacity(config.apis.len());
         for (a, api) in config.apis.iter().enumerate() {
             let mut compiled = Vec::with_capacity(api.integrations.len());
@@ -111,12 +131,39 @@ impl Snapshot {
             max_head_bytes: config.gateway.max_header_bytes,
             max_headers: config.gateway.max_headers,
         };
+        let series = config
+            .apis
+            .iter()
+            .map(|api| {
+                api.stages
+                    .iter()
+                    .flat_map(|stage| api.routes.iter().map(move |route| (stage, route)))
+                    .map(|(stage, route)| {
+                        metrics.series(SeriesKey {
+                            api: api.name.clone(),
+                            stage: stage.name.clone(),
+                            route: route.key.clone(),
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Snapshot {
             generation,
             config,
             integrations,
             limits,
+            series,
+            unrouted: metrics.unrouted(),
+            gauges: metrics.gauges(),
         })
+    }
+
+    /// The counters of route `route` in stage `stage` of API `api`.
+    #[inline]
+    pub fn route_counters(&self, api: usize, stage: usize, route: usize) -> &Arc<[RouteCounters]> {
+        let routes = self.config.apis[api].routes.len();
+        &self.series[api][stage * routes + route]
     }
 }
 

@@ -90,6 +90,17 @@ impl Worker {
         self.date.set(buf);
     }
 
+    /// Publishes this worker's connection count and the config generation it runs (picking up
+    /// a new one now, so an idle worker reports it too).
+    fn publish_gauges(&self) {
+        let snap = self.snapshot();
+        let g = &snap.gauges[self.id];
+        g.connections
+            .store(self.watchdog.active() as u64, Ordering::Relaxed);
+        g.config_generation
+            .store(snap.generation, Ordering::Relaxed);
+    }
+
     /// Stops accepting and wakes idle connections so they close; busy ones close after their
     /// current request.
     fn start_drain(&self) {
@@ -189,6 +200,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         rt::sleep(watch::TICK).await;
         worker.watchdog.tick();
         worker.refresh_date();
+        worker.publish_gauges();
         worker
             .pool
             .expire(Instant::now(), &worker.snapshot().config.gateway.upstream);

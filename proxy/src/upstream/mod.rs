@@ -18,7 +18,7 @@ use turnpike_core::config::UpstreamPolicy;
 
 use self::response::{ClientFraming, Persist};
 use crate::{
-    conn::{Client, respond, send},
+    conn::{Client, Outcome, respond, send},
     h1::{
         body::BodyDecoder,
         chunked::ChunkedDecoder,
@@ -44,15 +44,15 @@ pub struct Exchange {
 }
 
 /// Proxies the request whose head is parsed in `c` and whose upstream head is in `out`.
-/// Returns whether the client connection may carry another request.
 pub async fn forward(
     worker: &Rc<Worker>,
     snap: &SnapshotRef,
     c: &mut Client,
     mut out: Vec<u8>,
     x: Exchange,
-) -> bool {
+) -> Outcome {
     let gw = &snap.config.gateway;
+    let sent_at = Instant::now();
     // The integration timeout covers sending the request and receiving the response head.
     let deadline = c.watch.deadline_in(x.timeout);
     let head_only = c.head.is_head(&c.rbuf);
@@ -88,7 +88,8 @@ pub async fn forward(
             worker.bufs.give(out);
             c.linger |= body.is_some();
             let keep = body.is_none() && c.head.keep_alive && !worker.draining();
-            return respond(worker, snap, c, r, !keep, head_only).await && keep;
+            let sent = respond(worker, snap, c, r, !keep, head_only).await;
+            return Outcome::answered(sent && keep, r.status());
         }
     };
 
@@ -104,7 +105,7 @@ pub async fn forward(
             out = o;
             if res.is_err() {
                 worker.bufs.give(out);
-                return false;
+                return Outcome::client_gone();
             }
         }
         out.clear();
@@ -145,11 +146,14 @@ pub async fn forward(
                     PumpError::TooLarge => Some(Reject::PayloadTooLarge),
                     _ => None, // the client went away
                 };
-                if let Some(r) = r {
-                    c.linger = true;
-                    respond(worker, snap, c, r, true, head_only).await;
-                }
-                return false;
+                return match r {
+                    Some(r) => {
+                        c.linger = true;
+                        respond(worker, snap, c, r, true, head_only).await;
+                        Outcome::answered(false, r.status())
+                    }
+                    None => Outcome::client_gone(),
+                };
             }
         }
     }
@@ -159,12 +163,23 @@ pub async fn forward(
     // The response head (interim 1xx skipped: the gateway answered Expect itself).
     let mut input = worker.bufs.take();
     let head_result = read_response_head(&mut up, &mut input, c, snap, head_only, deadline).await;
+    let integration = Some(sent_at.elapsed().as_micros() as u64);
     if let Err(r) = head_result {
         worker.bufs.give(input);
         worker.bufs.give(out);
         let keep = body_complete && c.head.keep_alive && !worker.draining();
-        return respond(worker, snap, c, r, !keep, head_only).await && keep;
+        let sent = respond(worker, snap, c, r, !keep, head_only).await;
+        return Outcome {
+            integration_micros: integration,
+            ..Outcome::answered(sent && keep, r.status())
+        };
     }
+    let status = c.response.status;
+    let done = |keep: bool| Outcome {
+        keep,
+        status,
+        integration_micros: integration,
+    };
 
     let framing = response::client_framing(&c.response, c.head.minor_version);
     let keep = body_complete
@@ -193,7 +208,7 @@ pub async fn forward(
         if reusable && !extra {
             worker.pool.checkin(x.addr, up, &gw.upstream);
         }
-        return send(worker, c, out, gw.idle_timeout).await && keep;
+        return done(send(worker, c, out, gw.idle_timeout).await && keep);
     };
     let pumped = Pump {
         src: &mut up,
@@ -217,7 +232,7 @@ pub async fn forward(
     if reusable && clean {
         worker.pool.checkin(x.addr, up, &gw.upstream);
     }
-    pumped.result.is_ok() && keep
+    done(pumped.result.is_ok() && keep)
 }
 
 /// Gets an upstream connection and writes the request head on it. A pooled connection that

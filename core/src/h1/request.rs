@@ -23,7 +23,7 @@ pub struct Limits {
     pub max_headers: usize,
 }
 
-/// Why a request head was refused; each maps to one status (see `crate::reject`).
+/// Why a request head was refused; each maps to one status (the proxy's `reject` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadError {
     BadRequest(&'static str),
