@@ -22,6 +22,7 @@ use std::{
 use criterion::Criterion;
 use turnpike_core::{
     config::{Config, GatewayFile, load},
+    metrics::MetricsRegistry,
     resolve::Resolved,
     route::{RouteKey, RouteTable},
 };
@@ -420,9 +421,9 @@ pub fn config(yaml: &str) -> Config {
     config
 }
 
-/// A config compiled as the admin thread compiles it for the workers.
+/// A config compiled as the admin thread compiles it for the workers (one worker's metrics).
 pub fn snapshot(yaml: &str) -> Snapshot {
-    Snapshot::build(config(yaml), 1).expect("bench configs compile")
+    Snapshot::build(config(yaml), 1, &mut MetricsRegistry::new(1)).expect("bench configs compile")
 }
 
 /// A whole-resolution bench case: Host, method, path and the route key it must reach.
