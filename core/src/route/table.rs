@@ -64,6 +64,20 @@ impl Node {
         }
     }
 
+    /// Adds a static child, keeping the hash index complete once there are many children.
+    fn add_static(&mut self, seg: &[u8], child: u32) {
+        self.statics.push((seg.into(), child));
+        match &mut self.static_index {
+            Some(index) => {
+                index.insert(seg.into(), child);
+            }
+            None if self.statics.len() > LINEAR_CHILDREN => {
+                self.static_index = Some(self.statics.iter().cloned().collect());
+            }
+            None => {}
+        }
+    }
+
     #[inline]
     fn static_child(&self, seg: &[u8]) -> Option<u32> {
         match &self.static_index {
@@ -196,11 +210,11 @@ impl<T> RouteTable<T> {
             node = match seg {
                 PathSegment::Static(s) => {
                     let bytes = s.as_bytes();
-                    match self.nodes[node].statics.iter().find(|(k, _)| &**k == bytes) {
-                        Some(&(_, child)) => child as usize,
+                    match self.nodes[node].static_child(bytes) {
+                        Some(child) => child as usize,
                         None => {
                             let child = self.push_node();
-                            self.nodes[node].statics.push((bytes.into(), child as u32));
+                            self.nodes[node].add_static(bytes, child as u32);
                             child
                         }
                     }
@@ -232,11 +246,18 @@ impl<T> RouteTable<T> {
         *slot = index;
         let params = key.params().into_iter().map(Box::from).collect();
         self.entries.push(Entry { value, params });
-        if self.nodes[node].statics.len() > LINEAR_CHILDREN {
-            let n = &mut self.nodes[node];
-            n.static_index = Some(n.statics.iter().cloned().collect());
-        }
         Ok(())
+    }
+
+    /// Every node with many static children has them all in its hash index.
+    #[cfg(test)]
+    pub(crate) fn assert_indexed(&self) {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.statics.len() > LINEAR_CHILDREN {
+                let indexed = n.static_index.as_ref().map_or(0, |m| m.len());
+                assert_eq!(indexed, n.statics.len(), "node {i} is not fully indexed");
+            }
+        }
     }
 
     fn push_node(&mut self) -> usize {

@@ -149,6 +149,7 @@ fn ten_thousand_routes_use_the_hash_index() {
             .expect("insert");
     }
     assert_eq!(t.len(), 10_000);
+    t.assert_indexed();
     let m = t.find(b"GET", b"/r9999/items/5").expect("match");
     assert_eq!(*m.value, 9999);
     assert_eq!(m.params.get("id"), Some(&b"5"[..]));
