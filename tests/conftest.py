@@ -75,6 +75,8 @@ class Gateway:
             stderr=subprocess.STDOUT,
         )
         wait_port(self.port, self.proc, self.log_path)
+        if self.config["admin"].get("enabled", True):
+            wait_port(self.admin_port, self.proc, self.log_path)
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -91,7 +93,8 @@ class Gateway:
         """An authenticated admin API call (requests.Response)."""
         headers = kw.pop("headers", {})
         headers.setdefault("Authorization", f"Bearer {self.token}")
-        return requests.request(method, self.admin_url(path), headers=headers, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return requests.request(method, self.admin_url(path), headers=headers, **kw)
 
     def logs(self):
         return open(self.log_path, encoding="utf-8", errors="replace").read()

@@ -238,7 +238,14 @@ impl<P: DataPlane> Admin<P> {
             Err(_) => return Response::message(400, "the body is not UTF-8"),
         };
         match parse(text) {
-            Ok(doc) => written(self.apply(st, doc, "api"), 200),
+            Ok(mut doc) => {
+                // A document without an admin section keeps the running one (it holds where
+                // this very store lives).
+                if doc.admin.is_default() {
+                    doc.admin = st.current.admin.clone();
+                }
+                written(self.apply(st, doc, "api"), 200)
+            }
             Err(e) => Response::edit_error(EditError::invalid(vec![e])),
         }
     }

@@ -238,7 +238,11 @@ pub fn from_value(v: Value) -> Result<ConfigFile, EditError> {
 }
 
 fn locate<'v>(root: &'v Value, r: &Resource) -> Result<(&'v Value, String), EditError> {
-    let empty = &Value::Null;
+    // Absent collections read as empty ones (the document leaves empty lists out).
+    static EMPTY_LIST: Value = Value::Array(Vec::new());
+    static EMPTY_MAP: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(|| Value::Object(Map::new()));
+    let empty = &EMPTY_LIST;
     let find = |arr: Option<&'v Value>, field: &str, id: &str| -> Option<&'v Value> {
         arr?.as_array()?
             .iter()
@@ -261,7 +265,12 @@ fn locate<'v>(root: &'v Value, r: &Resource) -> Result<(&'v Value, String), Edit
         Resource::Children(a, k) => {
             let api = find(root.get("apis"), "name", a)
                 .ok_or_else(|| EditError::not_found(format!("no API named {a:?}")))?;
-            (api.get(k.field()).unwrap_or(empty), String::new())
+            let none = if *k == Kind::Integrations {
+                &*EMPTY_MAP
+            } else {
+                empty
+            };
+            (api.get(k.field()).unwrap_or(none), String::new())
         }
         Resource::Child(a, k, id) => {
             let api = find(root.get("apis"), "name", a)

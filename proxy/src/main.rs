@@ -205,11 +205,15 @@ fn serve(
         tracing::warn!("gateway.log_level: {e}");
     }
     let admin = snapshot.config.admin.clone();
+    // Token first, then the port: whoever can connect can also read the token file.
     let admin_listener = if admin.enabled && store.is_some() {
-        Some(
-            admin_server::bind(admin.listen)
-                .with_context(|| format!("admin listen {}", admin.listen))?,
-        )
+        let (token, created) = AdminToken::load_or_create(&token_file)?;
+        if created {
+            tracing::info!("created the admin token in {}", token_file.display());
+        }
+        let listener = admin_server::bind(admin.listen)
+            .with_context(|| format!("admin listen {}", admin.listen))?;
+        Some((listener, token))
     } else {
         None
     };
@@ -229,11 +233,7 @@ fn serve(
         server.workers,
         server.driver,
     );
-    if let (Some(listener), Some(store)) = (admin_listener, store) {
-        let (token, created) = AdminToken::load_or_create(&token_file)?;
-        if created {
-            tracing::info!("created the admin token in {}", token_file.display());
-        }
+    if let (Some((listener, token)), Some(store)) = (admin_listener, store) {
         let plane = Arc::new(Plane::new(server.state.clone(), server.driver, log));
         let running = Running {
             plane,

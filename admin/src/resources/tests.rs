@@ -249,3 +249,14 @@ fn merge_patch_follows_rfc_7386() {
     merge_patch(&mut v, &json!({"a": [2, 3]}));
     assert_eq!(v, json!({"a": [2, 3]}));
 }
+
+#[test]
+fn absent_collections_read_as_empty() {
+    let d = parse("apis: [ { name: a } ]\n").expect("doc");
+    assert_eq!(get(&d, &r("/v1/domains")).expect("domains"), json!([]));
+    assert_eq!(get(&d, &r("/v1/apis/a/routes")).expect("routes"), json!([]));
+    assert_eq!(
+        get(&d, &r("/v1/apis/a/integrations")).expect("integrations"),
+        json!({})
+    );
+}
