@@ -3,7 +3,7 @@
 //! the outcome must match a small non-streaming decoder written from the grammar the decoder
 //! documents (RFC 9112 section 7.1, strict: no whitespace, CRLF only).
 
-use turnpike_proxy::h1::chunked::{ChunkError, ChunkedDecoder, Event};
+use turnpike_core::h1::chunked::{ChunkError, ChunkedDecoder, Event};
 
 use crate::{Feeder, Input, is_tchar};
 

@@ -1,4 +1,4 @@
-//! Fuzz harnesses for turnpike's HTTP/1.1 codec (`turnpike_proxy::h1`).
+//! Fuzz harnesses for turnpike's HTTP/1.1 codec (`turnpike_core::h1`).
 //!
 //! Each module is one target: `check(data)` takes libFuzzer's bytes and panics when an
 //! invariant breaks. They assert properties, not only "no panic"; the one that matters most for

@@ -12,11 +12,11 @@
 //! parse every head into a fresh `RequestHead` while the cut one reuses one (as a connection
 //! does), so state left over from a previous head shows up as a difference.
 
-use turnpike_proxy::h1::body::BodyDecoder;
-use turnpike_proxy::h1::chunked::{ChunkError, ChunkedDecoder, Event};
-use turnpike_proxy::h1::head::parse_content_length;
-use turnpike_proxy::h1::request::{BodyKind, HeadError, HeadScanner, Limits, RequestHead, parse};
-use turnpike_proxy::h1::{HeaderKind, Span};
+use turnpike_core::h1::body::BodyDecoder;
+use turnpike_core::h1::chunked::{ChunkError, ChunkedDecoder, Event};
+use turnpike_core::h1::head::parse_content_length;
+use turnpike_core::h1::request::{BodyKind, HeadError, HeadScanner, Limits, RequestHead, parse};
+use turnpike_core::h1::{HeaderKind, Span};
 
 use crate::{Feeder, Input, has_bare_cr_or_lf, is_tchar};
 

@@ -10,9 +10,9 @@
 //! Flags (see [`crate::Input`]): bit 0 = the request was HEAD; bits 1-2 pick the limits.
 //! Piece sizes pick the prefix lengths tried.
 
-use turnpike_proxy::h1::HeaderKind;
-use turnpike_proxy::h1::head::{parse_content_length, trim_ows};
-use turnpike_proxy::h1::response::{ResponseBody, ResponseError, ResponseHead, parse};
+use turnpike_core::h1::HeaderKind;
+use turnpike_core::h1::head::{parse_content_length, trim_ows};
+use turnpike_core::h1::response::{ResponseBody, ResponseError, ResponseHead, parse};
 
 use crate::{Input, is_tchar};
 
@@ -75,7 +75,7 @@ fn check_head(
     assert!((100..=999).contains(&head.status));
     assert!(head.minor_version <= 1);
     assert!(head.headers.len() <= max_headers);
-    let inside = |s: turnpike_proxy::h1::Span| s.start <= s.end && (s.end as usize) <= end;
+    let inside = |s: turnpike_core::h1::Span| s.start <= s.end && (s.end as usize) <= end;
     assert!(inside(head.reason));
     for h in &head.headers {
         assert!(inside(h.name) && inside(h.value));
