@@ -14,6 +14,14 @@ install -m 0755 "$bin" /usr/bin/turnpike
 id turnpike >/dev/null 2>&1 || useradd --system --home /var/lib/turnpike --shell /usr/sbin/nologin turnpike
 install -d -m 0755 /etc/turnpike
 install -d -m 0750 -o turnpike -g turnpike /var/lib/turnpike
+# State written by an earlier run as another user (root) must become the service's.
+chown -R turnpike:turnpike /var/lib/turnpike
+# The admin token: random, readable by the service user and root only.
+if [ ! -e /etc/turnpike/admin.token ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/turnpike/admin.token; echo >> /etc/turnpike/admin.token)
+fi
+chown turnpike:turnpike /etc/turnpike/admin.token
+chmod 0600 /etc/turnpike/admin.token
 if [ ! -e /etc/turnpike/turnpike.yaml ]; then
     install -m 0644 packaging/turnpike.yaml /etc/turnpike/turnpike.yaml
 fi
