@@ -85,14 +85,16 @@ def test_serve_fails_cleanly_when_the_port_is_taken(tmp_path):
     assert f"listen 127.0.0.1:{port}" in r.stderr
 
 
-def test_embedded_default_answers_on_8080_and_says_which_driver():
-    """The README's first command: `turnpike serve` with no config."""
+def test_embedded_default_answers_on_8080_and_says_which_driver(tmp_path):
+    """The README's first command: `turnpike serve` with no config, as a newcomer runs it: a
+    fresh home, so no state directory from an earlier run decides what is served."""
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 8080)) == 0:
             import pytest
 
             pytest.skip("port 8080 is in use on this machine")
-    proc = subprocess.Popen([BIN, "serve"], stderr=subprocess.PIPE, text=True)
+    env = dict(os.environ, HOME=str(tmp_path))
+    proc = subprocess.Popen([BIN, "serve"], stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.time() + 10
         while True:
@@ -102,7 +104,7 @@ def test_embedded_default_answers_on_8080_and_says_which_driver():
             except requests.ConnectionError:
                 assert time.time() < deadline and proc.poll() is None, "did not start"
                 time.sleep(0.05)
-        assert r.status_code == 200
+        assert r.status_code == 200, r.text
         assert "Hello from turnpike" in r.text
         h = requests.get("http://127.0.0.1:8080/health", timeout=2)
         assert h.status_code == 200 and h.json() == {"status": "ok"}
