@@ -8,11 +8,13 @@
 //! - [`h1`]: the HTTP/1.1 codec (strict request heads, upstream responses, chunked bodies),
 //!   shared by the data plane and the admin server.
 //! - [`metrics`]: per-core counters and the registry that merges them.
+//! - [`gcra`]: the lock-free token bucket rate limits are built from.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
 pub mod config;
 pub mod domain;
+pub mod gcra;
 pub mod h1;
 pub mod metrics;
 pub mod resolve;
