@@ -394,6 +394,33 @@ def test_turnpike_admin_cli(gw, tmp_path):
     assert json.loads(cli("tuning").stdout)["live"]["idle_timeout_ms"] == 7000
 
 
+def test_admin_threads_yield_the_cpu_to_the_workers(gw):
+    """A scrape or a config compile must not hold up requests on a shared core: the admin
+    threads run at nice 10, the workers at the process's own priority."""
+    with requests.Session() as s:  # a kept-alive admin connection keeps its thread alive
+        assert s.get(gw.admin_url("/healthz")).status_code == 200
+        nice = thread_nice_values(gw.proc.pid)
+    assert nice.get("turnpike-admin") == {10}, nice
+    assert nice.get("turnpike-admin-") == {10}, nice  # the connection threads ("comm" keeps 15 bytes)
+    workers = {n: v for n, v in nice.items() if n.startswith("turnpike-w")}
+    assert workers and all(v == {0} for v in workers.values()), nice
+
+
+def thread_nice_values(pid):
+    """{thread name: {nice values}} of a process, from /proc."""
+    nice = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        # Field 19 (nice), counted from field 3, the first after the name's closing parenthesis.
+        nice.setdefault(name, set()).add(int(stat[stat.rindex(")") + 2 :].split()[16]))
+    return nice
+
+
 def test_the_admin_port_refuses_malformed_requests(gw):
     from conftest import raw
 
