@@ -10,6 +10,7 @@
 #   loadtest/peer-bench.sh                      # defaults: 5 rounds, 5 s each, 64 connections
 #   loadtest/peer-bench.sh --rounds 3 --duration 3s --scenarios "small rate"
 #   loadtest/peer-bench.sh --wrk-check          # turnpike-load vs wrk against the backend
+#   loadtest/peer-bench.sh --scrape-check       # turnpike with and without a /metrics scrape every 100 ms
 #
 # Everything runs on loopback high ports; every process started here is stopped on exit.
 set -euo pipefail
@@ -33,11 +34,14 @@ KEEP_TMP=${KEEP_TMP:-0}
 TURNPIKE=${TURNPIKE:-$TARGET_DIR/release/turnpike}
 LOAD=${LOAD:-$TARGET_DIR/release/turnpike-load}
 WRK_CHECK=0
+SCRAPE_CHECK=0
+SCRAPE_ROUTES=${SCRAPE_ROUTES:-200}
 
 BACKEND_PORT=18000
 TURNPIKE_PORT=18080
 NGINX_PORT=18081
 HAPROXY_PORT=18082
+ADMIN_PORT=18090
 
 usage() {
     sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
@@ -56,6 +60,9 @@ Options (environment variable in brackets):
   --json FILE         JSON results [OUT_JSON=$OUT_JSON]
   --rate RPS          rate for the rate scenario [RATE; default: 50% of nginx's median max]
   --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
+  --scrape-check      instead: turnpike's small-response throughput (or, with --rate, latency at that
+                      constant rate) with and without a GET /metrics every 100 ms, interleaved [SCRAPE_ROUTES=$SCRAPE_ROUTES routes in the API, so
+                      each scrape has that many routes' series to merge and format]
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
   QUIET_MAX=10 QUIET_WAIT=120  before each run, wait up to QUIET_WAIT s for other load to fall
                       under QUIET_MAX % of the machine (runs that could not are counted as noisy)
@@ -77,6 +84,7 @@ while [[ $# -gt 0 ]]; do
         --json) OUT_JSON=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
         --wrk-check) WRK_CHECK=1; shift ;;
+        --scrape-check) SCRAPE_CHECK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "peer-bench: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -150,11 +158,26 @@ wait_port() {
 }
 
 # start NAME CPUS CMD...: runs CMD pinned in the background, remembers its pid.
+declare -A PID_OF=()
 start() {
     local name=$1 cpus=$2
     shift 2
     taskset -c "$cpus" "$@" >"$TMP/$name.log" 2>&1 &
     PIDS+=($!)
+    PID_OF[$name]=$!
+}
+
+# cpu_ticks PID: user+system clock ticks used so far by PID and its children (nginx's workers
+# are children of its master; turnpike and HAProxy are one process with threads).
+cpu_ticks() {
+    local pid=$1 total=0 p
+    for p in $pid $(pgrep -P "$pid" 2>/dev/null); do
+        if [[ -r /proc/$p/stat ]]; then
+            # Fields 14 and 15 (utime, stime), counted after the command name's closing paren.
+            total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+        fi
+    done
+    echo "$total"
 }
 
 nginx_common() {
@@ -254,12 +277,22 @@ start_turnpike() {
     fi
     cat >"$TMP/turnpike.yaml" <<EOF
 gateway: { listen: ["127.0.0.1:$TURNPIKE_PORT"], workers: $WORKERS }
+admin: { listen: "127.0.0.1:$ADMIN_PORT", state_dir: "$TMP/turnpike-state", token_file: "$TMP/turnpike-state/admin.token" }
 apis:
   - name: bench
     integrations:
       backend: { type: http_proxy, uri: "http://127.0.0.1:$BACKEND_PORT" }
     routes:
       - { key: "\$default", integration: backend }
+EOF
+    # --scrape-check: more routes, each with its own series in /metrics.
+    if [[ $SCRAPE_CHECK == 1 ]]; then
+        local i
+        for ((i = 0; i < SCRAPE_ROUTES; i++)); do
+            echo "      - { key: \"GET /r$i/{id}\", integration: backend }"
+        done >>"$TMP/turnpike.yaml"
+    fi
+    cat >>"$TMP/turnpike.yaml" <<EOF
     stages:
       - { name: \$default }
 EOF
@@ -339,9 +372,17 @@ run_one() {
     local out="$TMP/results/$scenario.$target.$round.json"
     local url="http://127.0.0.1:$(port_of "$target")$(path_of "$scenario")"
     wait_quiet
+    local server=${PID_OF[$target]:-} cpu0 cpu1 t0 t1
+    [[ $target == direct ]] && server=${PID_OF[backend]:-}
+    cpu0=$(cpu_ticks "$server"); t0=$(date +%s.%N)
     # shellcheck disable=SC2046 # word splitting of the argument list is intended
     if taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -d "$DURATION" --warmup "$WARMUP" \
         $(load_args "$scenario") --json "$out" --svg "${out%.json}.svg" "$url" >"$TMP/last-run.txt" 2>&1; then
+        cpu1=$(cpu_ticks "$server"); t1=$(date +%s.%N)
+        # The server's CPU share over the whole run (warm-up included, as is its request count
+        # in the ratio below: both span the same interval).
+        echo "{\"cpu_seconds\": $(python3 -c "print(($cpu1 - $cpu0) / $(getconf CLK_TCK))"), \"wall_seconds\": $(python3 -c "print($t1 - $t0)")}" \
+            >"${out%.json}.cpu"
         printf '  %-8s %-9s round %s: %s\n' "$scenario" "$target" "$round" \
             "$(grep -E 'requests ' "$TMP/last-run.txt" | tr -s ' ')" >&2
     else
@@ -410,9 +451,21 @@ for s in scenarios.split():
         if not runs:
             table[s][t] = None
             continue
+        cpu_files = [f[:-5] + ".cpu" for f in sorted(glob.glob(f"{results}/{s}.{t}.*.json"))]
+        cpus = [json.load(open(c)) for c in cpu_files if os.path.exists(c)]
+        # Requests per CPU-second the proxy (or, for direct, the backend) spent: its share of
+        # a core while serving the measured rate. Warm-up and measurement both count on each
+        # side: requests over the run's wall time versus CPU over the same time.
+        per_cpu = [
+            r["requests_per_sec"] / (c["cpu_seconds"] / c["wall_seconds"])
+            for r, c in zip(runs, cpus)
+            if c["cpu_seconds"] > 0 and c["wall_seconds"] > 0
+        ]
         table[s][t] = {
             "rounds": len(runs),
             "requests_per_sec": med([r["requests_per_sec"] for r in runs]),
+            "cpu_share": med([c["cpu_seconds"] / c["wall_seconds"] for c in cpus if c["wall_seconds"] > 0]),
+            "requests_per_cpu_second": med(per_cpu),
             "p50_us": med([r["latency_us"]["p50"] for r in runs]),
             "p99_us": med([r["latency_us"]["p99"] for r in runs]),
             "p99_9_us": med([r["latency_us"]["p99_9"] for r in runs]),
@@ -446,18 +499,22 @@ print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
 for s, row in table.items():
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     print(f"\n### {title}\n")
-    print("| target | req/s | p50 | p99 | p99.9 |")
-    print("|---|---|---|---|---|")
+    print("| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |")
+    print("|---|---|---|---|---|---|---|")
     base = row.get("nginx")
     for t in targets.split():
         r = row.get(t)
         if r is None:
-            print(f"| {t} | missing | missing | missing | missing |")
+            print(f"| {t} | missing | missing | missing | missing | missing | missing |")
             continue
         b = base or {}
         errs = f" [{r['errors']} errors]" if r["errors"] else ""
         errs += f" [{r['non_2xx']} non-2xx]" if r["non_2xx"] else ""
+        share = "-" if r["cpu_share"] is None else f"{100 * r['cpu_share']:.0f}%"
+        per_cpu = "-" if r["requests_per_cpu_second"] is None else (
+            f"{r['requests_per_cpu_second']:.0f}{ratio(r['requests_per_cpu_second'], b.get('requests_per_cpu_second'))}")
         print(f"| {t} | {r['requests_per_sec']:.0f}{ratio(r['requests_per_sec'], b.get('requests_per_sec'))}{errs} "
+              f"| {share} | {per_cpu} "
               f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
               f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
               f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |")
@@ -494,6 +551,91 @@ print(f"wrk -t1 -c{sys.argv[3]} -d{sys.argv[4]}: median {mw:.0f} req/s; "
 EOF
 }
 
+# --scrape-check: scraping must not slow the data plane. turnpike's small-response throughput
+# without and with a GET /metrics every 100 ms (a scraper on the load CPUs, so each scrape's cost
+# on the gateway side lands on the proxy's own CPU), interleaved rounds, the order alternating.
+# scrape_loop TOKEN: GET /metrics every 100 ms on one kept-alive connection until killed (run it
+# in the background: it becomes the scraper process, pinned to the load CPUs),
+# reading and discarding each response; writes "scrapes failed" to $TMP/scrapes. A raw socket
+# rather than curl in a loop: a process per scrape would cost the load CPU more than the scrape
+# costs the gateway, and the generator's own slowdown would be charged to the gateway.
+scrape_loop() {
+    exec taskset -c "$LOAD_CPUS" python3 - "$1" "$ADMIN_PORT" "$TMP/scrapes" <<'EOF'
+import socket, sys, time
+token, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+req = f"GET /metrics HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+ok = bad = 0
+s = socket.create_connection(("127.0.0.1", port))
+while True:
+    try:
+        s.sendall(req)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            head += chunk
+        head, rest = head.split(b"\r\n\r\n", 1)
+        length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
+        left = length - len(rest)
+        while left > 0:
+            chunk = s.recv(min(left, 1 << 20))
+            if not chunk:
+                raise ConnectionError("closed")
+            left -= len(chunk)
+        ok += head.startswith(b"HTTP/1.1 200")
+        bad += not head.startswith(b"HTTP/1.1 200")
+    except (OSError, StopIteration):
+        bad += 1
+        s = socket.create_connection(("127.0.0.1", port))
+    with open(out, "w") as f:
+        f.write(f"{ok} {bad}\n")
+    time.sleep(0.1)
+EOF
+}
+
+scrape_check() {
+    local token i round mode out
+    token=$(cat "$TMP/turnpike-state/admin.token")
+    # Every route gets traffic once, so every series has data to merge.
+    for ((i = 0; i < SCRAPE_ROUTES; i++)); do
+        curl -sf -o /dev/null "http://127.0.0.1:$TURNPIKE_PORT/r$i/1" || true
+    done
+    log "one scrape is $(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$ADMIN_PORT/metrics" | wc -c) bytes"
+    mkdir -p "$TMP/results"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for mode in $( ((round % 2)) && echo "none scrape" || echo "scrape none"); do
+            local scraper=
+            if [[ $mode == scrape ]]; then
+                wait_quiet
+                scrape_loop "$token" &
+                scraper=$!
+            fi
+            out="$TMP/results/scrape.$mode.$round.json"
+            [[ $mode == none ]] && wait_quiet
+            taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -c "$CONNS" -d "$DURATION" --warmup "$WARMUP" --json "$out" \
+                ${RATE:+--rate "$RATE"} "http://127.0.0.1:$TURNPIKE_PORT/" >/dev/null
+            if [[ -n $scraper ]]; then
+                kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true
+                log "round $round with scrapes: $(awk '{print $1 " scrapes, " $2 " failed"}' "$TMP/scrapes")"
+            fi
+        done
+    done
+    python3 - "$TMP/results" "$ROUNDS" "$CONNS" "$DURATION" "$SCRAPE_ROUTES" "$NOISY_RUNS" "${RATE:-}" <<'EOF'
+import glob, json, statistics, sys
+d, rounds, conns, duration, routes, noisy, rate = sys.argv[1:]
+rate = f" --rate {rate}" if rate else ""
+def med(mode, field):
+    runs = [json.load(open(f)) for f in glob.glob(f"{d}/scrape.{mode}.*.json")]
+    return statistics.median(r["requests_per_sec"] if field == "rps" else r["latency_us"][field] for r in runs)
+rn, rs = med("none", "rps"), med("scrape", "rps")
+pn, ps = med("none", "p99"), med("scrape", "p99")
+print(f"turnpike -c{conns} -d{duration}{rate}, {routes} routes: without scrapes median {rn:.0f} req/s, p99 {pn:.0f} us; "
+      f"with a scrape every 100 ms {rs:.0f} req/s ({rs/rn:.3f}x), p99 {ps:.0f} us ({ps/pn:.2f}x) "
+      f"({rounds} interleaved rounds; {noisy} run(s) started on a busy machine)")
+EOF
+}
+
 main() {
     ensure_tools
     ensure_binaries
@@ -501,6 +643,13 @@ main() {
         # The backend gets the proxies' CPU here: the generators have the other one to themselves.
         LOAD_CPUS=$PROXY_CPUS start_backend
         wrk_check
+        return
+    fi
+    if [[ $SCRAPE_CHECK == 1 ]]; then
+        start_backend
+        start_turnpike
+        [[ $TURNPIKE_OK == 1 ]] || exit 1
+        scrape_check
         return
     fi
     start_backend
