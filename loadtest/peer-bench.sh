@@ -44,7 +44,7 @@ HAPROXY_PORT=18082
 ADMIN_PORT=18090
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
     cat <<EOF
 
 Options (environment variable in brackets):
@@ -61,8 +61,9 @@ Options (environment variable in brackets):
   --rate RPS          rate for the rate scenario [RATE; default: 50% of nginx's median max]
   --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
   --scrape-check      instead: turnpike's small-response throughput (or, with --rate, latency at that
-                      constant rate) with and without a GET /metrics every 100 ms, interleaved [SCRAPE_ROUTES=$SCRAPE_ROUTES routes in the API, so
-                      each scrape has that many routes' series to merge and format]
+                      constant rate) with and without a GET /metrics every 100 ms, interleaved
+                      [SCRAPE_ROUTES=$SCRAPE_ROUTES routes besides \$default, so each scrape has
+                      that many routes' series to merge and format]
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
   QUIET_MAX=10 QUIET_WAIT=120  before each run, wait up to QUIET_WAIT s for other load to fall
                       under QUIET_MAX % of the machine (runs that could not are counted as noisy)
@@ -630,7 +631,7 @@ def med(mode, field):
     return statistics.median(r["requests_per_sec"] if field == "rps" else r["latency_us"][field] for r in runs)
 rn, rs = med("none", "rps"), med("scrape", "rps")
 pn, ps = med("none", "p99"), med("scrape", "p99")
-print(f"turnpike -c{conns} -d{duration}{rate}, {routes} routes: without scrapes median {rn:.0f} req/s, p99 {pn:.0f} us; "
+print(f"turnpike -c{conns} -d{duration}{rate}, {int(routes) + 1} routes: without scrapes median {rn:.0f} req/s, p99 {pn:.0f} us; "
       f"with a scrape every 100 ms {rs:.0f} req/s ({rs/rn:.3f}x), p99 {ps:.0f} us ({ps/pn:.2f}x) "
       f"({rounds} interleaved rounds; {noisy} run(s) started on a busy machine)")
 EOF
