@@ -1,8 +1,10 @@
 """`turnpike serve` on the embedded default, `turnpike check`, start-up failures."""
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import requests
@@ -85,16 +87,20 @@ def test_serve_fails_cleanly_when_the_port_is_taken(tmp_path):
     assert f"listen 127.0.0.1:{port}" in r.stderr
 
 
-def test_embedded_default_answers_on_8080_and_says_which_driver(tmp_path):
-    """The README's first command: `turnpike serve` with no config, as a newcomer runs it: a
-    fresh home, so no state directory from an earlier run decides what is served."""
+def test_embedded_default_answers_on_8080_and_says_which_driver():
+    """The README's first command: `turnpike serve` with no config, as a newcomer runs it: an
+    ordinary user with a fresh home, so no state directory from an earlier run (or, as root,
+    an installed service's /var/lib/turnpike) decides what is served."""
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 8080)) == 0:
             import pytest
 
             pytest.skip("port 8080 is in use on this machine")
-    env = dict(os.environ, HOME=str(tmp_path))
-    proc = subprocess.Popen([BIN, "serve"], stderr=subprocess.PIPE, text=True, env=env)
+    home = tempfile.mkdtemp(prefix="turnpike-home-")
+    os.chmod(home, 0o777)
+    env = dict(os.environ, HOME=home)
+    as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen([*as_user, BIN, "serve"], stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.time() + 10
         while True:
@@ -116,6 +122,8 @@ def test_embedded_default_answers_on_8080_and_says_which_driver(tmp_path):
     assert ("driver epoll" in err) if forced_epoll else ("driver io_uring" in err or "driver epoll" in err), err
     assert "serving the embedded default config" in err and "on 127.0.0.1:8080" in err
     assert "admin API on http://127.0.0.1:9901" in err
+    assert f"token in {home}/.local/state/turnpike/admin.token" in err, err
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_workers_auto_starts_one_per_cpu(gateway, origin):

@@ -37,11 +37,12 @@ const LIMITS: Limits = Limits {
 };
 /// A silent client is dropped after this.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// The admin threads' nice value. They share cores with the workers, and a scrape formats a
-/// few KiB per route in one go (about 2 ms for 200 routes): at normal priority that burst
-/// delays every request queued behind it on that core. At +10 a worker woken by the network
-/// preempts the admin thread, and under saturation the admin still gets about a tenth of a
-/// core (CFS weight 110 against 1024).
+/// The admin threads' nice value. They share cores with the workers: when both want a core,
+/// the scheduler gives the worker about nine times the admin thread's share (CFS weight 1024
+/// against 110), so compiling a large config under load slows the admin, not the traffic, and
+/// the admin still gets enough to answer. It does not shorten one scrape's burst of
+/// formatting (about 1.7 ms for 200 routes, less than a scheduler slice); BENCHMARKS.md has
+/// what that costs the data plane.
 const ADMIN_NICE: libc::c_int = 10;
 
 /// Binds the admin port (before the data plane starts, so a taken port fails start-up).
