@@ -246,7 +246,10 @@ pub fn parse(
                     } else if coding.is_empty() || !coding.iter().all(|&b| is_tchar(b)) {
                         return Err(HeadError::BadRequest("malformed Transfer-Encoding"));
                     } else {
-                        return Err(HeadError::NotImplemented);
+                        // A coding we do not decode (gzip, identity, xchunked ...): the body's
+                        // length cannot be known, so the request is refused like any other
+                        // ambiguous framing (400 and close), not answered 501.
+                        return Err(HeadError::BadRequest("unsupported Transfer-Encoding"));
                     }
                 }
             }

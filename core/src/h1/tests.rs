@@ -187,7 +187,12 @@ fn smuggling_cases_are_refused() {
         (
             "TE chunkedchunked",
             format!("{h}Transfer-Encoding: chunkedchunked\r\n\r\n"),
-            "NotImplemented",
+            "unsupported Transfer-Encoding",
+        ),
+        (
+            "TE gzip then chunked",
+            format!("{h}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+            "unsupported Transfer-Encoding",
         ),
         (
             "TE in 1.0",
