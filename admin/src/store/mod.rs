@@ -24,7 +24,7 @@ mod tests;
 use std::{
     fs::{self, File},
     io,
-    os::unix::fs::DirBuilderExt,
+    os::unix::fs::{DirBuilderExt, MetadataExt},
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -82,6 +82,12 @@ pub enum StoreError {
         "{path}: locked by another process; is another turnpike running on this state directory?"
     )]
     Locked { path: PathBuf },
+    #[error(
+        "{path}: belongs to uid {owner}, but turnpike runs as uid {uid}: run it as the \
+         directory's owner (the installed service runs as `turnpike`), or set admin.state_dir \
+         to a directory of your own"
+    )]
+    Owner { path: PathBuf, owner: u32, uid: u32 },
 }
 
 /// The versions in one state directory. Holds the directory's lock while alive.
@@ -131,6 +137,19 @@ impl ConfigStore {
             .mode(0o700)
             .create(&dir)
             .map_err(io_error("create directory", &dir))?;
+        // Every file in the store must belong to the user the gateway runs as: root starting a
+        // gateway on an installed service's directory would leave versions the service cannot
+        // read (the store writes 0600).
+        let owner = fs::metadata(&dir).map_err(io_error("inspect", &dir))?.uid();
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        if owner != uid {
+            return Err(StoreError::Owner {
+                path: dir,
+                owner,
+                uid,
+            });
+        }
         // Creating the lock file also proves the directory is writable, so an unwritable state
         // directory fails the start, not the operator's first change.
         let lock = disk::lock(&dir)?;

@@ -327,3 +327,34 @@ fn a_second_store_on_the_same_state_dir_is_refused() {
     drop(store);
     ConfigStore::open(state.path(), 10).expect("open after the first closed");
 }
+
+#[test]
+fn a_state_directory_of_another_user_is_refused() {
+    // Only root can hand a directory to another user; elsewhere there is nothing to test.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot make a directory owned by another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("config");
+    fs::create_dir(&dir).expect("mkdir");
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    let err = ConfigStore::open(tmp.path(), 10).expect_err("another user's directory");
+    assert!(
+        matches!(
+            err,
+            StoreError::Owner {
+                owner: 65534,
+                uid: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("admin.state_dir"), "{err}");
+    assert!(
+        !dir.join("lock").exists(),
+        "refused before anything is written into it"
+    );
+}
