@@ -95,8 +95,16 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Classes written even when zero, so that error ratios have a series to divide from the start.
 const ALWAYS: [bool; 5] = [false, true, false, true, true];
 
+/// Routes encoded between two yields of the CPU (see [`Scrape::routes`]).
+const ROUTES_PER_SLICE: usize = 16;
+
 impl Scrape {
     /// Unrouted first (its empty labels sort first anyway), then the series in key order.
+    ///
+    /// Every [`ROUTES_PER_SLICE`] routes the thread yields the CPU: a scrape of hundreds of
+    /// routes is milliseconds of formatting, and on a core it shares with a worker, requests
+    /// would wait out the whole burst. Yielding lets a runnable worker in after each slice
+    /// (tens of microseconds); with nothing else runnable it costs one cheap syscall.
     fn routes(&self) -> impl Iterator<Item = (RouteLabels<'_>, &RouteReading)> {
         let unrouted = (
             [("api", ""), ("stage", ""), ("route", "")],
@@ -110,7 +118,15 @@ impl Scrape {
             ];
             (labels, reading)
         });
-        std::iter::once(unrouted).chain(series)
+        std::iter::once(unrouted)
+            .chain(series)
+            .enumerate()
+            .map(|(i, route)| {
+                if i % ROUTES_PER_SLICE == ROUTES_PER_SLICE - 1 {
+                    std::thread::yield_now();
+                }
+                route
+            })
     }
 
     fn encode_routes(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
