@@ -40,9 +40,9 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The admin threads' nice value. They share cores with the workers: when both want a core,
 /// the scheduler gives the worker about nine times the admin thread's share (CFS weight 1024
 /// against 110), so compiling a large config under load slows the admin, not the traffic, and
-/// the admin still gets enough to answer. It does not shorten one scrape's burst of
-/// formatting (about 1.7 ms for 200 routes, less than a scheduler slice); BENCHMARKS.md has
-/// what that costs the data plane.
+/// the admin still gets enough to answer. It does not break up one scrape's burst of
+/// formatting (shorter than a scheduler slice): the encoder yields for that itself
+/// (`prometheus.rs`).
 const ADMIN_NICE: libc::c_int = 10;
 
 /// Binds the admin port (before the data plane starts, so a taken port fails start-up).
