@@ -31,6 +31,9 @@ SCENARIOS=${SCENARIOS:-"small big upload newconn rate"}
 TARGETS=${TARGETS:-"direct nginx haproxy turnpike"}
 OUT_JSON=${OUT_JSON:-$TARGET_DIR/peer-bench.json}
 KEEP_TMP=${KEEP_TMP:-0}
+# nginx's proxy_request_buffering: "on" (its default) reads a whole request body before it
+# starts the upstream request; "off" streams it as turnpike and HAProxy do.
+NGINX_REQUEST_BUFFERING=${NGINX_REQUEST_BUFFERING:-on}
 TURNPIKE=${TURNPIKE:-$TARGET_DIR/release/turnpike}
 LOAD=${LOAD:-$TARGET_DIR/release/turnpike-load}
 WRK_CHECK=0
@@ -67,6 +70,8 @@ Options (environment variable in brackets):
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
   QUIET_MAX=10 QUIET_WAIT=120  before each run, wait up to QUIET_WAIT s for other load to fall
                       under QUIET_MAX % of the machine (runs that could not are counted as noisy)
+  NGINX_REQUEST_BUFFERING=off  nginx streams request bodies upstream instead of reading each
+                      whole first (its default, on)
   KEEP_TMP=1          keep the temp dir (configs, logs, per-run JSON) for a look afterwards
 EOF
 }
@@ -239,6 +244,7 @@ $(nginx_http_common nginx)
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_request_buffering $NGINX_REQUEST_BUFFERING;
         }
     }
 }
@@ -497,6 +503,7 @@ print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
       f"{workers} proxy worker(s) on CPU {pcpu}, generator+backend on CPU {lcpu}; "
       f"medians of {rounds} interleaved rounds of {duration}; "
       f"{noisy} run(s) started while other work used the machine")
+print(f"command: {argv}")
 for s, row in table.items():
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     print(f"\n### {title}\n")
@@ -658,7 +665,9 @@ main() {
     [[ " $TARGETS " == *" haproxy "* ]] && start_haproxy
     [[ " $TARGETS " == *" turnpike "* ]] && start_turnpike
     run_scenarios
-    summarize "$0 --rounds $ROUNDS --duration $DURATION --warmup $WARMUP --conns $CONNS --workers $WORKERS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --scenarios \"$SCENARIOS\""
+    local env_note=
+    [[ $NGINX_REQUEST_BUFFERING != on ]] && env_note="NGINX_REQUEST_BUFFERING=$NGINX_REQUEST_BUFFERING "
+    summarize "$env_note$0 --rounds $ROUNDS --duration $DURATION --warmup $WARMUP --conns $CONNS --workers $WORKERS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --scenarios \"$SCENARIOS\""
 }
 
 main
