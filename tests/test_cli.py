@@ -91,11 +91,12 @@ def test_embedded_default_answers_on_8080_and_says_which_driver():
     """The README's first command: `turnpike serve` with no config, as a newcomer runs it: an
     ordinary user with a fresh home, so no state directory from an earlier run (or, as root,
     an installed service's /var/lib/turnpike) decides what is served."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 8080)) == 0:
-            import pytest
+    for port in (8080, 9901):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                import pytest
 
-            pytest.skip("port 8080 is in use on this machine")
+                pytest.skip(f"port {port} is in use on this machine")
     home = tempfile.mkdtemp(prefix="turnpike-home-")
     os.chmod(home, 0o777)
     env = dict(os.environ, HOME=home)
