@@ -50,7 +50,7 @@ impl AdminToken {
                         mode,
                     });
                 }
-                let secret = trim(&bytes).to_vec();
+                let secret = bytes.trim_ascii().to_vec();
                 if secret.is_empty() {
                     return Err(TokenError::Empty {
                         path: path.to_owned(),
@@ -102,25 +102,13 @@ impl AdminToken {
             return false;
         };
         // ct_eq on slices of different lengths returns false without comparing contents.
-        bool::from(trim(given).ct_eq(&self.secret))
+        bool::from(given.trim_ascii().ct_eq(&self.secret))
     }
 }
 
 fn strip_bearer(v: &[u8]) -> Option<&[u8]> {
-    let v = trim(v);
+    let v = v.trim_ascii();
     (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| &v[7..])
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &v[start..end]
 }
 
 #[cfg(test)]

@@ -62,11 +62,11 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Respon
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             // Only the last coding decides whether the body is chunked.
             let last = h.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
-            chunked = trim(last).eq_ignore_ascii_case(b"chunked");
+            chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
             other_coding = !chunked;
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',') {
-                let token = trim(token);
+                let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") && res.version == Some(0) {
@@ -101,23 +101,11 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Respon
 }
 
 fn parse_length(v: &[u8]) -> Option<u64> {
-    let v = trim(v);
+    let v = v.trim_ascii();
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &v[start..end]
 }
 
 /// Where a body decoder stands.
