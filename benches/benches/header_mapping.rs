@@ -10,13 +10,13 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use turnpike_benches::{
-    CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, client, host_and_path, limits,
-    parsed_request, parsed_response, print_allocations, proxy_target, request_samples,
-    scan_and_parse, shop_config_yaml, snapshot,
+    CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, client, limits, parsed_request,
+    parsed_response, print_allocations, request_samples, route, scan_and_parse, shop_config_yaml,
+    snapshot,
 };
 use turnpike_proxy::{
     h1::request::{HeadScanner, RequestHead},
-    upstream::{request as upstream_request, response as client_response},
+    upstream::response as client_response,
 };
 
 #[global_allocator]
@@ -30,24 +30,10 @@ fn upstream_request_heads(c: &mut Criterion) {
     for s in request_samples() {
         let buf = s.bytes;
         let head = parsed_request(buf);
-        let (host, path) = host_and_path(buf, &head);
-        let found = snap
-            .config
-            .resolve(host, head.method(buf), path)
-            .expect("bench requests are routed");
-        let (target, preserve_host) = proxy_target(&snap, &found);
+        let routed = route(&snap, buf, &head);
         let mut run = || {
             out.clear();
-            upstream_request::write_head(
-                &mut out,
-                black_box(buf),
-                &head,
-                found.path,
-                &found.params,
-                target,
-                preserve_host,
-                &client,
-            );
+            routed.write_head(&mut out, black_box(buf), &head, &client);
             black_box(out.len())
         };
         let written = run() as u64;
@@ -98,23 +84,9 @@ fn per_request(c: &mut Criterion) {
         let mut run = || {
             let buf = black_box(s.bytes);
             scan_and_parse(buf, &limits, &mut scanner, &mut head).expect("parses");
-            let (host, path) = host_and_path(buf, &head);
-            let found = snap
-                .config
-                .resolve(host, head.method(buf), path)
-                .expect("routed");
-            let (target, preserve_host) = proxy_target(&snap, &found);
+            let routed = route(&snap, buf, &head);
             out.clear();
-            upstream_request::write_head(
-                &mut out,
-                buf,
-                &head,
-                found.path,
-                &found.params,
-                target,
-                preserve_host,
-                &client,
-            );
+            routed.write_head(&mut out, buf, &head, &client);
             black_box(&out);
         };
         print_allocations(&format!("per_request/{}", s.name), &mut run);

@@ -34,7 +34,7 @@ use turnpike_proxy::{
         response::{self, ResponseHead},
     },
     snapshot::{Compiled, ProxyTarget, Snapshot},
-    upstream::request::ClientInfo,
+    upstream::request::{self as upstream_request, ClientInfo},
 };
 
 /// Criterion settings sized for a shared 2-core VM: short warm-up and measurement, still 100
@@ -523,7 +523,7 @@ pub fn client() -> ClientInfo {
 
 /// The `http_proxy` target a resolved request goes to, and whether it preserves Host.
 /// Panics if the route's integration is not a proxy with a target for that stage.
-pub fn proxy_target<'s>(snap: &'s Snapshot, found: &Resolved<'_, '_>) -> (&'s ProxyTarget, bool) {
+fn proxy_target<'s>(snap: &'s Snapshot, found: &Resolved<'_, '_>) -> (&'s ProxyTarget, bool) {
     match &snap.integrations[found.api_index][found.route.integration as usize] {
         Compiled::Proxy(p) => match &p.stages[found.stage_index] {
             Ok(target) => (target, p.preserve_host),
@@ -533,8 +533,54 @@ pub fn proxy_target<'s>(snap: &'s Snapshot, found: &Resolved<'_, '_>) -> (&'s Pr
     }
 }
 
+/// A parsed request routed through a snapshot to its `http_proxy` integration: what the
+/// gateway writes the upstream head from.
+pub struct Routed<'s, 'b> {
+    pub found: Resolved<'s, 'b>,
+    pub target: &'s ProxyTarget,
+    pub preserve_host: bool,
+}
+
+/// Resolves `head` (parsed from `buf`) as `turnpike_proxy::conn` does; panics if it matches no
+/// proxied route (bench inputs always do).
+pub fn route<'s, 'b>(snap: &'s Snapshot, buf: &'b [u8], head: &RequestHead) -> Routed<'s, 'b> {
+    let (host, path) = host_and_path(buf, head);
+    let found = snap
+        .config
+        .resolve(host, head.method(buf), path)
+        .expect("bench requests are routed");
+    let (target, preserve_host) = proxy_target(snap, &found);
+    Routed {
+        found,
+        target,
+        preserve_host,
+    }
+}
+
+impl Routed<'_, '_> {
+    /// `upstream::request::write_head` for this route into `out`.
+    pub fn write_head(
+        &self,
+        out: &mut Vec<u8>,
+        buf: &[u8],
+        head: &RequestHead,
+        client: &ClientInfo,
+    ) {
+        upstream_request::write_head(
+            out,
+            buf,
+            head,
+            self.found.path,
+            &self.found.params,
+            self.target,
+            self.preserve_host,
+            client,
+        );
+    }
+}
+
 /// The Host and path `turnpike_proxy::conn` resolves a parsed head with.
-pub fn host_and_path<'b>(buf: &'b [u8], head: &RequestHead) -> (&'b [u8], &'b [u8]) {
+fn host_and_path<'b>(buf: &'b [u8], head: &RequestHead) -> (&'b [u8], &'b [u8]) {
     let host = head.host.map_or(&b""[..], |h| h.get(buf));
     let path = if head.path.is_empty() {
         &b"/"[..]

@@ -7,7 +7,7 @@ use turnpike_proxy::{
         request::BodyKind,
         response::{ResponseBody, parse as parse_response},
     },
-    upstream::{request as up_request, response as up_response},
+    upstream::response as up_response,
 };
 
 use super::*;
@@ -108,24 +108,8 @@ fn resolve_cases_reach_their_routes() {
 /// The upstream head of each request sample through the shop config.
 fn upstream_head(snap: &Snapshot, raw: &[u8]) -> String {
     let head = parsed_request(raw);
-    let (host, path) = host_and_path(raw, &head);
-    let found = snap
-        .config
-        .resolve(host, head.method(raw), path)
-        .expect("routed");
-    let (target, preserve_host) = proxy_target(snap, &found);
-    let client = client();
     let mut out = Vec::new();
-    up_request::write_head(
-        &mut out,
-        raw,
-        &head,
-        found.path,
-        &found.params,
-        target,
-        preserve_host,
-        &client,
-    );
+    route(snap, raw, &head).write_head(&mut out, raw, &head, &client());
     String::from_utf8(out).expect("ascii")
 }
 
@@ -198,24 +182,10 @@ fn hot_paths_allocate_nothing_in_steady_state() {
     let mut out = Vec::new();
     for s in request_samples() {
         let head = parsed_request(s.bytes);
-        let (host, path) = host_and_path(s.bytes, &head);
-        let found = snap
-            .config
-            .resolve(host, head.method(s.bytes), path)
-            .expect("routed");
-        let (target, preserve_host) = proxy_target(&snap, &found);
+        let routed = route(&snap, s.bytes, &head);
         let n = steady_state_allocations(100, || {
             out.clear();
-            up_request::write_head(
-                &mut out,
-                s.bytes,
-                &head,
-                found.path,
-                &found.params,
-                target,
-                preserve_host,
-                &client,
-            );
+            routed.write_head(&mut out, s.bytes, &head, &client);
         });
         assert_eq!(n, 0, "upstream request head {}", s.name);
     }
