@@ -1,5 +1,6 @@
 //! turnpike-core: everything the gateway decides without touching a socket or a clock.
 //!
+//! - [`access_log`]: access log destinations and line formats (`$context` templates).
 //! - [`config`]: the config document (file structs), its checks, and the checked model.
 //! - [`route`]: route keys and the route table (AWS HTTP API matching rules).
 //! - [`uri`]: integration URI templates (`${stageVariables.x}`, `{param}`).
@@ -12,6 +13,7 @@
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
+pub mod access_log;
 pub mod config;
 pub mod domain;
 pub mod gcra;
