@@ -244,6 +244,11 @@ impl<P: DataPlane> Admin<P> {
                 if doc.admin.is_default() {
                     doc.admin = st.current.admin.clone();
                 }
+                // Nor does one without a gateway section fall back to the defaults: that would
+                // move the listen address to 0.0.0.0:8080 at the next restart, unasked.
+                if !names_gateway(text) {
+                    doc.gateway = st.current.gateway.clone();
+                }
                 written(self.apply(st, doc, "api"), 200)
             }
             Err(e) => Response::edit_error(EditError::invalid(vec![e])),
@@ -409,6 +414,15 @@ fn written(result: Result<Applied, EditError>, status: u16) -> Response {
         .with_etag(a.meta.version),
         Err(e) => Response::edit_error(e),
     }
+}
+
+/// Whether a document's text has a `gateway` key (`gateway:` with no value is refused by the
+/// parse before this is asked). The
+/// parsed [`ConfigFile`] cannot tell: serde fills a missing section with its defaults. Text
+/// that parses as a document but not as a value (which should not happen) counts as giving
+/// one, so the document is taken as written.
+fn names_gateway(text: &str) -> bool {
+    parse_value(text).map_or(true, |v| v.get("gateway").is_some())
 }
 
 /// `If-Match`: `*`, or the current version's ETag (quoted or not). Anything else is stale.

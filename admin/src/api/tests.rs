@@ -306,3 +306,45 @@ fn yaml_out_on_request() {
     let text = String::from_utf8(resp.body).expect("utf8");
     assert_eq!(parse(&text).expect("yaml parses"), parse(DOC).expect("doc"));
 }
+
+#[test]
+fn a_whole_document_without_a_gateway_section_keeps_the_running_one() {
+    let f = fixture();
+    let with_gateway = format!(
+        "gateway: {{ listen: [\"127.0.0.1:18080\"], workers: 2, idle_timeout_ms: 7000 }}\n{DOC}"
+    );
+    let (status, body, _) = call(&f, "PUT", "/v1/config", &[AUTH], &with_gateway);
+    assert_eq!(status, 200, "{body}");
+    let running = |f: &Fixture| call(f, "GET", "/v1/config", &[AUTH], "").1["gateway"].clone();
+    let before = running(&f);
+    assert_eq!(before["listen"], serde_json::json!(["127.0.0.1:18080"]));
+
+    // YAML and JSON documents without the key.
+    let json_doc = serde_json::to_string(&parse(DOC).expect("doc")).expect("json");
+    let json_doc = {
+        let mut v: Value = serde_json::from_str(&json_doc).expect("value");
+        v.as_object_mut().map(|o| o.remove("gateway"));
+        v.to_string()
+    };
+    for doc in [DOC.to_owned(), json_doc] {
+        let (status, body, _) = call(&f, "PUT", "/v1/config", &[AUTH], &doc);
+        assert_eq!(status, 200, "{doc}: {body}");
+        assert_eq!(running(&f), before, "{doc}");
+    }
+
+    // A merge patch that does not name the gateway leaves it alone too.
+    let patch = r#"{"apis": [{"name": "shop", "integrations": {"hello": {"type": "mock"}},
+        "routes": [{"key": "GET /hello", "integration": "hello"}], "stages": [{"name": "prod"}]}]}"#;
+    let (status, body, _) = call(&f, "PATCH", "/v1/config", &[AUTH], patch);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(running(&f), before);
+
+    // A document that has the section is taken as written, defaults included.
+    let other = format!("gateway: {{ listen: [\"127.0.0.1:18081\"] }}\n{DOC}");
+    let (status, body, _) = call(&f, "PUT", "/v1/config", &[AUTH], &other);
+    assert_eq!(status, 200, "{body}");
+    let now = running(&f);
+    assert_eq!(now["listen"], serde_json::json!(["127.0.0.1:18081"]));
+    assert_eq!(now["workers"], "auto");
+    assert_eq!(now["idle_timeout_ms"], 60000);
+}

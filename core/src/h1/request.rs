@@ -4,7 +4,8 @@
 //! refuse (RFC 9112 and llhttp's strict mode): bare LF or CR, Content-Length with
 //! Transfer-Encoding, duplicate or malformed Content-Length, any transfer coding but a lone
 //! final `chunked`, Transfer-Encoding in HTTP/1.0, missing or repeated Host, userinfo in the
-//! target, dot-segments, bytes outside the URI grammar. Every refusal closes the connection.
+//! target, dot-segments (also encoded and behind encoded separators), malformed percent escapes,
+//! bytes outside the URI grammar. Every refusal closes the connection.
 
 use std::mem::MaybeUninit;
 
@@ -352,8 +353,8 @@ fn parse_target(
     if !path.iter().all(|&b| PATH_BYTE[b as usize]) {
         return Err(HeadError::BadRequest("invalid byte in path"));
     }
-    if has_dot_segment(path) {
-        return Err(HeadError::BadRequest("dot-segment in path"));
+    if let Some(problem) = path_problem(path) {
+        return Err(HeadError::BadRequest(problem));
     }
     if let Some(q) = query {
         if !q.iter().all(|&b| QUERY_BYTE[b as usize]) {
@@ -374,28 +375,164 @@ fn strip_scheme(t: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// `.` or `..` as a whole segment, also percent-encoded (`%2e`, `.%2E`, ...): a backend that
-/// normalizes would see a different path than the one routed.
-fn has_dot_segment(path: &[u8]) -> bool {
-    path.split(|&b| b == b'/').any(|seg| {
-        let mut dots = 0;
-        let mut i = 0;
-        while i < seg.len() {
-            if seg[i] == b'.' {
-                i += 1;
-            } else if seg.len() >= i + 3
-                && seg[i] == b'%'
-                && seg[i + 1] == b'2'
-                && (seg[i + 2] | 0x20) == b'e'
-            {
-                i += 3;
-            } else {
-                return false;
+/// Why a path is refused, if it is: a malformed percent escape, or a dot-segment.
+///
+/// A dot-segment is `.` or `..` as a whole segment *as some origin may read the path*, since a
+/// backend that normalizes it would serve a different path than the one routed (and past any
+/// rule on the other path): `/public/..%2fadmin` is `/admin` to nginx, which decodes `%2F`
+/// before it resolves dots. So, in any case of the hex digits:
+///
+/// - a dot is `.`, `%2e`, or an overlong UTF-8 form of it (`%c0%ae`, `%e0%80%ae`, ...: invalid
+///   UTF-8 that old IIS and other lax decoders read as `.`);
+/// - a segment ends at `/`, `%2f`, `\` encoded as `%5c` (a separator to Windows origins and
+///   some frameworks; a literal `\` is refused as a byte), their overlong forms, or the path's
+///   start or end;
+/// - what follows a `;` in a segment is dropped first, as servlet containers do with path
+///   parameters (Tomcat serves `/..;/admin` as `/admin`);
+/// - a path is read after one, two and three decoding passes, so `%252e%252e%252f` (`../` to an
+///   origin that decodes twice, like IIS before CVE-2001-0333 was fixed, or an application that
+///   decodes a path its server already decoded) is refused too. No common origin decodes twice
+///   (nginx, Apache, Envoy and Go's net/http do not); the cost is refusing the literal segment
+///   `%2e%2e`, which no legitimate client sends, so the gateway errs on the safe side.
+///
+/// Everything else passes byte for byte: `%2F` inside a segment (`/files/a%2Fb`) is data.
+fn path_problem(path: &[u8]) -> Option<&'static str> {
+    let mut seg = Segment::default();
+    let mut i = 0;
+    while i < path.len() {
+        let (unit, len) = match path[i] {
+            b'/' => (PathUnit::Separator, 1),
+            b'.' => (PathUnit::Dot, 1),
+            b';' => (PathUnit::Params, 1),
+            b'%' => {
+                // RFC 3986 pct-encoded is `%` HEXDIG HEXDIG; anything else is read differently
+                // by different origins (`%u002e` is `.` to IIS), so it is refused.
+                if !path
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                {
+                    return Some("invalid percent-encoding in path");
+                }
+                decoded_unit(path, i)
             }
-            dots += 1;
+            _ => (PathUnit::Other, 1),
+        };
+        if seg.push(unit) {
+            return Some("dot-segment in path");
         }
-        dots == 1 || dots == 2
-    })
+        i += len;
+    }
+    seg.push(PathUnit::Separator)
+        .then_some("dot-segment in path")
+}
+
+/// What a piece of a path is to an origin that decodes and normalizes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathUnit {
+    Separator,
+    Dot,
+    /// `;`: path parameters follow, up to the next separator.
+    Params,
+    Other,
+}
+
+/// The segment read so far.
+#[derive(Debug, Default)]
+struct Segment {
+    dots: u8,
+    /// Something other than a dot came before any `;`.
+    other: bool,
+    params: bool,
+}
+
+impl Segment {
+    /// Takes the next unit; true when it ends a segment that is `.` or `..`.
+    fn push(&mut self, unit: PathUnit) -> bool {
+        match unit {
+            PathUnit::Separator => {
+                let dot_segment = !self.other && (self.dots == 1 || self.dots == 2);
+                *self = Segment::default();
+                return dot_segment;
+            }
+            _ if self.params => {}
+            PathUnit::Params => self.params = true,
+            PathUnit::Dot => self.dots = self.dots.saturating_add(1),
+            PathUnit::Other => self.other = true,
+        }
+        false
+    }
+}
+
+/// How many decoding passes [`path_problem`] looks through (see there why more than one).
+const DECODE_PASSES: u8 = 3;
+
+/// The unit at `path[i]` (a well-formed `%` escape) and how many bytes it spans.
+fn decoded_unit(path: &[u8], i: usize) -> (PathUnit, usize) {
+    let Some((byte, mut len)) = decoded_byte(path, i, DECODE_PASSES) else {
+        return (PathUnit::Other, 1);
+    };
+    let mut ch = byte;
+    if let Some((ascii, more)) = overlong_ascii(path, i + len, byte) {
+        ch = ascii;
+        len += more;
+    }
+    let unit = match ch {
+        b'.' => PathUnit::Dot,
+        b'/' | b'\\' => PathUnit::Separator,
+        b';' => PathUnit::Params,
+        _ => PathUnit::Other,
+    };
+    (unit, len)
+}
+
+/// The byte at `path[i]` after `passes` rounds of percent-decoding, and how many bytes of
+/// `path` it spans. An escape that is not one after a round (`%25zz`) stays a literal `%`.
+fn decoded_byte(path: &[u8], i: usize, passes: u8) -> Option<(u8, usize)> {
+    if passes == 0 {
+        return path.get(i).map(|&b| (b, 1));
+    }
+    let (b, n) = decoded_byte(path, i, passes - 1)?;
+    if b != b'%' {
+        return Some((b, n));
+    }
+    let hex = |at: usize| {
+        decoded_byte(path, at, passes - 1)
+            .and_then(|(d, m)| Some((char::from(d).to_digit(16)? as u8, m)))
+    };
+    Some(
+        hex(i + n)
+            .and_then(|(hi, m)| hex(i + n + m).map(|(lo, k)| ((hi << 4) | lo, n + m + k)))
+            .unwrap_or((b'%', n)),
+    )
+}
+
+/// An overlong UTF-8 encoding of an ASCII byte whose lead byte `lead` was just decoded and
+/// whose continuation bytes start at `path[i]`: the ASCII byte and the continuation's length.
+fn overlong_ascii(path: &[u8], i: usize, lead: u8) -> Option<(u8, usize)> {
+    // Lead bytes 0xC0..=0xFD announce 1 to 5 continuation bytes (the 5- and 6-byte forms are
+    // obsolete, which is what lax decoders accept them as).
+    let continuations = match lead {
+        0xC0..=0xDF => 1,
+        0xE0..=0xEF => 2,
+        0xF0..=0xF7 => 3,
+        0xF8..=0xFB => 4,
+        0xFC..=0xFD => 5,
+        _ => return None,
+    };
+    let mut code = u32::from(lead & (0x7F >> (continuations + 1)));
+    let mut len = 0;
+    for _ in 0..continuations {
+        let (b, n) = decoded_byte(path, i + len, DECODE_PASSES)?;
+        if b & 0xC0 != 0x80 {
+            return None;
+        }
+        code = (code << 6) | u32::from(b & 0x3F);
+        len += n;
+    }
+    u8::try_from(code)
+        .ok()
+        .filter(u8::is_ascii)
+        .map(|ascii| (ascii, len))
 }
 
 /// Host header / authority: RFC 3986 host characters and an optional port, nothing else.

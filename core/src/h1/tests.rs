@@ -356,6 +356,132 @@ fn smuggling_cases_are_refused() {
     }
 }
 
+/// Paths that an origin decoding or normalizing them could read as having a `.` or `..`
+/// segment: each is refused, whatever the encoding of the dots and of the separators around
+/// them (`/`, `%2F`, `%5C`, overlong UTF-8, double encoding, `;` path parameters).
+const DOT_SEGMENT_PATHS: &[&str] = &[
+    "/public/../admin",
+    "/public/..",
+    "/public/.",
+    "/./admin",
+    "/public/..%2fadmin",
+    "/public/..%2Fadmin",
+    "/public/%2e%2e%2fadmin",
+    "/public/%2E%2E%2Fadmin",
+    "/public/x%2f..%2f..",
+    "/public/x%2F..%2F..%2Fadmin",
+    "/public/..%5cadmin",
+    "/public/..%5Cadmin",
+    "/public/x%5c..%5c..%5cadmin",
+    "/public/%2e%2e%5cadmin",
+    "/public/.%2E/admin",
+    "/public/%2e./admin",
+    "/public%2f..%2fadmin",
+    "/..%2fadmin",
+    "/%2e%2e%2fadmin",
+    "/public/x%2f.",
+    "/public/x%2f%2e",
+    "/public/x%5c..",
+    "/prod/../admin",
+    "/prod/%2e%2e/admin",
+    "/prod/..%2fadmin",
+    "/prod%2f..%2fadmin",
+    // overlong UTF-8 for `.`, `/` and `\` (classic IIS traversal)
+    "/public/%c0%ae%c0%ae/admin",
+    "/public/%C0%AE%C0%AE%2fadmin",
+    "/public/..%c0%afadmin",
+    "/public/..%c1%9cadmin",
+    "/public/%e0%80%ae%e0%80%ae/admin",
+    "/public/%f0%80%80%ae./admin",
+    // double (and triple) encoding
+    "/public/%252e%252e%252fadmin",
+    "/public/..%252fadmin",
+    "/public/..%255cadmin",
+    "/public/%25252e%25252e/admin",
+    "/public/%25%32%65%25%32%65/admin",
+    "/public/%25c0%25ae%25c0%25ae/admin",
+    // path parameters dropped before normalizing (Tomcat)
+    "/public/..;/admin",
+    "/public/..;jsessionid=x/admin",
+    "/public/.;x/admin",
+    "/public/%2e%2e;/admin",
+    "/public/..%3b/admin",
+];
+
+/// Paths near those above that are not dot-segments anywhere: forwarded byte for byte.
+const PLAIN_PATHS: &[&str] = &[
+    "/files/a%2Fb",
+    "/files/a%2fb%2Fc",
+    "/files/a%5Cb",
+    "/files/..a",
+    "/files/a..",
+    "/files/...",
+    "/files/.well-known/x",
+    "/files/%2e%2e%2e",
+    "/files/a%2e%2e",
+    "/files/%2ea",
+    "/files/a%2F.b",
+    "/files/b.%2Fa",
+    "/files/100%25",
+    "/files/%25zz",
+    "/files/%252",
+    "/files/%c3%a9t%C3%A9",
+    "/files/%c0%ae%c0",
+    "/files/%c0.",
+    "/files/a;b=..",
+    "/files/;..",
+    "/files/..a;x",
+    "/",
+    "/a//b",
+];
+
+#[test]
+fn dot_segments_are_refused_however_encoded() {
+    for path in DOT_SEGMENT_PATHS {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let got = refused(raw.as_bytes());
+        assert!(got.contains("dot-segment"), "{path}: refused with {got}");
+        let absolute = format!("GET http://a{path}?q=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        let got = refused(absolute.as_bytes());
+        assert!(
+            got.contains("dot-segment"),
+            "{path} absolute: refused with {got}"
+        );
+    }
+}
+
+#[test]
+fn encoded_separators_without_dot_segments_pass_byte_for_byte() {
+    for path in PLAIN_PATHS {
+        let raw = format!("GET {path}?x=%2e%2e%2f..;%zz HTTP/1.1\r\nHost: a\r\n\r\n");
+        let m = one(raw.as_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(
+            m.target,
+            format!("{path}?x=%2e%2e%2f..;%zz").as_bytes(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn malformed_percent_escapes_in_the_path_are_refused() {
+    for path in [
+        "/a%",
+        "/a%2",
+        "/a%zz",
+        "/a%u002e%u002e/b",
+        "/a/%%32%65%%32%65/b",
+        "/a%2g",
+    ] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let got = refused(raw.as_bytes());
+        assert!(
+            got.contains("percent-encoding"),
+            "{path}: refused with {got}"
+        );
+    }
+}
+
 #[test]
 fn limits_give_431_and_414() {
     let limits = Limits {
