@@ -1,6 +1,7 @@
 //! turnpike-core: everything the gateway decides without touching a socket or a clock.
 //!
 //! - [`access_log`]: access log destinations and line formats (`$context` templates).
+//! - [`context`]: the `$context` variables of a request, templates over them, request ids.
 //! - [`config`]: the config document (file structs), its checks, and the checked model.
 //! - [`route`]: route keys and the route table (AWS HTTP API matching rules).
 //! - [`uri`]: integration URI templates (`${stageVariables.x}`, `{param}`).
@@ -15,6 +16,7 @@
 
 pub mod access_log;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod gcra;
 pub mod h1;
