@@ -2,6 +2,7 @@
 //!
 //! - [`access_log`]: access log destinations and line formats (`$context` templates).
 //! - [`cors`]: CORS per API (AWS HTTP API semantics): checks, origin matching, header lines.
+//! - [`context`]: the `$context` variables of a request, templates over them, request ids.
 //! - [`config`]: the config document (file structs), its checks, and the checked model.
 //! - [`route`]: route keys and the route table (AWS HTTP API matching rules).
 //! - [`uri`]: integration URI templates (`${stageVariables.x}`, `{param}`).
@@ -17,6 +18,7 @@
 pub mod access_log;
 pub mod config;
 pub mod cors;
+pub mod context;
 pub mod domain;
 pub mod gcra;
 pub mod h1;
