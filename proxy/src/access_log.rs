@@ -193,6 +193,17 @@ impl LogSinks {
     }
 }
 
+impl Drop for LogSinks {
+    /// Asks every writer to stop once its queue is empty, without waiting (a registry dropped
+    /// without [`LogSinks::shutdown`] leaves no thread running forever).
+    fn drop(&mut self) {
+        for sink in self.sinks.load().values() {
+            sink.stopping.store(true, Ordering::Release);
+            sink.wake_writer();
+        }
+    }
+}
+
 impl fmt::Debug for LogSinks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogSinks")

@@ -452,6 +452,23 @@ fn assert_timestamp(ts: &str) {
 }
 
 #[test]
+fn dropping_the_registry_stops_its_writers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access.log");
+    let sinks = LogSinks::new(1);
+    let sink = sinks.get_or_open(&file(&path));
+    let mut buf = sink.buffer();
+    push(&mut buf, "last");
+    buf.flush();
+    drop(sinks);
+    wait_for("the writer to exit", || {
+        sink.finished.load(Ordering::Acquire)
+    });
+    assert_eq!(sink.written_lines(), 1);
+    assert_eq!(read_lines(&path), ["last"]);
+}
+
+#[test]
 fn timestamp_shape() {
     let mut out = Vec::new();
     push_timestamp(&mut out, SystemTime::now());
