@@ -451,6 +451,30 @@ fn assert_timestamp(ts: &str) {
     }
 }
 
+/// Once the writer has handed back a buffer, a worker's flushes stop allocating: the buffer
+/// it stages into next is the one it sent before.
+#[test]
+fn batch_buffers_are_recycled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sinks = LogSinks::new(1);
+    let sink = sinks.get_or_open(&file(&dir.path().join("access.log")));
+    let mut buf = sink.buffer();
+    push(&mut buf, "a");
+    let first = buf.staged.as_ptr();
+    buf.flush();
+    // The writer counts a batch, then hands its buffer back.
+    wait_for("a's buffer back", || sink.spare.len() == 1);
+    push(&mut buf, "b");
+    let second = buf.staged.as_ptr();
+    buf.flush();
+    assert_eq!(buf.staged.as_ptr(), first);
+    wait_for("b's buffer back", || sink.spare.len() == 1);
+    push(&mut buf, "c");
+    buf.flush();
+    assert_eq!(buf.staged.as_ptr(), second);
+    assert!(sinks.shutdown(SHUTDOWN));
+}
+
 #[test]
 fn dropping_the_registry_stops_its_writers() {
     let dir = tempfile::tempdir().expect("tempdir");
