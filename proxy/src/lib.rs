@@ -1,5 +1,6 @@
 //! turnpike-proxy: the data plane.
 //!
+//! - [`access_log`]: access log I/O, per-worker buffers to one writer thread per destination;
 //! - [`server`]: starts one [`worker`] per core, handles signals, drains on SIGTERM;
 //! - [`worker`]: a core's runtime, listeners, pools and connection registry;
 //! - [`conn`]: the client connection driver (read, route, answer, repeat);
@@ -11,6 +12,7 @@
 //! - [`reject`]: every answer the gateway gives itself;
 //! - [`rt`]: the runtime seam (monoio stays behind it).
 
+pub mod access_log;
 pub mod conn;
 pub mod control;
 /// The HTTP/1.1 codec lives in turnpike-core (the admin server parses with it too).
