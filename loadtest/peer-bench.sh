@@ -140,7 +140,8 @@ ensure_tools() {
 }
 
 ensure_binaries() {
-    if [[ ! -x $LOAD ]]; then
+    # --idle-check opens its connections with loadtest/idle-conns.py: no turnpike-load needed.
+    if [[ ! -x $LOAD && $IDLE_CHECK != 1 ]]; then
         log "building turnpike-load (release)"
         (cd "$ROOT" && cargo build --release -p turnpike-load)
     fi
