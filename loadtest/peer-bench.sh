@@ -592,7 +592,7 @@ count_access_logs() {
     [[ -n ${UP[turnpike-policies]:-} ]] && stop turnpike-policies TERM
     for t in "${!ACCESS_LOG[@]}"; do
         [[ ${UP[$t]:-0} == 1 ]] || continue
-        lines=$(wc -l <"${ACCESS_LOG[$t]}" 2>/dev/null || echo 0)
+        lines=$(wc -l 2>/dev/null <"${ACCESS_LOG[$t]}" || echo 0)
         echo "$t $lines ${SANITY_REQUESTS[$t]:-0}"
     done | python3 -c '
 import glob, json, sys
@@ -603,6 +603,8 @@ for line in sys.stdin:
     runs = [json.load(open(f)) for f in glob.glob(f"{d}/policies.{t}.*.json")]
     sent = sum(r["requests"] + r["warmup_requests"] for r in runs) + int(extra)
     out[t] = {"log_lines": int(lines), "responses": sent}
+    if int(lines) != sent:
+        print(f"peer-bench: WARNING: {t} logged {lines} lines for {sent} responses", file=sys.stderr)
 json.dump(out, open(f"{d}/policies.logs.json", "w"))
 ' "$TMP/results"
 }
