@@ -11,6 +11,7 @@
 #   loadtest/peer-bench.sh --rounds 3 --duration 3s --scenarios "small rate"
 #   loadtest/peer-bench.sh --wrk-check          # turnpike-load vs wrk against the backend
 #   loadtest/peer-bench.sh --scrape-check       # turnpike with and without a /metrics scrape every 100 ms
+#   loadtest/peer-bench.sh --idle-check         # resident memory per idle keep-alive connection
 #
 # Everything runs on loopback high ports; every process started here is stopped on exit.
 set -euo pipefail
@@ -29,6 +30,7 @@ PROXY_CPUS=${PROXY_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 SCENARIOS=${SCENARIOS:-"small big upload newconn rate"}
 TARGETS=${TARGETS:-"direct nginx haproxy turnpike"}
+JSON_SET=${OUT_JSON:+1}
 OUT_JSON=${OUT_JSON:-$TARGET_DIR/peer-bench.json}
 KEEP_TMP=${KEEP_TMP:-0}
 # nginx's proxy_request_buffering: "on" (its default) reads a whole request body before it
@@ -38,13 +40,27 @@ TURNPIKE=${TURNPIKE:-$TARGET_DIR/release/turnpike}
 LOAD=${LOAD:-$TARGET_DIR/release/turnpike-load}
 WRK_CHECK=0
 SCRAPE_CHECK=0
+IDLE_CHECK=0
+IDLE_CONNS=${IDLE_CONNS:-10000}
+# --idle-check: longest wait for a proxy's RSS to stop moving once its connections are open.
+IDLE_SETTLE_MAX=${IDLE_SETTLE_MAX:-15}
+# The origin the policies scenario sends and the CORS policies allow.
+CORS_ORIGIN=https://app.example.com
 SCRAPE_ROUTES=${SCRAPE_ROUTES:-200}
 
 BACKEND_PORT=18000
 TURNPIKE_PORT=18080
 NGINX_PORT=18081
 HAPROXY_PORT=18082
+NGINX_POLICIES_PORT=18083
+TURNPIKE_POLICIES_PORT=18084
 ADMIN_PORT=18090
+ADMIN_POLICIES_PORT=18091
+# Connection limits and client idle timeouts of the proxies; --idle-check raises them.
+NGINX_WORKER_CONNECTIONS=16384
+HAPROXY_MAXCONN=8000
+CLIENT_IDLE_S=60
+NGINX_KEEPALIVE_S=300
 
 usage() {
     awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
@@ -58,11 +74,19 @@ Options (environment variable in brackets):
   --workers N         proxy workers (nginx worker_processes, haproxy nbthread, turnpike workers) [WORKERS=$WORKERS]
   --proxy-cpus LIST   taskset CPU list for the proxies [PROXY_CPUS=$PROXY_CPUS]
   --load-cpus LIST    taskset CPU list for the generator and the backend [LOAD_CPUS=$LOAD_CPUS]
-  --scenarios LIST    any of: small big upload newconn rate [SCENARIOS="$SCENARIOS"]
+  --scenarios LIST    any of: small big upload newconn rate policies [SCENARIOS="$SCENARIOS"]
+                      policies: small GETs with an Origin header against nginx and turnpike, each
+                      plain and with CORS + a JSON access log to a file (nginx-policies,
+                      turnpike-policies); ratios in its table are to nginx-policies
   --targets LIST      any of: direct nginx haproxy turnpike [TARGETS="$TARGETS"]
-  --json FILE         JSON results [OUT_JSON=$OUT_JSON]
+  --json FILE         JSON results [OUT_JSON=$OUT_JSON; --idle-check: peer-bench-idle.json]
   --rate RPS          rate for the rate scenario [RATE; default: 50% of nginx's median max]
   --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
+  --idle-check        instead: resident memory (RSS) per idle keep-alive connection of nginx,
+                      HAProxy and turnpike (those in --targets), each restarted fresh for every
+                      round: RSS before, open --idle-conns connections with one request each,
+                      RSS once it settles, (after - before) / connections; medians of --rounds
+  --idle-conns N      connections held open by --idle-check [IDLE_CONNS=$IDLE_CONNS]
   --scrape-check      instead: turnpike's small-response throughput (or, with --rate, latency at that
                       constant rate) with and without a GET /metrics every 100 ms, interleaved
                       [SCRAPE_ROUTES=$SCRAPE_ROUTES routes besides \$default, so each scrape has
@@ -87,10 +111,12 @@ while [[ $# -gt 0 ]]; do
         --load-cpus) LOAD_CPUS=$2; shift 2 ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --targets) TARGETS=$2; shift 2 ;;
-        --json) OUT_JSON=$2; shift 2 ;;
+        --json) OUT_JSON=$2; JSON_SET=1; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
         --wrk-check) WRK_CHECK=1; shift ;;
         --scrape-check) SCRAPE_CHECK=1; shift ;;
+        --idle-check) IDLE_CHECK=1; shift ;;
+        --idle-conns) IDLE_CONNS=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "peer-bench: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -114,7 +140,8 @@ ensure_tools() {
 }
 
 ensure_binaries() {
-    if [[ ! -x $LOAD ]]; then
+    # --idle-check opens its connections with loadtest/idle-conns.py: no turnpike-load needed.
+    if [[ ! -x $LOAD && $IDLE_CHECK != 1 ]]; then
         log "building turnpike-load (release)"
         (cd "$ROOT" && cargo build --release -p turnpike-load)
     fi
@@ -186,11 +213,41 @@ cpu_ticks() {
     echo "$total"
 }
 
+# stop NAME [SIGNAL]: stops a process started with start (default SIGTERM) and waits for it.
+stop() {
+    local name=$1 sig=${2:-TERM} pid=${PID_OF[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill "-$sig" "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+    unset "PID_OF[$name]"
+}
+
+# forget_pid PID: drops a process that has been waited for from the ones stopped on exit.
+forget_pid() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# rss_kb PID: resident memory of PID and its children in KiB (Rss from smaps_rollup, VmRSS if
+# that is unreadable): an nginx's master and workers together.
+rss_kb() {
+    local pid=$1 total=0 p v
+    for p in $pid $(pgrep -P "$pid" 2>/dev/null); do
+        v=$(awk '/^Rss:/ {print $2; exit}' "/proc/$p/smaps_rollup" 2>/dev/null ||
+            awk '/^VmRSS:/ {print $2; exit}' "/proc/$p/status" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
 nginx_common() {
     cat <<EOF
 pid $TMP/$1.pid;
 error_log $TMP/$1.error.log warn;
-events { worker_connections 16384; multi_accept on; }
+${NGINX_RLIMIT:+worker_rlimit_nofile $NGINX_RLIMIT;}
+events { worker_connections $NGINX_WORKER_CONNECTIONS; multi_accept on; }
 EOF
 }
 
@@ -203,7 +260,7 @@ nginx_http_common() {
     uwsgi_temp_path $TMP/$1-uwsgi;
     scgi_temp_path $TMP/$1-scgi;
     keepalive_requests 10000000;
-    keepalive_timeout 300s;
+    keepalive_timeout ${NGINX_KEEPALIVE_S}s;
     client_max_body_size 2m;
     client_body_buffer_size 2m;
 EOF
@@ -231,16 +288,50 @@ EOF
     wait_port $BACKEND_PORT 5 || { log "backend nginx did not start:"; cat "$TMP/backend.log" >&2; exit 1; }
 }
 
+# start_nginx [policies]: nginx as a reverse proxy to the backend. With "policies": on its own
+# port, answering CORS for $CORS_ORIGIN (the header only for that origin, Vary always, preflight
+# answered here) and writing a JSON access log with the fields of AWS's JSON format, buffered as
+# an operator would (64 KiB, flushed every second).
 start_nginx() {
-    cat >"$TMP/nginx.conf" <<EOF
+    local variant=${1:-} name=nginx port=$NGINX_PORT http_extra= server_extra= location_extra=
+    if [[ $variant == policies ]]; then
+        name=nginx-policies port=$NGINX_POLICIES_PORT
+        : >"$TMP/nginx-access.log"
+        http_extra=$(cat <<EOF
+    log_format aws_json escape=json '{"requestId":"\$request_id","ip":"\$remote_addr",'
+        '"requestTime":"\$time_local","httpMethod":"\$request_method",'
+        '"routeKey":"\$request_method \$uri","status":"\$status",'
+        '"protocol":"\$server_protocol","responseLength":"\$body_bytes_sent"}';
+    map \$http_origin \$cors_origin { default ""; "$CORS_ORIGIN" \$http_origin; }
+EOF
+)
+        # In the server block: the http level has "access_log off", which a lower level overrides.
+        server_extra="        access_log $TMP/nginx-access.log aws_json buffer=64k flush=1s;"
+        location_extra=$(cat <<EOF
+            add_header Access-Control-Allow-Origin \$cors_origin always;
+            add_header Vary Origin always;
+            if (\$request_method = OPTIONS) {
+                add_header Access-Control-Allow-Origin \$cors_origin always;
+                add_header Access-Control-Allow-Methods "GET, POST" always;
+                add_header Access-Control-Max-Age 600 always;
+                add_header Vary Origin always;
+                return 204;
+            }
+EOF
+)
+    fi
+    cat >"$TMP/$name.conf" <<EOF
 worker_processes $WORKERS;
-$(nginx_common nginx)
+$(nginx_common $name)
 http {
-$(nginx_http_common nginx)
+$(nginx_http_common $name)
+$http_extra
     upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; keepalive_requests 10000000; }
     server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096 reuseport;
+        listen 127.0.0.1:$port backlog=4096 reuseport;
+$server_extra
         location / {
+$location_extra
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -249,23 +340,26 @@ $(nginx_http_common nginx)
     }
 }
 EOF
-    start nginx "$PROXY_CPUS" nginx -p "$TMP" -c "$TMP/nginx.conf" -g 'daemon off;'
-    wait_port $NGINX_PORT 5 || { log "nginx did not start"; cat "$TMP/nginx.log" >&2; exit 1; }
+    start $name "$PROXY_CPUS" nginx -p "$TMP" -c "$TMP/$name.conf" -g 'daemon off;'
+    wait_port $port 5 || { log "$name did not start"; cat "$TMP/$name.log" >&2; exit 1; }
+    UP[$name]=1
 }
 
 start_haproxy() {
     cat >"$TMP/haproxy.cfg" <<EOF
 global
     nbthread $WORKERS
-    maxconn 8000
+    maxconn $HAPROXY_MAXCONN
+${HAPROXY_NO_STRICT_LIMITS:+    no strict-limits}
 defaults
     mode http
+    maxconn $HAPROXY_MAXCONN
     option http-keep-alive
     http-reuse always
     timeout connect 5s
-    timeout client 60s
+    timeout client ${CLIENT_IDLE_S}s
     timeout server 60s
-    timeout http-keep-alive 60s
+    timeout http-keep-alive ${CLIENT_IDLE_S}s
 frontend fe
     bind 127.0.0.1:$HAPROXY_PORT
     default_backend be
@@ -274,19 +368,35 @@ backend be
 EOF
     start haproxy "$PROXY_CPUS" haproxy -db -f "$TMP/haproxy.cfg"
     wait_port $HAPROXY_PORT 5 || { log "haproxy did not start"; cat "$TMP/haproxy.log" >&2; exit 1; }
+    UP[haproxy]=1
 }
 
-TURNPIKE_OK=0
+# UP[target]=1 once the target serves; WHY_MISSING[target] says why a turnpike one does not.
+declare -A UP=() WHY_MISSING=()
+# start_turnpike [policies]: turnpike as a reverse proxy to the backend. With "policies": on its
+# own port and admin port, with the API's CORS policy for $CORS_ORIGIN and the stage's JSON
+# access log written to a file. A binary that refuses this config (it predates CORS or access
+# logs) leaves the turnpike-policies rows "refused", with `turnpike check`'s reason logged.
 start_turnpike() {
+    local variant=${1:-} name=turnpike port=$TURNPIKE_PORT admin=$ADMIN_PORT
+    local state=$TMP/turnpike-state cors= stage="{ name: \$default }"
+    if [[ $variant == policies ]]; then
+        name=turnpike-policies port=$TURNPIKE_POLICIES_PORT admin=$ADMIN_POLICIES_PORT
+        state=$TMP/turnpike-policies-state
+        cors="    cors: { allow_origins: [\"$CORS_ORIGIN\"], allow_methods: [GET, POST], max_age: 600 }"
+        stage="{ name: \$default, access_log: { destination: \"$TMP/turnpike-access.log\", format: json } }"
+    fi
     if [[ ! -x $TURNPIKE ]]; then
         log "no turnpike binary at $TURNPIKE: its column will say missing"
+        WHY_MISSING[$name]=missing
         return
     fi
-    cat >"$TMP/turnpike.yaml" <<EOF
-gateway: { listen: ["127.0.0.1:$TURNPIKE_PORT"], workers: $WORKERS }
-admin: { listen: "127.0.0.1:$ADMIN_PORT", state_dir: "$TMP/turnpike-state", token_file: "$TMP/turnpike-state/admin.token" }
+    cat >"$TMP/$name.yaml" <<EOF
+gateway: { listen: ["127.0.0.1:$port"], workers: $WORKERS, idle_timeout_ms: $((CLIENT_IDLE_S * 1000)) }
+admin: { listen: "127.0.0.1:$admin", state_dir: "$state", token_file: "$state/admin.token" }
 apis:
   - name: bench
+$cors
     integrations:
       backend: { type: http_proxy, uri: "http://127.0.0.1:$BACKEND_PORT" }
     routes:
@@ -297,18 +407,27 @@ EOF
         local i
         for ((i = 0; i < SCRAPE_ROUTES; i++)); do
             echo "      - { key: \"GET /r$i/{id}\", integration: backend }"
-        done >>"$TMP/turnpike.yaml"
+        done >>"$TMP/$name.yaml"
     fi
-    cat >>"$TMP/turnpike.yaml" <<EOF
+    cat >>"$TMP/$name.yaml" <<EOF
     stages:
-      - { name: \$default }
+      - $stage
 EOF
-    start turnpike "$PROXY_CPUS" "$TURNPIKE" serve --config "$TMP/turnpike.yaml"
-    if wait_port $TURNPIKE_PORT 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$TURNPIKE_PORT/" 2>/dev/null; then
-        TURNPIKE_OK=1
+    if ! "$TURNPIKE" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
+        log "ERROR: $TURNPIKE refuses the $name config ($TMP/$name.yaml):"
+        sed 's/^/peer-bench:   /' "$TMP/$name.check" >&2
+        log "its rows will say refused"
+        WHY_MISSING[$name]=refused
+        return
+    fi
+    start $name "$PROXY_CPUS" "$TURNPIKE" serve --config "$TMP/$name.yaml"
+    if wait_port $port 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+        UP[$name]=1
+        if [[ $variant == policies ]]; then SANITY_REQUESTS[$name]=$((${SANITY_REQUESTS[$name]:-0} + 1)); fi
     else
-        log "turnpike did not start or does not proxy: its column will say missing"
-        tail -5 "$TMP/turnpike.log" >&2 || true
+        log "$name did not start or does not proxy: its column will say missing"
+        tail -5 "$TMP/$name.log" >&2 || true
+        WHY_MISSING[$name]=missing
     fi
 }
 
@@ -318,6 +437,8 @@ port_of() {
         nginx) echo $NGINX_PORT ;;
         haproxy) echo $HAPROXY_PORT ;;
         turnpike) echo $TURNPIKE_PORT ;;
+        nginx-policies) echo $NGINX_POLICIES_PORT ;;
+        turnpike-policies) echo $TURNPIKE_POLICIES_PORT ;;
     esac
 }
 
@@ -362,6 +483,7 @@ load_args() {
         upload) echo "-c $UPLOAD_CONNS -m POST --body-file $TMP/1m.bin -H Content-Type:application/octet-stream" ;;
         newconn) echo "-c $NEWCONN_CONNS --new-conn" ;;
         rate) echo "-c $CONNS --rate $RATE" ;;
+        policies) echo "-c $CONNS -H Origin:$CORS_ORIGIN" ;;
     esac
 }
 
@@ -407,21 +529,93 @@ print(int(statistics.median(v)) if v else 0)
 EOF
 }
 
-active_targets() {
+# targets_for SCENARIO: the targets a scenario runs against, whether they serve or not (the
+# table lists the ones that do not as missing). policies: nginx and turnpike from TARGETS, each
+# plain and with its policies.
+targets_for() {
     local t
     for t in $TARGETS; do
-        if [[ $t == turnpike && $TURNPIKE_OK != 1 ]]; then continue; fi
-        echo "$t"
+        if [[ $1 == policies ]]; then
+            [[ $t == nginx || $t == turnpike ]] && printf '%s\n' "$t" "$t-policies"
+        else
+            echo "$t"
+        fi
     done
+}
+
+# active_targets SCENARIO: those of targets_for that serve.
+active_targets() {
+    local t
+    for t in $(targets_for "$1"); do
+        [[ $t == direct || ${UP[$t]:-0} == 1 ]] && echo "$t"
+    done
+}
+
+# The policies targets' log files, and the requests sent to them outside turnpike-load's runs.
+declare -A ACCESS_LOG=() SANITY_REQUESTS=()
+
+# cors_check TARGET: the allowed origin gets Access-Control-Allow-Origin, another origin does not.
+cors_check() {
+    local url="http://127.0.0.1:$(port_of "$1")/" good bad
+    good=$(curl -s -o /dev/null -D - -H "Origin: $CORS_ORIGIN" "$url" | tr -d '\r' |
+        awk -F': ' 'tolower($1) == "access-control-allow-origin" {print $2}')
+    bad=$(curl -s -o /dev/null -D - -H "Origin: https://other.example.com" "$url" | tr -d '\r' |
+        awk -F': ' 'tolower($1) == "access-control-allow-origin" {print $2}')
+    SANITY_REQUESTS[$1]=$((${SANITY_REQUESTS[$1]:-0} + 2))
+    if [[ $good == "$CORS_ORIGIN" && -z $bad ]]; then
+        log "$1: CORS answers $CORS_ORIGIN and nobody else"
+    else
+        log "WARNING: $1 CORS is not as configured: allowed origin got '${good}', another got '${bad}'"
+    fi
+}
+
+start_policies() {
+    if [[ " $TARGETS " == *" nginx "* ]]; then
+        start_nginx policies
+        ACCESS_LOG[nginx-policies]=$TMP/nginx-access.log
+        cors_check nginx-policies
+    fi
+    if [[ " $TARGETS " == *" turnpike "* ]]; then
+        start_turnpike policies
+        ACCESS_LOG[turnpike-policies]=$TMP/turnpike-access.log
+        [[ ${UP[turnpike-policies]:-0} == 1 ]] && cors_check turnpike-policies
+    fi
+    return 0
+}
+
+# count_access_logs: stops the policies proxies gracefully (nginx flushes its log buffer on the
+# way out, turnpike drains) and writes results/policies.logs.json: per target, access log lines
+# and the responses it sent (turnpike-load's counted and warm-up responses, plus the checks').
+count_access_logs() {
+    local t lines
+    [[ -n ${UP[nginx-policies]:-} ]] && stop nginx-policies QUIT
+    [[ -n ${UP[turnpike-policies]:-} ]] && stop turnpike-policies TERM
+    for t in "${!ACCESS_LOG[@]}"; do
+        [[ ${UP[$t]:-0} == 1 ]] || continue
+        lines=$(wc -l 2>/dev/null <"${ACCESS_LOG[$t]}" || echo 0)
+        echo "$t $lines ${SANITY_REQUESTS[$t]:-0}"
+    done | python3 -c '
+import glob, json, sys
+d = sys.argv[1]
+out = {}
+for line in sys.stdin:
+    t, lines, extra = line.split()
+    runs = [json.load(open(f)) for f in glob.glob(f"{d}/policies.{t}.*.json")]
+    sent = sum(r["requests"] + r["warmup_requests"] for r in runs) + int(extra)
+    out[t] = {"log_lines": int(lines), "responses": sent}
+    if int(lines) != sent:
+        print(f"peer-bench: WARNING: {t} logged {lines} lines for {sent} responses", file=sys.stderr)
+json.dump(out, open(f"{d}/policies.logs.json", "w"))
+' "$TMP/results"
 }
 
 run_scenarios() {
     mkdir -p "$TMP/results"
     local targets scenario round i n
-    mapfile -t targets < <(active_targets)
-    n=${#targets[@]}
     RATE=${RATE:-}
     for scenario in $SCENARIOS; do
+        mapfile -t targets < <(active_targets "$scenario")
+        n=${#targets[@]}
         if [[ $scenario == rate && -z $RATE ]]; then
             local max
             max=$(median_rps small nginx)
@@ -440,18 +634,29 @@ run_scenarios() {
                 run_one "$scenario" "${targets[$(((i + round - 1) % n))]}" "$round"
             done
         done
+        if [[ $scenario == policies ]]; then count_access_logs; fi
     done
 }
 
 summarize() {
+    # Each scenario's targets ("small=direct nginx;policies=nginx nginx-policies") and why
+    # a turnpike target has no runs ("turnpike-policies=refused").
+    local s t spec= why=
+    for s in $SCENARIOS; do spec+="$s=$(targets_for "$s" | tr '\n' ' ');"; done
+    for t in "${!WHY_MISSING[@]}"; do why+="$t=${WHY_MISSING[$t]};"; done
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
-        "${RATE:-}" "$SCENARIOS" "$TARGETS" "$NOISY_RUNS" "$*" <<'EOF'
+        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" <<'EOF'
 import glob, json, os, platform, statistics, sys
-results, out, rounds, duration, workers, pcpu, lcpu, rate, scenarios, targets, noisy, argv = sys.argv[1:]
+results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv = sys.argv[1:]
+scenario_targets = dict(kv.split("=", 1) for kv in spec.split(";") if kv)
+why = dict(kv.split("=", 1) for kv in why.split(";") if kv)
 def med(v):
     return statistics.median(v) if v else None
+logs = {}
+if os.path.exists(f"{results}/policies.logs.json"):
+    logs = json.load(open(f"{results}/policies.logs.json"))
 table = {}
-for s in scenarios.split():
+for s, targets in scenario_targets.items():
     table[s] = {}
     for t in targets.split():
         runs = [json.load(open(f)) for f in sorted(glob.glob(f"{results}/{s}.{t}.*.json"))]
@@ -480,6 +685,14 @@ for s in scenarios.split():
             "errors": sum(r["errors"]["total"] for r in runs),
             "non_2xx": sum(r["requests"] - r["status"]["2xx"] for r in runs),
         }
+        if t in logs:
+            table[s][t]["access_log"] = logs[t]
+    # policies: each target with its policies against itself without them.
+    for t, r in table[s].items():
+        plain = table[s].get(t[: -len("-policies")]) if t.endswith("-policies") else None
+        if r and plain:
+            r["vs_plain"] = {k: r[k] / plain[k] for k in ("requests_per_sec", "requests_per_cpu_second")
+                             if r[k] and plain[k]}
 cpu = "unknown"
 try:
     for line in open("/proc/cpuinfo"):
@@ -490,7 +703,8 @@ except OSError:
 machine = {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()}
 doc = {"machine": machine, "rounds": int(rounds), "duration": duration, "workers": int(workers),
        "proxy_cpus": pcpu, "load_cpus": lcpu, "rate": int(rate) if rate else None,
-       "noisy_runs": int(noisy), "command": argv, "scenarios": table}
+       "noisy_runs": int(noisy), "command": argv, "scenarios": table,
+       "missing": why}
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
 def fmt_ms(us):
@@ -505,16 +719,26 @@ print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
       f"{noisy} run(s) started while other work used the machine")
 print(f"command: {argv}")
 for s, row in table.items():
+    pol = s == "policies"
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
+    title += " (CORS + JSON access log to a file; ratios to nginx-policies)" if pol else ""
     print(f"\n### {title}\n")
-    print("| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |")
-    print("|---|---|---|---|---|---|---|")
-    base = row.get("nginx")
-    for t in targets.split():
+    extra_head, extra_rule = (" without policies: req/s, req per CPU-s | log lines / responses |", "---|---|") if pol else ("", "")
+    print(f"| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |{extra_head}")
+    print(f"|---|---|---|---|---|---|---|{extra_rule}")
+    base = row.get("nginx-policies" if pol else "nginx")
+    for t in scenario_targets[s].split():
         r = row.get(t)
         if r is None:
-            print(f"| {t} | missing | missing | missing | missing | missing | missing |")
+            m = why.get(t, "missing")
+            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol else ""))
             continue
+        extra = ""
+        if pol:
+            vp = r.get("vs_plain", {})
+            extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
+            lg = r.get("access_log")
+            extra += f" {lg['log_lines']} / {lg['responses']} |" if lg else " - |"
         b = base or {}
         errs = f" [{r['errors']} errors]" if r["errors"] else ""
         errs += f" [{r['non_2xx']} non-2xx]" if r["non_2xx"] else ""
@@ -525,7 +749,7 @@ for s, row in table.items():
               f"| {share} | {per_cpu} "
               f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
               f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
-              f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |")
+              f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |{extra}")
 print(f"\nJSON: {out}")
 EOF
 }
@@ -644,6 +868,154 @@ print(f"turnpike -c{conns} -d{duration}{rate}, {int(routes) + 1} routes: without
 EOF
 }
 
+# --idle-check: resident memory per idle keep-alive connection. For each round and proxy (the
+# order rotating each round), a fresh proxy process: warmed by 32 connections with a request
+# each (closed again), RSS once it is steady ("before"); then loadtest/idle-conns.py opens
+# IDLE_CONNS connections, one keep-alive GET on each, and holds them idle; RSS once steady
+# again ("after"); the connections are checked to be still open, closed, and the RSS read once
+# more ("closed"). (after - before) / connections held is the figure; medians over rounds.
+IDLE_HELPER=$ROOT/loadtest/idle-conns.py
+
+# rss_settled PID: RSS in KiB once two readings a second apart differ by under 0.2 % (or 64
+# KiB), or after IDLE_SETTLE_MAX seconds; prints "KIB SECONDS".
+rss_settled() {
+    local pid=$1 t0=$SECONDS prev cur
+    prev=$(rss_kb "$pid")
+    while sleep 1; do
+        cur=$(rss_kb "$pid")
+        local d=$((cur > prev ? cur - prev : prev - cur)) tol=$((cur / 500 > 64 ? cur / 500 : 64))
+        if ((d <= tol || SECONDS - t0 >= IDLE_SETTLE_MAX)); then break; fi
+        prev=$cur
+    done
+    echo "$cur $((SECONDS - t0))"
+}
+
+idle_one() {
+    local target=$1 round=$2 port pid line before after closed settle ready check
+    port=$(port_of "$target")
+    "start_$target"
+    if [[ ${UP[$target]:-0} != 1 ]]; then stop "$target"; return; fi
+    pid=${PID_OF[$target]}
+    echo quit | taskset -c "$LOAD_CPUS" python3 "$IDLE_HELPER" --port "$port" --conns 32 >/dev/null
+    read -r before _ < <(rss_settled "$pid")
+    coproc IDLE { exec taskset -c "$LOAD_CPUS" python3 "$IDLE_HELPER" --port "$port" --conns "$IDLE_CONNS" --hold-max 600 2>"$TMP/idle-conns.err"; }
+    local helper=$IDLE_PID out=${IDLE[0]} in=${IDLE[1]}
+    PIDS+=("$helper")
+    if ! read -r -t 300 -u "$out" ready; then ready="ready 0 $IDLE_CONNS -"; fi
+    read -r after settle < <(rss_settled "$pid")
+    echo check >&"$in"
+    if ! read -r -t 30 -u "$out" check; then check="open 0 closed ?"; fi
+    echo quit >&"$in"
+    wait "$helper" 2>/dev/null || true
+    forget_pid "$helper"
+    sleep 2
+    closed=$(rss_kb "$pid")
+    stop "$target"
+    UP[$target]=0
+    [[ -s $TMP/idle-conns.err ]] && sed 's/^/peer-bench:   /' "$TMP/idle-conns.err" >&2
+    read -r _ opened failed open_s <<<"$ready"
+    read -r _ still _ gone <<<"$check"
+    echo "{\"before_kb\": $before, \"after_kb\": $after, \"closed_kb\": $closed, \"opened\": $opened," \
+        "\"failed\": $failed, \"open_seconds\": \"$open_s\", \"settle_seconds\": $settle," \
+        "\"still_open\": ${still:-0}}" >"$TMP/results/idle.$target.$round.json"
+    local per=0
+    ((opened > 0)) && per=$(((after - before) * 1024 / opened))
+    printf '  idle %-9s round %s: %s held (%s failed, %s closed by the server), RSS %s -> %s KiB (%s B/conn), %s KiB after closing\n' \
+        "$target" "$round" "$opened" "$failed" "${gone:-?}" "$before" "$after" "$per" "$closed" >&2
+}
+
+idle_check() {
+    local targets=() t round i n
+    for t in $TARGETS; do
+        case $t in nginx | haproxy) targets+=("$t") ;; turnpike) [[ -x $TURNPIKE ]] && targets+=("$t") ;; esac
+    done
+    n=${#targets[@]}
+    ((n > 0)) || { log "--idle-check: no proxy among --targets"; exit 1; }
+    # Descriptors: the helper holds IDLE_CONNS, each proxy as many plus its upstream and listeners.
+    local need=$((IDLE_CONNS + 1024))
+    if (($(ulimit -Hn) < need)); then ulimit -Hn "$need" 2>/dev/null || true; fi
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    if (($(ulimit -n) < need)); then
+        log "--idle-conns $IDLE_CONNS needs $need open files; the limit is $(ulimit -n) (hard $(ulimit -Hn)):" \
+            "use --idle-conns $(($(ulimit -Hn) - 1024)) or less"
+        exit 1
+    fi
+    # nginx closes idle keep-alive connections once fewer than 1/16 of worker_connections are
+    # free: leave it a quarter to spare.
+    NGINX_RLIMIT=$(ulimit -n)
+    NGINX_WORKER_CONNECTIONS=$((IDLE_CONNS * 5 / 4 + 1024))
+    # HAProxy reserves two descriptors per connection (client and server side) and by default
+    # refuses to start when it cannot raise its limit that far; idle clients need one each.
+    HAPROXY_MAXCONN=$((IDLE_CONNS + 512))
+    HAPROXY_NO_STRICT_LIMITS=1
+    # Idle timeouts far longer than a measurement (turnpike's gateway.idle_timeout_ms follows).
+    CLIENT_IDLE_S=600
+    NGINX_KEEPALIVE_S=600
+    mkdir -p "$TMP/results"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for ((i = 0; i < n; i++)); do
+            idle_one "${targets[$(((i + round - 1) % n))]}" "$round"
+        done
+    done
+    python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$IDLE_CONNS" "$PROXY_CPUS" "${targets[*]}" "$*" \
+        "${WHY_MISSING[turnpike]:-}" <<'EOF'
+import glob, json, os, platform, statistics, sys
+d, out, rounds, conns, pcpu, targets, argv, tp_missing = sys.argv[1:]
+cpu = "unknown"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip(); break
+table = {}
+for t in targets.split():
+    runs = [json.load(open(f)) for f in sorted(glob.glob(f"{d}/idle.{t}.*.json"))]
+    runs = [r for r in runs if r["opened"] > 0]
+    if not runs:
+        table[t] = None
+        continue
+    per = [(r["after_kb"] - r["before_kb"]) * 1024 / r["opened"] for r in runs]
+    table[t] = {
+        "rounds": len(runs),
+        "bytes_per_conn": statistics.median(per),
+        "bytes_per_conn_rounds": [round(p) for p in per],
+        "before_kb": statistics.median(r["before_kb"] for r in runs),
+        "after_kb": statistics.median(r["after_kb"] for r in runs),
+        "closed_kb": statistics.median(r["closed_kb"] for r in runs),
+        "opened": min(r["opened"] for r in runs),
+        "failed": sum(r["failed"] for r in runs),
+        "closed_by_server": sum(r["opened"] - r["still_open"] for r in runs),
+        "settle_seconds_max": max(r["settle_seconds"] for r in runs),
+    }
+base = (table.get("nginx") or {}).get("bytes_per_conn")
+for r in table.values():
+    if r and base:
+        r["ratio_to_nginx"] = r["bytes_per_conn"] / base
+doc = {"machine": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()},
+       "idle_conns": int(conns), "rounds": int(rounds), "proxy_cpus": pcpu, "command": argv,
+       "idle": table}
+os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+json.dump(doc, open(out, "w"), indent=2)
+print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; one proxy worker on CPU {pcpu}; "
+      f"{conns} idle keep-alive connections, one request each; medians of {rounds} interleaved rounds, "
+      f"a fresh proxy process each")
+print(f"command: {argv}\n")
+print("| proxy | bytes per idle connection | vs nginx | RSS before | RSS with the connections | RSS after closing them | per round |")
+print("|---|---|---|---|---|---|---|")
+mib = lambda kb: f"{kb / 1024:.1f} MiB"
+for t in targets.split():
+    r = table[t]
+    if r is None:
+        print(f"| {t} | missing | | | | | |")
+        continue
+    warn = ""
+    if r["failed"] or r["closed_by_server"]:
+        warn = f" [{r['failed']} failed, {r['closed_by_server']} closed by the server]"
+    ratio = f"{r['ratio_to_nginx']:.2f}x" if "ratio_to_nginx" in r else "-"
+    print(f"| {t} | {r['bytes_per_conn']:.0f}{warn} | {ratio} | {mib(r['before_kb'])} | {mib(r['after_kb'])} "
+          f"| {mib(r['closed_kb'])} | {', '.join(str(p) for p in r['bytes_per_conn_rounds'])} |")
+print(f"\nJSON: {out}")
+EOF
+}
+
 main() {
     ensure_tools
     ensure_binaries
@@ -656,14 +1028,21 @@ main() {
     if [[ $SCRAPE_CHECK == 1 ]]; then
         start_backend
         start_turnpike
-        [[ $TURNPIKE_OK == 1 ]] || exit 1
+        [[ ${UP[turnpike]:-0} == 1 ]] || exit 1
         scrape_check
         return
     fi
+    if [[ $IDLE_CHECK == 1 ]]; then
+        [[ -n $JSON_SET ]] || OUT_JSON=$TARGET_DIR/peer-bench-idle.json
+        start_backend
+        idle_check "$0 --idle-check --idle-conns $IDLE_CONNS --rounds $ROUNDS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --targets \"$TARGETS\""
+        return
+    fi
     start_backend
-    [[ " $TARGETS " == *" nginx "* ]] && start_nginx
-    [[ " $TARGETS " == *" haproxy "* ]] && start_haproxy
-    [[ " $TARGETS " == *" turnpike "* ]] && start_turnpike
+    if [[ " $TARGETS " == *" nginx "* ]]; then start_nginx; fi
+    if [[ " $TARGETS " == *" haproxy "* ]]; then start_haproxy; fi
+    if [[ " $TARGETS " == *" turnpike "* ]]; then start_turnpike; fi
+    if [[ " $SCENARIOS " == *" policies "* ]]; then start_policies; fi
     run_scenarios
     local env_note=
     [[ $NGINX_REQUEST_BUFFERING != on ]] && env_note="NGINX_REQUEST_BUFFERING=$NGINX_REQUEST_BUFFERING "
