@@ -53,6 +53,14 @@ REQUESTS = [
     b"GET /%2e%2E/etc HTTP/1.1\r\nHost: a\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
     b"GET /" + b"a" * 80 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    # dot-segments behind encoded separators, overlong UTF-8, double encoding, ;parameters,
+    # each after a request that passes (an encoded slash that is data)
+    b"GET /files/a%2Fb HTTP/1.1\r\nHost: a\r\n\r\nGET /public/..%2fadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /p/x%5c.%2E HTTP/1.1\r\nHost: a\r\n\r\nGET /p/x%5C..%5Cy HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /p/%c0%ae%c0 HTTP/1.1\r\nHost: a\r\n\r\nGET /p/%c0%ae%e0%80%ae/y HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /p/100%25 HTTP/1.1\r\nHost: a\r\n\r\nGET /p/%252e%25%32%65%252f HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /p/a;b=.. HTTP/1.1\r\nHost: a\r\n\r\nGET /p/..;jsessionid=1/y HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /p/%2e%2e%2e HTTP/1.1\r\nHost: a\r\n\r\nGET /p/%u002e%u002e/y HTTP/1.1\r\nHost: a\r\n\r\n",
 ]
 RESPONSES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",

@@ -464,3 +464,47 @@ def wait_for(cond, timeout=3.0):
 
 
 
+
+
+def test_a_document_without_a_gateway_section_keeps_the_listen_address(gateway, tmp_path):
+    """A whole document (PUT /v1/config, turnpike admin put) that leaves `gateway` out keeps
+    the running section: it must not fall back to 0.0.0.0:8080 and auto workers at the next
+    restart. One that has the section is taken as written."""
+    g = gateway({"gateway": {"workers": 2, "idle_timeout_ms": 7000}, "apis": [mock_api()]})
+    listen = [f"127.0.0.1:{g.port}"]
+
+    def running():
+        return g.admin("GET", "/v1/config").json()["gateway"]
+
+    assert running()["listen"] == listen
+    doc = {"apis": [mock_api(body="no-gateway")]}
+    r = g.admin("PUT", "/v1/config", data=json.dumps(doc), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["restart_required"] == []
+    gw_section = running()
+    assert (gw_section["listen"], gw_section["workers"], gw_section["idle_timeout_ms"]) == (listen, 2, 7000)
+
+    # The same through the CLI, with a YAML file.
+    env = dict(os.environ, TURNPIKE_ADMIN_URL=g.admin_url(""), TURNPIKE_ADMIN_TOKEN_FILE=g.config["admin"]["token_file"])
+    new = tmp_path / "no-gateway.yaml"
+    new.write_text(
+        "apis:\n  - name: shop\n    integrations: { hello: { type: mock, body: from-cli } }\n"
+        "    routes: [ { key: 'GET /hello', integration: hello } ]\n    stages: [ { name: $default } ]\n"
+    )
+    put = subprocess.run([BIN, "admin", "put", str(new)], capture_output=True, text=True, env=env, timeout=20)
+    assert put.returncode == 0, put.stdout + put.stderr
+    assert running() == gw_section
+    assert wait_for(lambda: requests.get(g.url("/hello")).text == "from-cli")
+
+    # After a restart (the state directory now holds the truth) it listens where it did.
+    assert g.terminate() == 0
+    g.start()
+    assert requests.get(g.url("/hello")).text == "from-cli"
+    assert running() == gw_section
+    assert len(g.admin("GET", "/v1/status").json()["workers"]) == 2
+
+    # A document that has a gateway section is taken as written.
+    doc = {"gateway": {"listen": listen, "workers": 1}, "apis": [mock_api()]}
+    r = g.admin("PUT", "/v1/config", json=doc)
+    assert r.status_code == 200, r.text
+    assert running()["workers"] == 1 and running()["idle_timeout_ms"] == 60000

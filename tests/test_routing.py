@@ -220,3 +220,25 @@ def test_absolute_form_target_routes_by_its_authority(gateway, origin):
     g = gateway(domains_config(origin))
     resp = raw(g.port, b"GET http://api.example.com/who HTTP/1.1\r\nHost: ignored.net\r\n\r\n")
     assert parse_responses(resp)[0].body == b"shop"
+
+
+def test_encoded_slashes_and_dots_that_are_not_dot_segments_pass_byte_for_byte(gateway, origin):
+    """The dot-segment refusal (see test_smuggling.py) reads %2F and %5C as separators only to
+    find `.` and `..`: elsewhere they are data and reach the origin exactly as sent."""
+    g = gateway(shop(origin))
+    for path in [
+        "/files/a%2Fb",
+        "/files/a%2fb%2Fc",
+        "/files/a%5Cb",
+        "/files/..a%2F...",
+        "/files/a%2F.b",
+        "/files/%2e%2e%2e",
+        "/files/100%25",
+        "/files/%c3%a9t%C3%A9",
+        "/files/a;b=..",
+    ]:
+        data = raw(g.port, f"GET /prod/raw{path}?q=..%2f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+        (resp,) = parse_responses(data)
+        assert resp.status == 200, (path, resp)
+        assert origin.requests[-1].target == f"/raw{path}?q=..%2f", path
+        assert resp.json()["target"] == f"/raw{path}?q=..%2f", path

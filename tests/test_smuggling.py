@@ -5,6 +5,7 @@ gateway, delivers to the backend only what llhttp's strict parser accepts, with 
 import socket
 
 import pytest
+import requests
 
 from conftest import closed_by_peer, parse_responses, raw
 from llhttp_cases import load_cases
@@ -150,3 +151,68 @@ def test_llhttp_fixtures_live(proxied, origin):
     # (45, see proxy/src/h1/tests.rs) reaches the backend with its meaning intact.
     print(f"llhttp messages delivered: {as_sent} as sent, {with_host_added} with a Host added")
     assert as_sent + with_host_added >= 45, (as_sent, with_host_added)
+
+
+def traversal_api(origin_addr):
+    """`ANY /public/{proxy+}` forwarding the path as is, beside an `/admin` the origin must
+    never be reached for through `/public`; served under a `prod` stage and at the root."""
+    return {
+        "apis": [
+            {
+                "name": "site",
+                "integrations": {
+                    "origin": {"type": "http_proxy", "uri": f"http://{origin_addr}"},
+                    "deny": {"type": "mock", "status": 403, "body": "no"},
+                },
+                "routes": [
+                    {"key": "ANY /public/{proxy+}", "integration": "origin"},
+                    {"key": "ANY /files/{proxy+}", "integration": "origin"},
+                    {"key": "ANY /admin", "integration": "deny"},
+                    {"key": "ANY /admin/{proxy+}", "integration": "deny"},
+                ],
+                "stages": [{"name": "prod"}, {"name": "$default"}],
+            }
+        ]
+    }
+
+
+# Paths that an origin which decodes (nginx decodes %2F), normalizes backslashes (Windows,
+# some frameworks), decodes twice, reads overlong UTF-8 (old IIS) or drops ;parameters
+# (Tomcat) would serve as /admin or above /public. core/src/h1/tests.rs has the full table.
+TRAVERSALS = [
+    "/public/../admin",
+    "/public/..%2fadmin",
+    "/public/..%2Fadmin",
+    "/public/%2e%2e%2fadmin",
+    "/public/%2E%2E%2Fadmin",
+    "/public/x%2f..%2f..%2fadmin",
+    "/public/..%5cadmin",
+    "/public/..%5Cadmin",
+    "/public/x%5C..%5C..",
+    "/public/.%2E/admin",
+    "/public/x%2f.",
+    "/public/%c0%ae%c0%ae/admin",
+    "/public/..%c0%afadmin",
+    "/public/%252e%252e%252fadmin",
+    "/public/..;/admin",
+    "/..%2fadmin",
+    "/prod/../admin",
+    "/prod/..%2fadmin",
+    "/prod/%2e%2e/admin",
+    "/prod/public/..%2f..%2fadmin",
+    "/prod%2f..%2fadmin",
+    "/public/%u002e%u002e/admin",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_encoded_dot_segments_are_refused_and_never_forwarded(gateway, origin, path):
+    g = gateway(traversal_api(origin.addr))
+    data = raw(g.port, f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode() + SMUGGLE)
+    responses = parse_responses(data)
+    assert [r.status for r in responses] == [400], f"{path}: {responses}"
+    assert responses[0].header("connection") == "close"
+    assert not origin.requests, f"{path}: {origin.requests}"
+    # The gateway still serves the same paths written plainly.
+    r = requests.get(g.url("/prod/public/ok"))
+    assert r.status_code == 200 and origin.requests[-1].target == "/public/ok"

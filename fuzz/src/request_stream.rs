@@ -249,6 +249,15 @@ fn check_head(buf: &[u8], start: usize, end: usize, head: &RequestHead) -> Messa
                 .all(|&b| (0x21..0x7f).contains(&b) && b != b'\\' && b != b'#')
         );
         assert!(!has_dot_segment(path), "dot-segment in {path:?}");
+        assert!(
+            path.iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'%')
+                .all(|(i, _)| path
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))),
+            "malformed percent escape in {path:?}"
+        );
     }
     if let Some(q) = head.query {
         assert!(
@@ -366,25 +375,83 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[s..e]
 }
 
-/// A `.` or `..` segment, literal or percent-encoded (decoded in one pass, left to right),
-/// written independently of the parser's.
+/// A `.` or `..` segment as some origin may read the path, written independently of the
+/// parser's unit-by-unit reading: the whole path after zero to three rounds of percent-decoding
+/// (each round left to right over the previous one), overlong UTF-8 for ASCII folded to the
+/// ASCII byte, `/` and `\` both separators, a segment's `;` parameters dropped.
 fn has_dot_segment(path: &[u8]) -> bool {
-    path.split(|&b| b == b'/').any(|seg| {
-        let mut decoded = Vec::with_capacity(seg.len());
-        let mut i = 0;
-        while i < seg.len() {
-            if seg[i..].len() >= 3
-                && seg[i] == b'%'
-                && seg[i + 1] == b'2'
-                && seg[i + 2] | 0x20 == b'e'
-            {
-                decoded.push(b'.');
-                i += 3;
-            } else {
-                decoded.push(seg[i]);
-                i += 1;
+    let mut form = path.to_vec();
+    for round in 0..=3 {
+        if round > 0 {
+            form = percent_decode(&form);
+        }
+        let folded = fold_overlong(&form);
+        let dot = folded.split(|&b| b == b'/' || b == b'\\').any(|seg| {
+            let seg = seg.split(|&b| b == b';').next().unwrap_or_default();
+            seg == b"." || seg == b".."
+        });
+        if dot {
+            return true;
+        }
+    }
+    false
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                s.get(i + 1).and_then(|&b| hex(b)),
+                s.get(i + 2).and_then(|&b| hex(b)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replaces each overlong encoding of an ASCII byte (`C0 AE`, `E0 80 AE`, ... up to the old
+/// six-byte form) with that byte.
+fn fold_overlong(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let lead = s[i];
+        let n = match lead {
+            0xC0..=0xDF => 1,
+            0xE0..=0xEF => 2,
+            0xF0..=0xF7 => 3,
+            0xF8..=0xFB => 4,
+            0xFC..=0xFD => 5,
+            _ => 0,
+        };
+        let cont = s
+            .get(i + 1..i + 1 + n)
+            .filter(|c| c.iter().all(|&b| b & 0xC0 == 0x80));
+        if n > 0
+            && let Some(cont) = cont
+        {
+            let value = cont
+                .iter()
+                .fold(u64::from(lead) & (0x7F >> (n + 1)), |v, &b| {
+                    (v << 6) | u64::from(b & 0x3F)
+                });
+            if value < 0x80 {
+                out.push(value as u8);
+                i += 1 + n;
+                continue;
             }
         }
-        decoded == b"." || decoded == b".."
-    })
+        out.push(lead);
+        i += 1;
+    }
+    out
 }
