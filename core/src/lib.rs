@@ -11,15 +11,17 @@
 //! - [`h1`]: the HTTP/1.1 codec (strict request heads, upstream responses, chunked bodies),
 //!   shared by the data plane and the admin server.
 //! - [`metrics`]: per-core counters and the registry that merges them.
+//! - [`gateway_response`]: AWS gateway response types and their per-API overrides.
 //! - [`gcra`]: the lock-free token bucket rate limits are built from.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
 pub mod access_log;
 pub mod config;
-pub mod cors;
 pub mod context;
+pub mod cors;
 pub mod domain;
+pub mod gateway_response;
 pub mod gcra;
 pub mod h1;
 pub mod metrics;

@@ -24,6 +24,24 @@ pub struct Resolved<'c, 'p> {
 }
 
 impl Config {
+    /// Finds the API and stage a request goes to, and the path below the stage prefix or the
+    /// domain's base path: what a request that then matches no route is still answered and
+    /// logged under. `None`: no API or stage serves this Host and path.
+    #[inline]
+    pub fn locate<'p>(&self, host: &[u8], path: &'p [u8]) -> Option<(usize, usize, &'p [u8])> {
+        match self.domains.lookup(host) {
+            Some(domain) => {
+                let (m, rest) = domain.map(path)?;
+                Some((m.api as usize, m.stage as usize, rest))
+            }
+            None => {
+                let api_index = self.default_api?;
+                let (stage, rest) = self.apis[api_index].stage_for(path)?;
+                Some((api_index, stage, rest))
+            }
+        }
+    }
+
     /// Finds the route for a request. `path` is the request path without its query string.
     #[inline]
     pub fn resolve<'c, 'p>(
@@ -32,17 +50,7 @@ impl Config {
         method: &[u8],
         path: &'p [u8],
     ) -> Option<Resolved<'c, 'p>> {
-        let (api_index, stage_index, rest) = match self.domains.lookup(host) {
-            Some(domain) => {
-                let (m, rest) = domain.map(path)?;
-                (m.api as usize, m.stage as usize, rest)
-            }
-            None => {
-                let api_index = self.default_api?;
-                let (stage, rest) = self.apis[api_index].stage_for(path)?;
-                (api_index, stage, rest)
-            }
-        };
+        let (api_index, stage_index, rest) = self.locate(host, path)?;
         let api = &self.apis[api_index];
         let found = api.table.find(method, rest)?;
         let route_index = *found.value as usize;

@@ -11,12 +11,13 @@ use super::{
     AdminFile, ApiFile, Config, ConfigError, ConfigErrors, ConfigFile, GatewayFile,
     IntegrationFile, IntegrationType,
     model::{
-        Admin, Api, DEFAULT_INTEGRATION_TIMEOUT, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE, Gateway,
-        HttpProxy, Integration, IntegrationKind, Mock, Route, Stage, UpstreamPolicy,
+        AccessLog, Admin, Api, DEFAULT_INTEGRATION_TIMEOUT, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE,
+        Gateway, HttpProxy, Integration, IntegrationKind, Mock, Route, Stage, UpstreamPolicy,
     },
 };
 use crate::{
     domain::{Domain, DomainTable, Mapping},
+    gateway_response::{GatewayResponseFile, ResponseType},
     route::{RouteKey, RouteTable},
     uri::{UriTemplate, is_var_name},
 };
@@ -149,6 +150,18 @@ impl Checker {
             100,
             24 * HOUR,
         );
+        self.range(
+            "gateway.upstream.max_response_header_bytes",
+            u.max_response_header_bytes as u64,
+            1024,
+            1 << 20,
+        );
+        self.range(
+            "gateway.upstream.max_response_headers",
+            u.max_response_headers as u64,
+            8,
+            crate::h1::request::MAX_HEADERS_CAP as u64,
+        );
         Gateway {
             listen,
             workers: g.workers,
@@ -161,6 +174,8 @@ impl Checker {
                 connect_timeout: ms(u.connect_timeout_ms),
                 max_idle_per_core: u.max_idle_per_core,
                 idle_timeout: ms(u.idle_timeout_ms),
+                max_response_header_bytes: u.max_response_header_bytes,
+                max_response_headers: u.max_response_headers,
             },
             log_level: g.log_level.clone(),
         }
@@ -276,6 +291,11 @@ impl Checker {
                 }
             }
         }
+        let cors = a
+            .cors
+            .as_ref()
+            .and_then(|f| crate::cors::check(f, &format!("{at}.cors"), &mut self.errors));
+        let gateway_responses = self.gateway_responses(&at, a);
         if a.stages.is_empty() {
             self.warn(
                 format!("{at}.stages"),
@@ -302,9 +322,53 @@ impl Checker {
             routes,
             table,
             stages,
+            cors,
+            gateway_responses,
             default_stage,
             stage_by_name,
         })
+    }
+
+    fn gateway_responses(
+        &mut self,
+        at: &str,
+        a: &ApiFile,
+    ) -> Vec<(ResponseType, GatewayResponseFile)> {
+        let mut out = Vec::new();
+        for (name, r) in &a.gateway_responses {
+            let rat = format!("{at}.gateway_responses.{name}");
+            let Some(t) = ResponseType::parse(name) else {
+                self.err(
+                    rat,
+                    format!(
+                        "{name:?} is not a gateway response type (AWS's: {})",
+                        ResponseType::names()
+                    ),
+                );
+                continue;
+            };
+            if let Some(status) = r.status
+                && !(100..=599).contains(&status)
+            {
+                self.err(
+                    format!("{rat}.status"),
+                    format!("{status}: expected 100 to 599"),
+                );
+            }
+            self.mock_headers(&rat, &r.headers);
+            if let Some(ct) = &r.content_type
+                && (ct.is_empty() || ct.bytes().any(|b| b < 0x20 || b == 0x7f))
+            {
+                self.err(format!("{rat}.content_type"), "not a valid media type");
+            }
+            if let Some(body) = &r.body
+                && let Err(e) = crate::context::Template::parse(body)
+            {
+                self.err(format!("{rat}.body"), e);
+            }
+            out.push((t, r.clone()));
+        }
+        out
     }
 
     fn stages(&mut self, at: &str, a: &ApiFile) -> Vec<Stage> {
@@ -352,9 +416,22 @@ impl Checker {
                     );
                 }
             }
+            let access_log = st.access_log.as_ref().and_then(|l| {
+                let dest = crate::access_log::LogDestination::parse(&l.destination)
+                    .map_err(|e| self.err(format!("{sat}.access_log.destination"), e))
+                    .ok();
+                let format = crate::access_log::AccessLogFormat::parse(&l.format)
+                    .map_err(|e| self.err(format!("{sat}.access_log.format"), e))
+                    .ok();
+                Some(AccessLog {
+                    destination: dest?,
+                    format: format?,
+                })
+            });
             out.push(Stage {
                 name: st.name.clone(),
                 variables: st.variables.clone(),
+                access_log,
             });
         }
         out

@@ -114,6 +114,11 @@ pub struct UpstreamFile {
     pub max_idle_per_core: usize,
     /// An idle pooled connection older than this is closed instead of reused.
     pub idle_timeout_ms: u64,
+    /// Largest upstream response header block accepted (bytes); larger is a 502. Generous,
+    /// and separate from the request limit: origins send long cookies and CSP headers.
+    pub max_response_header_bytes: usize,
+    /// Most header fields accepted in one upstream response; more is a 502.
+    pub max_response_headers: usize,
 }
 
 impl Default for UpstreamFile {
@@ -122,6 +127,8 @@ impl Default for UpstreamFile {
             connect_timeout_ms: 5_000,
             max_idle_per_core: 128,
             idle_timeout_ms: 30_000,
+            max_response_header_bytes: 64 * 1024,
+            max_response_headers: 500,
         }
     }
 }
@@ -197,6 +204,12 @@ pub struct ApiFile {
     pub routes: Vec<RouteFile>,
     #[serde(default)]
     pub stages: Vec<StageFile>,
+    /// CORS for every route of this API (AWS HTTP API `CorsConfiguration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<crate::cors::CorsFile>,
+    /// Overridden gateway responses, keyed by AWS type (`RESOURCE_NOT_FOUND`, `DEFAULT_4XX`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gateway_responses: BTreeMap<String, crate::gateway_response::GatewayResponseFile>,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
@@ -261,6 +274,25 @@ pub struct StageFile {
     pub name: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// The stage's access log (AWS `accessLogSettings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogFile>,
+}
+
+/// `{ destination: /var/log/turnpike/access.log, format: json }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFile {
+    /// An absolute file path, `stdout` or `syslog`.
+    pub destination: String,
+    /// `clf`, `json`, `xml`, `csv` (AWS's example formats) or a template of `$context`
+    /// variables. Default `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+}
+
+fn default_log_format() -> String {
+    "json".to_owned()
 }
 
 /// A custom domain: Host name (exact or `*.` wildcard) and its API mappings.

@@ -55,6 +55,9 @@ pub struct UpstreamPolicy {
     pub connect_timeout: Duration,
     pub max_idle_per_core: usize,
     pub idle_timeout: Duration,
+    /// Upstream response head limits (bytes, fields).
+    pub max_response_header_bytes: usize,
+    pub max_response_headers: usize,
 }
 
 pub struct Api {
@@ -65,6 +68,12 @@ pub struct Api {
     /// Route key -> index into `routes`.
     pub table: RouteTable<u32>,
     pub stages: Vec<Stage>,
+    pub cors: Option<crate::cors::CorsPolicy>,
+    /// Overridden gateway responses, checked.
+    pub gateway_responses: Vec<(
+        crate::gateway_response::ResponseType,
+        crate::gateway_response::GatewayResponseFile,
+    )>,
     pub(crate) default_stage: Option<u32>,
     pub(crate) stage_by_name: FxHashMap<Box<[u8]>, u32>,
 }
@@ -90,6 +99,14 @@ pub struct Route {
 pub struct Stage {
     pub name: String,
     pub variables: BTreeMap<String, String>,
+    pub access_log: Option<AccessLog>,
+}
+
+/// A stage's access log settings, checked.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    pub destination: crate::access_log::LogDestination,
+    pub format: crate::access_log::AccessLogFormat,
 }
 
 #[derive(Debug, Clone)]

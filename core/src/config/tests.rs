@@ -190,8 +190,66 @@ fn the_embedded_default_is_valid() {
 
 #[test]
 fn features_not_built_yet_are_refused_not_ignored() {
-    let e = errors("apis:\n  - name: a\n    cors: { allow_origins: [\"*\"] }\n");
-    assert!(has(&e, "apis[0].cors", "unknown field `cors`"), "{e:?}");
+    let e =
+        errors("apis:\n  - name: a\n    stages:\n      - { name: prod, throttle: { rate: 5 } }\n");
+    assert!(
+        has(&e, "apis[0].stages[0].throttle", "unknown field `throttle`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn policies_are_checked_with_field_paths() {
+    let e = errors(
+        r#"
+apis:
+  - name: a
+    cors: { allow_origins: ["*"], allow_credentials: true }
+    gateway_responses:
+      NOPE: {}
+      THROTTLED: { status: 700, headers: { "bad name": x }, body: "$context.nope" }
+    stages:
+      - { name: prod, access_log: { destination: relative.log, format: "$context.status" } }
+"#,
+    );
+    for (path, needle) in [
+        ("apis[0].cors.allow_origins[0]", "credentials"),
+        (
+            "apis[0].gateway_responses.NOPE",
+            "not a gateway response type",
+        ),
+        ("apis[0].gateway_responses.THROTTLED.status", "700"),
+        (
+            "apis[0].gateway_responses.THROTTLED.headers.bad name",
+            "header name",
+        ),
+        ("apis[0].gateway_responses.THROTTLED.body", "$context.nope"),
+        ("apis[0].stages[0].access_log.destination", "absolute"),
+        ("apis[0].stages[0].access_log.format", "requestId"),
+    ] {
+        assert!(
+            has(&e, path, needle),
+            "missing {path}: {needle} in\n{}",
+            e.join("\n")
+        );
+    }
+    let (_, config) = load(
+        r#"
+apis:
+  - name: a
+    cors: { allow_origins: ["https://app.example.com"] }
+    gateway_responses: { DEFAULT_4XX: { status: 400 } }
+    stages: [ { name: prod, access_log: { destination: stdout } } ]
+"#,
+    )
+    .expect("valid policies");
+    let api = &config.apis[0];
+    assert!(api.cors.is_some());
+    assert_eq!(api.gateway_responses.len(), 1);
+    assert!(
+        api.stages[0].access_log.is_some(),
+        "format defaults to json"
+    );
 }
 
 fn route(

@@ -75,6 +75,16 @@ impl RequestHead {
         self.method.get(buf) == b"HEAD"
     }
 
+    /// The value of the first header field named `name` (ASCII case-insensitive). A scan of
+    /// the parsed fields: for headers only some policies read (Origin, User-Agent).
+    #[inline]
+    pub fn find(&self, buf: &[u8], name: &[u8]) -> Option<Span> {
+        self.headers
+            .iter()
+            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
     /// Safe to send twice (RFC 9110 idempotent methods).
     pub fn is_idempotent(&self, buf: &[u8]) -> bool {
         matches!(
