@@ -184,11 +184,13 @@ impl<P: DataPlane> Admin<P> {
 
     fn metrics(&self, st: &State<P>) -> Response {
         let driver = st.plane.driver();
+        let access_logs = st.plane.access_logs();
         let info = prometheus::Info {
             version: env!("CARGO_PKG_VERSION"),
             driver: &driver,
             config_version: st.version,
             workers: st.metrics.workers(),
+            access_logs: &access_logs,
         };
         let body = prometheus::encode(&st.metrics.read(), &info).into_bytes();
         Response {

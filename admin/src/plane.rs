@@ -28,4 +28,19 @@ pub trait DataPlane: Send + Sync + 'static {
 
     /// Changes the log filter at once.
     fn set_log_level(&self, filter: &str) -> Result<(), String>;
+
+    /// Lines each access log destination has written and dropped (a writer that fell behind
+    /// drops rather than stall a worker).
+    fn access_logs(&self) -> Vec<AccessLogReading> {
+        Vec::new()
+    }
+}
+
+/// One access log destination's counters, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct AccessLogReading {
+    /// The destination's stable name: a path, `stdout` or `syslog`.
+    pub destination: String,
+    pub written_lines: u64,
+    pub dropped_lines: u64,
 }

@@ -54,6 +54,8 @@ pub struct Info<'a> {
     /// The applied config's version.
     pub config_version: u64,
     pub workers: usize,
+    /// Access log destinations' line counters.
+    pub access_logs: &'a [crate::plane::AccessLogReading],
 }
 
 /// The whole `/metrics` body.
@@ -66,6 +68,7 @@ pub fn encode(reading: &MetricsReading, info: &Info) -> String {
         driver: info.driver.to_owned(),
         config_version: info.config_version,
         workers: info.workers,
+        access_logs: info.access_logs.to_vec(),
     };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(scrape));
@@ -86,6 +89,7 @@ struct Scrape {
     driver: String,
     config_version: u64,
     workers: usize,
+    access_logs: Vec<crate::plane::AccessLogReading>,
 }
 
 /// The route labels: `api`, `stage`, `route`.
@@ -230,6 +234,30 @@ impl Scrape {
             ConstGauge::new(reading.config_generation)
                 .encode(generation.encode_family(&labels)?)?;
         }
+
+        if !self.access_logs.is_empty() {
+            let mut written = encoder.encode_descriptor(
+                "turnpike_access_log_lines",
+                "Access log lines written, by destination.",
+                None,
+                MetricType::Counter,
+            )?;
+            for log in &self.access_logs {
+                let labels = [("destination", log.destination.as_str())];
+                ConstCounter::new(log.written_lines).encode(written.encode_family(&labels)?)?;
+            }
+            let mut dropped = encoder.encode_descriptor(
+                "turnpike_access_log_dropped_lines",
+                "Access log lines dropped because the destination's writer fell behind or \
+                 failed, by destination.",
+                None,
+                MetricType::Counter,
+            )?;
+            for log in &self.access_logs {
+                let labels = [("destination", log.destination.as_str())];
+                ConstCounter::new(log.dropped_lines).encode(dropped.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -276,6 +304,7 @@ mod tests {
             driver: "io_uring",
             config_version: 7,
             workers: 2,
+            access_logs: &[],
         }
     }
 
@@ -545,6 +574,7 @@ mod tests {
                 driver: "epoll",
                 config_version: 0,
                 workers: 0,
+                access_logs: &[],
             },
         );
         for line in [

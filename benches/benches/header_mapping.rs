@@ -10,12 +10,13 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use turnpike_benches::{
-    CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, client, limits, parsed_request,
-    parsed_response, print_allocations, request_samples, route, scan_and_parse, shop_config_yaml,
-    snapshot,
+    CountingAlloc, UPSTREAM_RESPONSE, UPSTREAM_RESPONSE_CHUNKED, answer_lines, client, limits,
+    parsed_request, parsed_response, print_allocations, request_samples, route, scan_and_parse,
+    shop_config_yaml, snapshot,
 };
 use turnpike_proxy::{
     h1::request::{HeadScanner, RequestHead},
+    respond,
     upstream::response as client_response,
 };
 
@@ -55,13 +56,8 @@ fn client_response_heads(c: &mut Criterion) {
         let framing = client_response::client_framing(&head, 1);
         let mut run = || {
             out.clear();
-            client_response::write_head(
-                &mut out,
-                black_box(raw),
-                &head,
-                framing,
-                client_response::Persist::Default,
-            );
+            client_response::write_head(&mut out, black_box(raw), &head, framing, false);
+            respond::finish_head(&mut out, &answer_lines());
             black_box(out.len())
         };
         let written = run() as u64;

@@ -23,17 +23,19 @@ use criterion::Criterion;
 use turnpike_core::{
     config::{Config, GatewayFile, load},
     metrics::MetricsRegistry,
-    resolve::Resolved,
     route::{RouteKey, RouteTable},
 };
 use turnpike_proxy::{
+    exchange,
     h1::{
         chunked::{ChunkedDecoder, Event},
         encode,
         request::{self, HeadScanner, Limits, RequestHead},
         response::{self, ResponseHead},
     },
-    snapshot::{Compiled, ProxyTarget, Snapshot},
+    plan::{PlanIntegration, ProxyPlan},
+    respond,
+    snapshot::Snapshot,
     upstream::request::{self as upstream_request, ClientInfo},
 };
 
@@ -521,39 +523,32 @@ pub fn client() -> ClientInfo {
     ClientInfo::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23)), 8080)
 }
 
-/// The `http_proxy` target a resolved request goes to, and whether it preserves Host.
-/// Panics if the route's integration is not a proxy with a target for that stage.
-fn proxy_target<'s>(snap: &'s Snapshot, found: &Resolved<'_, '_>) -> (&'s ProxyTarget, bool) {
-    match &snap.integrations[found.api_index][found.route.integration as usize] {
-        Compiled::Proxy(p) => match &p.stages[found.stage_index] {
-            Ok(target) => (target, p.preserve_host),
-            Err(e) => panic!("route {} has no target: {e}", found.route.key),
-        },
-        Compiled::Mock(_) => panic!("route {} is a mock", found.route.key),
+/// The lines every answer ends with, for an HTTP/1.1 keep-alive answer with no CORS.
+pub fn answer_lines() -> respond::AnswerLines<'static> {
+    respond::AnswerLines {
+        request_id: b"JKJaXmhLoAMEJeQ=",
+        cors: None,
+        persist: respond::Persist::Default,
     }
 }
 
-/// A parsed request routed through a snapshot to its `http_proxy` integration: what the
-/// gateway writes the upstream head from.
+/// A parsed request routed through a snapshot to its `http_proxy` integration, by the gateway's
+/// own [`exchange::route`]: what the gateway writes the upstream head from.
 pub struct Routed<'s, 'b> {
-    pub found: Resolved<'s, 'b>,
-    pub target: &'s ProxyTarget,
-    pub preserve_host: bool,
+    pub routed: exchange::Routed<'s, 'b>,
+    pub proxy: &'s ProxyPlan,
 }
 
-/// Resolves `head` (parsed from `buf`) as `turnpike_proxy::conn` does; panics if it matches no
-/// proxied route (bench inputs always do).
+/// Routes `head` (parsed from `buf`) as the gateway does; panics if it matches no proxied
+/// route (bench inputs always do).
 pub fn route<'s, 'b>(snap: &'s Snapshot, buf: &'b [u8], head: &RequestHead) -> Routed<'s, 'b> {
-    let (host, path) = host_and_path(buf, head);
-    let found = snap
-        .config
-        .resolve(host, head.method(buf), path)
-        .expect("bench requests are routed");
-    let (target, preserve_host) = proxy_target(snap, &found);
-    Routed {
-        found,
-        target,
-        preserve_host,
+    let routed = exchange::route(snap, buf, head);
+    match &routed.plan.integration {
+        PlanIntegration::Proxy(p) => {
+            let proxy: &'s ProxyPlan = p;
+            Routed { routed, proxy }
+        }
+        _ => panic!("route {} is not a routed http_proxy", routed.plan.route_key),
     }
 }
 
@@ -570,24 +565,13 @@ impl Routed<'_, '_> {
             out,
             buf,
             head,
-            self.found.path,
-            &self.found.params,
-            self.target,
-            self.preserve_host,
+            self.routed.path,
+            &self.routed.params,
+            &self.proxy.target,
+            self.proxy.preserve_host,
             client,
         );
     }
-}
-
-/// The Host and path `turnpike_proxy::conn` resolves a parsed head with.
-fn host_and_path<'b>(buf: &'b [u8], head: &RequestHead) -> (&'b [u8], &'b [u8]) {
-    let host = head.host.map_or(&b""[..], |h| h.get(buf));
-    let path = if head.path.is_empty() {
-        &b"/"[..]
-    } else {
-        head.path.get(buf)
-    };
-    (host, path)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use turnpike_admin::plane::DataPlane;
+use turnpike_admin::plane::{AccessLogReading, DataPlane};
 use turnpike_core::{
     config::{ConfigErrors, ConfigFile, check},
     metrics::MetricsRegistry,
 };
 use turnpike_tuning::driver::DriverKind;
 
-use crate::{server::ServerState, snapshot::Snapshot};
+use crate::{access_log::LogSinks, server::ServerState, snapshot::Snapshot};
 
 /// Changes the process's log filter (a `tracing` reload handle, in `main`).
 pub type LogControl = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -20,11 +20,22 @@ pub struct Plane {
     state: Arc<ServerState>,
     driver: DriverKind,
     log: LogControl,
+    access_logs: Arc<LogSinks>,
 }
 
 impl Plane {
-    pub fn new(state: Arc<ServerState>, driver: DriverKind, log: LogControl) -> Plane {
-        Plane { state, driver, log }
+    pub fn new(
+        state: Arc<ServerState>,
+        driver: DriverKind,
+        log: LogControl,
+        access_logs: Arc<LogSinks>,
+    ) -> Plane {
+        Plane {
+            state,
+            driver,
+            log,
+            access_logs,
+        }
     }
 }
 
@@ -46,7 +57,9 @@ impl DataPlane for Plane {
         version: u64,
         metrics: &mut MetricsRegistry,
     ) -> Result<Snapshot, ConfigErrors> {
-        compile(doc, version, metrics)
+        let mut snapshot = compile(doc, version, metrics)?;
+        snapshot.open_access_logs(&self.access_logs);
+        Ok(snapshot)
     }
 
     fn publish(&self, snapshot: Snapshot) {
@@ -59,5 +72,17 @@ impl DataPlane for Plane {
 
     fn set_log_level(&self, filter: &str) -> Result<(), String> {
         (self.log)(filter)
+    }
+
+    fn access_logs(&self) -> Vec<AccessLogReading> {
+        self.access_logs
+            .sinks()
+            .iter()
+            .map(|s| AccessLogReading {
+                destination: s.key().to_owned(),
+                written_lines: s.written_lines(),
+                dropped_lines: s.dropped_lines(),
+            })
+            .collect()
     }
 }

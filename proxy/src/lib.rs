@@ -3,22 +3,29 @@
 //! - [`access_log`]: access log I/O, per-worker buffers to one writer thread per destination;
 //! - [`server`]: starts one [`worker`] per core, handles signals, drains on SIGTERM;
 //! - [`worker`]: a core's runtime, listeners, pools and connection registry;
-//! - [`conn`]: the client connection driver (read, route, answer, repeat);
+//! - [`conn`]: the client connection driver (wait, read a head, hand it on, repeat);
+//! - [`exchange`]: one request's pipeline: route to its [`plan`], policies, integration;
+//! - [`respond`]: every answer the gateway writes, and the keep-alive decision;
+//! - [`plan`]: route plans, compiled per api, stage and route;
+//! - [`error`]: the data plane's one error type;
+//! - [`access_log`]: access log writers fed by per-core buffers;
 //! - [`control`]: the data plane as the admin sees it (compile, publish);
 //! - [`upstream`]: the `http_proxy` integration and its per-core pools;
 //! - [`pump`]: body streaming in both directions;
 //! - [`h1`]: the HTTP/1.1 codec (no I/O; in turnpike-core);
 //! - [`snapshot`]: compiled configs and their lock-free publication;
-//! - [`reject`]: every answer the gateway gives itself;
 //! - [`rt`]: the runtime seam (monoio stays behind it).
 
 pub mod access_log;
 pub mod conn;
 pub mod control;
+pub mod error;
+pub mod exchange;
 /// The HTTP/1.1 codec lives in turnpike-core (the admin server parses with it too).
 pub use turnpike_core::h1;
+pub mod plan;
 pub mod pump;
-pub mod reject;
+pub mod respond;
 pub mod rt;
 pub mod server;
 pub mod snapshot;

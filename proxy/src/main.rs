@@ -23,6 +23,7 @@ use turnpike_core::{
     metrics::MetricsRegistry,
 };
 use turnpike_proxy::{
+    access_log::{self, LogSinks},
     control::{self, LogControl, Plane},
     server::{self, Options, Server},
 };
@@ -192,9 +193,16 @@ fn serve(
     );
     let doc: ConfigFile = chosen.document;
     let checked = config::check(&doc).map_err(|e| invalid(&serving, &e))?;
-    let mut metrics = MetricsRegistry::new(server::worker_count(checked.gateway.workers));
-    let snapshot = turnpike_proxy::snapshot::Snapshot::build(checked, chosen.version, &mut metrics)
-        .map_err(|e| invalid(&serving, &e))?;
+    let workers = server::worker_count(checked.gateway.workers);
+    let mut metrics = MetricsRegistry::new(workers);
+    let mut snapshot =
+        turnpike_proxy::snapshot::Snapshot::build(checked, chosen.version, &mut metrics)
+            .map_err(|e| invalid(&serving, &e))?;
+    // Access log writers live as long as the process; a reload keeps them by destination.
+    let access_logs = Arc::new(LogSinks::new(workers));
+    snapshot.open_access_logs(&access_logs);
+    access_log::spawn_sighup_listener(access_logs.clone())
+        .context("installing the SIGHUP handler (access log reopen)")?;
     for w in &snapshot.config.warnings {
         tracing::warn!("{source}: {w}");
     }
@@ -234,7 +242,12 @@ fn serve(
         server.driver,
     );
     if let (Some((listener, token)), Some(store)) = (admin_listener, store) {
-        let plane = Arc::new(Plane::new(server.state.clone(), server.driver, log));
+        let plane = Arc::new(Plane::new(
+            server.state.clone(),
+            server.driver,
+            log,
+            access_logs.clone(),
+        ));
         let running = Running {
             plane,
             store,
@@ -250,6 +263,10 @@ fn serve(
         );
     }
     server.run_until_signal()?;
+    // Workers flushed their staged lines on the way out; write what is queued.
+    if !access_logs.shutdown(std::time::Duration::from_secs(5)) {
+        tracing::warn!("access log writers did not finish in 5 s; queued lines may be lost");
+    }
     Ok(())
 }
 

@@ -44,6 +44,8 @@ pub struct Pumped {
     pub rest: usize,
     pub scratch: Vec<u8>,
     pub result: Result<(), PumpError>,
+    /// Body bytes (decoded, without framing) moved.
+    pub bytes: u64,
 }
 
 pub struct Pump<'a> {
@@ -85,6 +87,7 @@ impl Pump<'_> {
                     rest: pos,
                     scratch,
                     result: Err($e),
+                    bytes: total,
                 }
             };
         }
@@ -164,6 +167,7 @@ impl Pump<'_> {
                     rest: pos,
                     scratch,
                     result: Ok(()),
+                    bytes: total,
                 };
             }
             // Everything read was used: read the next piece into the start of the buffer.
@@ -200,6 +204,7 @@ impl Pump<'_> {
                             rest: 0,
                             scratch,
                             result: Ok(()),
+                            bytes: total,
                         };
                     }
                     fail!(PumpError::SrcEof);

@@ -113,6 +113,39 @@ where
     drop(monoio::spawn(fut));
 }
 
+/// Spawns a client connection's task so that a panic in it (a bug, never an expected path)
+/// ends that connection only, not the worker and every other connection on its core. The
+/// panic is logged; the task's state is dropped as usual (its socket closes, its registry
+/// entry goes).
+pub fn spawn_guarded<F>(fut: F)
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
+    drop(monoio::spawn(Guarded(fut)));
+}
+
+struct Guarded<F>(F);
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for Guarded<F> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // SAFETY: structural pinning: the inner future is pinned with its wrapper and never
+        // moved out of it.
+        let inner = unsafe { self.map_unchecked_mut(|g| &mut g.0) };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                tracing::error!("a connection task panicked; that connection is closed");
+                std::task::Poll::Ready(())
+            }
+        }
+    }
+}
+
 /// Ends the read side of a socket: a pending read returns EOF, a pending accept on a listener
 /// fails. How idle connections and listeners are stopped without cancelling I/O.
 pub fn shutdown_read(fd: RawFd) {
@@ -152,4 +185,26 @@ pub fn peer_gone(fd: RawFd) -> bool {
         );
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::Cell, rc::Rc};
+
+    #[test]
+    fn a_panicking_connection_task_leaves_the_runtime_serving() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        let ran = Rc::new(Cell::new(false));
+        let seen = ran.clone();
+        rt.block_on(async move {
+            super::spawn_guarded(async { panic!("a bug in one connection") });
+            super::sleep(std::time::Duration::from_millis(10)).await;
+            super::spawn_guarded(async move { seen.set(true) });
+            super::sleep(std::time::Duration::from_millis(10)).await;
+        });
+        assert!(ran.get(), "a task spawned after the panic still runs");
+    }
 }

@@ -1,5 +1,6 @@
-//! Config snapshots: a checked [`Config`] compiled into what workers run (upstream addresses
-//! resolved, mock responses pre-rendered), published to every worker without locks.
+//! Config snapshots: a checked [`Config`] compiled into what workers run (one
+//! [`RoutePlan`] per api, stage and route: upstream addresses resolved, mock responses
+//! pre-rendered), published to every worker without locks.
 //!
 //! The admin side builds a [`Snapshot`] (DNS lookups happen here, never on a worker) and calls
 //! [`SnapshotCell::publish`]. A worker checks one relaxed atomic per request; when the
@@ -14,58 +15,39 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use arc_swap::ArcSwap;
 use turnpike_core::{
-    config::{Config, ConfigError, ConfigErrors, IntegrationKind, Mock},
-    metrics::{MetricsRegistry, RouteCounters, SeriesKey, WorkerGauges},
-    uri::PathTemplate,
+    config::{Api, Config, ConfigError, ConfigErrors, IntegrationKind, Mock},
+    metrics::{MetricsRegistry, SeriesKey, WorkerGauges},
 };
 
-use crate::h1::{encode, request::Limits};
+use crate::{
+    access_log::LogSinks,
+    exchange::StageLog,
+    h1::{encode, request::Limits},
+    plan::{MockResponse, PlanIntegration, ProxyPlan, ProxyTarget, RoutePlan},
+    respond::Policies,
+};
 
-/// What one worker runs: the checked config and its compiled integrations.
+/// What one worker runs: the checked config and its route plans.
 pub struct Snapshot {
     pub generation: u64,
     pub config: Config,
-    /// `[api][integration]`.
-    pub integrations: Vec<Vec<Compiled>>,
+    /// Every route plan: per API and stage, its routes' plans in route order, then the plan of
+    /// requests that match no route there.
+    plans: Vec<RoutePlan>,
+    /// `[api][stage]`: where that stage's plans start in `plans`.
+    plan_base: Vec<Vec<u32>>,
+    /// Requests no API or stage serves (404), and requests refused before routing.
+    pub unrouted: RoutePlan,
+    /// Request head limits.
     pub limits: Limits,
-    /// `[api][stage * routes + route]`: one counter slot per worker.
-    pub series: Vec<Vec<Arc<[RouteCounters]>>>,
-    /// Requests refused before a route was found (400, 404, 408, 413, 431 ...).
-    pub unrouted: Arc<[RouteCounters]>,
+    /// Upstream response head limits.
+    pub upstream_limits: Limits,
     /// Per-worker gauges (connections, config generation).
     pub gauges: Arc<[WorkerGauges]>,
-}
-
-pub enum Compiled {
-    Proxy(ProxyIntegration),
-    Mock(MockResponse),
-}
-
-pub struct ProxyIntegration {
-    pub timeout: Duration,
-    pub preserve_host: bool,
-    /// Per stage: the target, or why the stage cannot use this integration.
-    pub stages: Vec<Result<ProxyTarget, String>>,
-}
-
-pub struct ProxyTarget {
-    pub addr: SocketAddr,
-    pub host_header: Box<[u8]>,
-    pub path: Option<PathTemplate>,
-    pub query: Option<Box<[u8]>>,
-}
-
-/// A mock's response, rendered once: status line and headers up to (not including) the Date
-/// and Connection lines, then the body.
-pub struct MockResponse {
-    pub status: u16,
-    pub head: Box<[u8]>,
-    pub body: Box<[u8]>,
 }
 
 impl Snapshot {
@@ -85,44 +67,54 @@ impl Snapshot {
                 format!("{level:?}: {e}"),
             ));
         }
-        let mut integrations = Vec::with_capacity(config.apis.len());
+        let mut plans = Vec::new();
+        let mut plan_base = Vec::with_capacity(config.apis.len());
         for (a, api) in config.apis.iter().enumerate() {
-            let mut compiled = Vec::with_capacity(api.integrations.len());
-            for integ in &api.integrations {
-                let at = format!("apis[{a}].integrations.{}", integ.name);
-                compiled.push(match &integ.kind {
-                    IntegrationKind::Mock(m) => Compiled::Mock(render_mock(m)),
-                    IntegrationKind::HttpProxy(p) => {
-                        let stages = p
-                            .targets
-                            .iter()
-                            .zip(&api.stages)
-                            .map(|(t, stage)| {
-                                let t = t.as_ref().map_err(Clone::clone)?;
-                                let addr = resolve(&t.host, t.port).map_err(|e| {
-                                    errors.push(ConfigError::new(
-                                        format!("{at}.uri"),
-                                        format!("stage {:?}: {e}", stage.name),
-                                    ));
-                                    e
-                                })?;
-                                Ok(ProxyTarget {
-                                    addr,
-                                    host_header: t.host_header.as_bytes().into(),
-                                    path: t.path.clone(),
-                                    query: t.query.as_ref().map(|q| q.as_bytes().into()),
-                                })
-                            })
-                            .collect();
-                        Compiled::Proxy(ProxyIntegration {
-                            timeout: p.timeout,
-                            preserve_host: p.preserve_host,
-                            stages,
-                        })
-                    }
-                });
+            let policies = Arc::new(Policies::for_api(api));
+            let integrations = compile_integrations(a, api, &mut errors);
+            let mut bases = Vec::with_capacity(api.stages.len());
+            let api_name: Arc<str> = api.name.as_str().into();
+            for (s, stage) in api.stages.iter().enumerate() {
+                bases.push(plans.len() as u32);
+                let stage_name: Arc<str> = stage.name.as_str().into();
+                let plan = |route: Option<u32>, integration, counters| RoutePlan {
+                    api: a as u32,
+                    stage: s as u32,
+                    route,
+                    route_key: match route {
+                        Some(r) => api.routes[r as usize].key.as_str().into(),
+                        None => "-".into(),
+                    },
+                    stage_name: stage_name.clone(),
+                    api_name: api_name.clone(),
+                    integration,
+                    body_limit: api.max_body_bytes,
+                    counters,
+                    policies: policies.clone(),
+                    access_log: None,
+                };
+                let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
+                for (r, route) in api.routes.iter().enumerate() {
+                    let integration = match &integrations[route.integration as usize] {
+                        Compiled::Mock(m) => PlanIntegration::Mock(m.clone()),
+                        Compiled::Proxy(per_stage) => match &per_stage[s] {
+                            Ok(p) => PlanIntegration::Proxy(p.clone()),
+                            Err(why) => PlanIntegration::Misconfigured(why.clone()),
+                        },
+                    };
+                    let counters = metrics.series(SeriesKey {
+                        api: api.name.clone(),
+                        stage: stage.name.clone(),
+                        route: route.key.clone(),
+                    });
+                    stage_plans.push(plan(Some(r as u32), integration, counters));
+                }
+                // Requests in this stage that match no route keep its API's policies; their
+                // metrics go to the unrouted series, as before routing existed.
+                stage_plans.push(plan(None, PlanIntegration::NoRoute, metrics.unrouted()));
+                plans.extend(stage_plans);
             }
-            integrations.push(compiled);
+            plan_base.push(bases);
         }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -131,40 +123,111 @@ impl Snapshot {
             max_head_bytes: config.gateway.max_header_bytes,
             max_headers: config.gateway.max_headers,
         };
-        let series = config
+        let upstream_limits = Limits {
+            max_head_bytes: config.gateway.upstream.max_response_header_bytes,
+            max_headers: config.gateway.upstream.max_response_headers,
+        };
+        let unrouted = RoutePlan {
+            api: u32::MAX,
+            stage: 0,
+            route: None,
+            route_key: "-".into(),
+            stage_name: "-".into(),
+            api_name: "-".into(),
+            integration: PlanIntegration::NoRoute,
+            body_limit: 0,
+            counters: metrics.unrouted(),
+            policies: Arc::new(Policies::default()),
+            access_log: None,
+        };
+        Ok(Snapshot {
+            generation,
+            config,
+            plans,
+            plan_base,
+            unrouted,
+            limits,
+            upstream_limits,
+            gauges: metrics.gauges(),
+        })
+    }
+
+    /// The plan of route `route` (or of no route, `None`) in stage `stage` of API `api`.
+    #[inline]
+    pub fn plan(&self, api: usize, stage: usize, route: Option<usize>) -> &RoutePlan {
+        let routes = self.config.apis[api].routes.len();
+        let base = self.plan_base[api][stage] as usize;
+        &self.plans[base + route.unwrap_or(routes)]
+    }
+
+    /// Connects each stage's access log to its writer, opening destinations not open yet
+    /// (writers are kept by destination across reloads). Not done by [`Snapshot::build`], so
+    /// `turnpike check` opens nothing.
+    pub fn open_access_logs(&mut self, sinks: &LogSinks) {
+        let logs: Vec<Vec<Option<Arc<StageLog>>>> = self
+            .config
             .apis
             .iter()
             .map(|api| {
                 api.stages
                     .iter()
-                    .flat_map(|stage| api.routes.iter().map(move |route| (stage, route)))
-                    .map(|(stage, route)| {
-                        metrics.series(SeriesKey {
-                            api: api.name.clone(),
-                            stage: stage.name.clone(),
-                            route: route.key.clone(),
-                        })
+                    .map(|stage| {
+                        let l = stage.access_log.as_ref()?;
+                        Some(Arc::new(StageLog {
+                            format: l.format.clone(),
+                            sink: sinks.get_or_open(&l.destination),
+                        }))
                     })
                     .collect()
             })
             .collect();
-        Ok(Snapshot {
-            generation,
-            config,
-            integrations,
-            limits,
-            series,
-            unrouted: metrics.unrouted(),
-            gauges: metrics.gauges(),
-        })
+        for plan in &mut self.plans {
+            plan.access_log = logs[plan.api as usize][plan.stage as usize].clone();
+        }
     }
+}
 
-    /// The counters of route `route` in stage `stage` of API `api`.
-    #[inline]
-    pub fn route_counters(&self, api: usize, stage: usize, route: usize) -> &Arc<[RouteCounters]> {
-        let routes = self.config.apis[api].routes.len();
-        &self.series[api][stage * routes + route]
+/// An API's integrations compiled: mocks rendered, proxies resolved per stage.
+enum Compiled {
+    Proxy(Vec<Result<Arc<ProxyPlan>, Arc<str>>>),
+    Mock(Arc<MockResponse>),
+}
+
+fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> Vec<Compiled> {
+    let mut compiled = Vec::with_capacity(api.integrations.len());
+    for integ in &api.integrations {
+        let at = format!("apis[{a}].integrations.{}", integ.name);
+        compiled.push(match &integ.kind {
+            IntegrationKind::Mock(m) => Compiled::Mock(Arc::new(render_mock(m))),
+            IntegrationKind::HttpProxy(p) => Compiled::Proxy(
+                p.targets
+                    .iter()
+                    .zip(&api.stages)
+                    .map(|(t, stage)| {
+                        let t = t.as_ref().map_err(|e| Arc::from(e.as_str()))?;
+                        let addr = resolve(&t.host, t.port).map_err(|e| {
+                            errors.push(ConfigError::new(
+                                format!("{at}.uri"),
+                                format!("stage {:?}: {e}", stage.name),
+                            ));
+                            Arc::from(e.as_str())
+                        })?;
+                        Ok(Arc::new(ProxyPlan {
+                            target: ProxyTarget {
+                                addr,
+                                host_header: t.host_header.as_bytes().into(),
+                                path: t.path.clone(),
+                                query: t.query.as_ref().map(|q| q.as_bytes().into()),
+                            },
+                            timeout: p.timeout,
+                            preserve_host: p.preserve_host,
+                        }))
+                    })
+                    .collect(),
+            ),
+        });
     }
+    compiled
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {

@@ -15,10 +15,15 @@ use std::{
 };
 
 use monoio::net::ListenerOpts;
+use turnpike_core::context::{RequestId, RequestIds};
 use turnpike_tuning::driver::{DriverChoice, DriverKind, build_runtime};
 
 use crate::{
-    conn,
+    access_log::LogBuffer,
+    conn::{self, RequestState},
+    error::GatewayError,
+    exchange::StageLog,
+    plan::RoutePlan,
     rt::{self, TcpListener},
     server::ServerState,
     snapshot::{LocalSnapshot, SnapshotRef},
@@ -30,6 +35,12 @@ use crate::{
 pub const IO_BUF: usize = 64 * 1024;
 /// Buffers kept for reuse per worker.
 const POOLED_BUFS: usize = 256;
+/// Request states kept for reuse per worker (one per connection with a request in hand).
+const POOLED_STATES: usize = 1024;
+/// A request state whose read buffer grew past this (a large head) is not pooled.
+const POOLED_STATE_MAX_BUF: usize = 4 * conn::INITIAL_READ_BUF;
+/// At most one integration-failure warning per worker per this many milliseconds.
+const WARN_EVERY_MS: u64 = 1000;
 
 /// What a worker reports once it has bound its listeners.
 pub type Started = Result<(usize, DriverKind), String>;
@@ -56,6 +67,17 @@ pub struct Worker {
     date: Cell<[u8; 29]>,
     date_second: Cell<u64>,
     listeners: RefCell<Vec<RawFd>>,
+    /// Request states not in use (see `conn`: idle connections hold none). Boxed: a
+    /// connection holds a pointer, never the state itself.
+    #[allow(clippy::vec_box)]
+    states: RefCell<Vec<Box<RequestState>>>,
+    /// A reused buffer for rendering gateway response bodies.
+    pub scratch: Cell<Vec<u8>>,
+    request_ids: RefCell<RequestIds>,
+    /// This worker's staging buffer per access log destination.
+    logs: RefCell<Vec<LogBuffer>>,
+    last_warn_ms: Cell<u64>,
+    warns_suppressed: Cell<u64>,
 }
 
 impl Worker {
@@ -73,6 +95,88 @@ impl Worker {
     #[inline]
     pub fn date(&self) -> [u8; 29] {
         self.date.get()
+    }
+
+    /// A request state for a connection that has a request in hand.
+    #[inline]
+    pub fn take_request_state(&self) -> Box<RequestState> {
+        self.states
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Box::new(RequestState::new()))
+    }
+
+    /// Gives a request state back once its connection is idle (or closed).
+    #[inline]
+    pub fn give_request_state(&self, mut st: Box<RequestState>) {
+        let mut states = self.states.borrow_mut();
+        if states.len() < POOLED_STATES && st.rbuf.capacity() <= POOLED_STATE_MAX_BUF {
+            st.rbuf.clear();
+            st.consumed = 0;
+            states.push(st);
+        }
+    }
+
+    /// Milliseconds since the Unix epoch (`$context.requestTimeEpoch`).
+    #[inline]
+    pub fn epoch_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// The next `$context.requestId` (unique across workers and restarts).
+    #[inline]
+    pub fn next_request_id(&self, epoch_ms: u64) -> RequestId {
+        self.request_ids.borrow_mut().next(epoch_ms)
+    }
+
+    /// Appends one access log line, rendered by `render`, to this worker's buffer for the
+    /// stage log's destination. Never blocks: a full writer queue drops and counts.
+    #[inline]
+    pub fn log_line(&self, log: &StageLog, render: impl FnOnce(&mut Vec<u8>)) {
+        let mut logs = self.logs.borrow_mut();
+        let i = match logs.iter().position(|b| Arc::ptr_eq(b.sink(), &log.sink)) {
+            Some(i) => i,
+            None => {
+                logs.push(log.sink.buffer());
+                logs.len() - 1
+            }
+        };
+        let buf = &mut logs[i];
+        render(buf.line());
+        buf.end_line();
+    }
+
+    /// Hands staged access log lines to their writers.
+    fn flush_logs(&self) {
+        for b in self.logs.borrow_mut().iter_mut() {
+            b.flush();
+        }
+    }
+
+    /// A 502 or 504 the gateway made: warned with its reason, at most once a second per
+    /// worker (the count of those not shown goes with the next one).
+    pub fn warn_integration_failure(&self, plan: &RoutePlan, e: GatewayError) {
+        let now = self.watchdog.now_ms();
+        if now.saturating_sub(self.last_warn_ms.get()) < WARN_EVERY_MS
+            && self.last_warn_ms.get() != 0
+        {
+            self.warns_suppressed.set(self.warns_suppressed.get() + 1);
+            return;
+        }
+        self.last_warn_ms.set(now.max(1));
+        let suppressed = self.warns_suppressed.replace(0);
+        tracing::warn!(
+            worker = self.id,
+            api = %plan.api_name,
+            stage = %plan.stage_name,
+            route = %plan.route_key,
+            status = e.status(),
+            reason = e.reason,
+            suppressed,
+            "integration failed"
+        );
     }
 
     /// Reformats the Date header when the second changed.
@@ -188,6 +292,12 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         date: Cell::new([b' '; 29]),
         date_second: Cell::new(0),
         listeners: RefCell::new(listeners.iter().map(|l| l.as_raw_fd()).collect()),
+        states: RefCell::new(Vec::new()),
+        scratch: Cell::new(Vec::new()),
+        request_ids: RefCell::new(RequestIds::new(spec.id as u16, random_seed())),
+        logs: RefCell::new(Vec::new()),
+        last_warn_ms: Cell::new(0),
+        warns_suppressed: Cell::new(0),
     });
     worker.refresh_date();
     for l in listeners {
@@ -201,6 +311,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         worker.watchdog.tick();
         worker.refresh_date();
         worker.publish_gauges();
+        worker.flush_logs();
         worker
             .pool
             .expire(Instant::now(), &worker.snapshot().config.gateway.upstream);
@@ -217,6 +328,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         if let Some(deadline) = drain_deadline {
             let active = worker.watchdog.active();
             if active == 0 {
+                worker.flush_logs();
                 break;
             }
             if Instant::now() >= deadline {
@@ -225,10 +337,24 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
                     active,
                     "drain timeout: closing connections"
                 );
+                worker.flush_logs();
                 break;
             }
         }
     }
+}
+
+/// A seed that differs per process start, so request ids do not repeat across restarts.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // Time and pid still differ between starts.
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return t ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_le_bytes(b)
 }
 
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -246,7 +372,7 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
                 if worker.draining() {
                     break;
                 }
-                rt::spawn(conn::serve(worker.clone(), stream, peer));
+                rt::spawn_guarded(conn::serve(worker.clone(), stream, peer));
             }
             Err(e) => {
                 if worker.draining() {

@@ -4,7 +4,8 @@
 //! - [`pool`]: per-core idle connections;
 //! - [`request`] / [`response`]: the heads as rewritten for the other side (pure);
 //! - this file: the exchange itself, with its timeouts and its single retry (a pooled
-//!   connection that fails before any byte of an idempotent request was written).
+//!   connection that fails before any byte of an idempotent request was written). Failures
+//!   before the response head return to [`crate::exchange`], which answers them.
 //!
 //! Hot path: no locks, no blocking calls, no logging above debug.
 
@@ -12,23 +13,32 @@ pub mod pool;
 pub mod request;
 pub mod response;
 
-use std::{net::SocketAddr, os::fd::AsRawFd, rc::Rc, time::Duration, time::Instant};
+use std::{
+    net::SocketAddr,
+    os::fd::AsRawFd,
+    rc::Rc,
+    time::{Duration, Instant},
+};
 
 use turnpike_core::config::UpstreamPolicy;
 
-use self::response::{ClientFraming, Persist};
+use self::response::ClientFraming;
 use crate::{
-    conn::{Client, Outcome, respond, send},
+    conn::{Client, RequestState},
+    error::{ErrorKind, GatewayError},
+    exchange::RequestCtx,
     h1::{
         body::BodyDecoder,
         chunked::ChunkedDecoder,
+        encode,
         request::BodyKind,
         response::{self as h1response, ResponseBody, ResponseError},
     },
+    plan::{ProxyPlan, RoutePlan},
     pump::{Out, Pump, PumpError},
-    reject::Reject,
+    respond,
     rt::{self, TcpStream},
-    snapshot::{Snapshot, SnapshotRef},
+    snapshot::SnapshotRef,
     watch::Side,
     worker::Worker,
 };
@@ -36,67 +46,92 @@ use crate::{
 /// Request bodies up to this size that already arrived with the head go out in the same write.
 const INLINE_BODY: u64 = 16 * 1024;
 
-/// Where and how long: the per-request facts `forward` needs from the route.
-pub struct Exchange {
-    pub addr: SocketAddr,
-    pub timeout: Duration,
-    pub body_limit: u64,
+/// How a proxied exchange ended.
+pub enum Forwarded {
+    /// The upstream's response was relayed (wholly, or as far as the client took it);
+    /// `keep`: the client connection can carry another request.
+    Done { keep: bool },
+    /// The client went away before an answer could be written.
+    ClientGone,
+    /// Nothing was sent to the client yet; the gateway answers `error`. `request_read`: the
+    /// request body was read to its end, so the connection could stay open.
+    Failed {
+        error: GatewayError,
+        request_read: bool,
+    },
 }
 
-/// Proxies the request whose head is parsed in `c` and whose upstream head is in `out`.
+const fn up(kind: ErrorKind, reason: &'static str) -> GatewayError {
+    GatewayError::upstream(kind, reason)
+}
+
+/// Proxies the request parsed in `st`, whose upstream head is in `out`, and relays the
+/// response. Errors before the response head reached the client come back as
+/// [`Forwarded::Failed`] for the gateway to answer.
+#[allow(clippy::too_many_arguments)]
 pub async fn forward(
     worker: &Rc<Worker>,
     snap: &SnapshotRef,
     c: &mut Client,
+    st: &mut RequestState,
     mut out: Vec<u8>,
-    x: Exchange,
-) -> Outcome {
+    p: &ProxyPlan,
+    plan: &RoutePlan,
+    x: &mut RequestCtx,
+) -> Forwarded {
     let gw = &snap.config.gateway;
     let sent_at = Instant::now();
-    // The integration timeout covers sending the request and receiving the response head.
-    let deadline = c.watch.deadline_in(x.timeout);
-    let head_only = c.head.is_head(&c.rbuf);
-    let idempotent = c.head.is_idempotent(&c.rbuf);
-    let body_start = c.head.end;
+    // The integration timeout covers connecting, sending the request and receiving the
+    // response head.
+    let until = sent_at + p.timeout;
+    let deadline = c.watch.deadline_in(p.timeout);
+    let head_only = st.head.is_head(&st.rbuf);
+    let idempotent = st.head.is_idempotent(&st.rbuf);
+    let body_start = st.head.end;
+    let addr = p.target.addr;
 
     // The request body: small and already here -> along with the head; else streamed.
-    let mut body = match c.head.body {
+    let mut body = match st.head.body {
         BodyKind::None => None,
-        BodyKind::Length(n) if n <= INLINE_BODY && (c.rbuf.len() - body_start) as u64 >= n => {
+        BodyKind::Length(n) if n <= INLINE_BODY && (st.rbuf.len() - body_start) as u64 >= n => {
             let end = body_start + n as usize;
-            out.extend_from_slice(&c.rbuf[body_start..end]);
-            c.consumed = end;
+            out.extend_from_slice(&st.rbuf[body_start..end]);
+            st.consumed = end;
+            x.request_length = n;
             None
         }
         BodyKind::Length(n) => Some(BodyDecoder::Length(n)),
         BodyKind::Chunked => Some(BodyDecoder::Chunked(ChunkedDecoder::new())),
     };
 
-    let mut up = match send_head(
+    let sent = send_head(
         worker,
         c,
         &gw.upstream,
-        x.addr,
+        addr,
         &mut out,
         idempotent,
         deadline,
+        until,
+        false,
     )
-    .await
-    {
-        Ok(up) => up,
-        Err(r) => {
+    .await;
+    let (mut upstream, reused) = match sent {
+        Ok(u) => u,
+        Err(error) => {
             worker.bufs.give(out);
-            c.linger |= body.is_some();
-            let keep = body.is_none() && c.head.keep_alive && !worker.draining();
-            let sent = respond(worker, snap, c, r, !keep, head_only).await;
-            return Outcome::answered(sent && keep, r.status());
+            x.integration_micros = Some(sent_at.elapsed().as_micros() as u64);
+            return Forwarded::Failed {
+                error,
+                request_read: body.is_none(),
+            };
         }
     };
 
     // Stream the rest of the request body.
     let mut upstream_write_failed = false;
     if let Some(decoder) = body.as_mut() {
-        if c.head.expect_continue && c.head.minor_version == 1 {
+        if st.head.expect_continue && st.head.minor_version == 1 {
             out.clear();
             out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             let armed = c.watch.arm(gw.idle_timeout, c.fd, Side::Both);
@@ -105,12 +140,12 @@ pub async fn forward(
             out = o;
             if res.is_err() {
                 worker.bufs.give(out);
-                return Outcome::client_gone();
+                return Forwarded::ClientGone;
             }
         }
         out.clear();
         let mut input = worker.bufs.take();
-        input.extend_from_slice(&c.rbuf[body_start..]);
+        input.extend_from_slice(&st.rbuf[body_start..]);
         let framing = if matches!(decoder, BodyDecoder::Chunked(_)) {
             Out::Chunked
         } else {
@@ -118,41 +153,48 @@ pub async fn forward(
         };
         let pumped = Pump {
             src: &mut c.stream,
-            dst: &mut up,
+            dst: &mut upstream,
             watch: &c.watch,
             decoder,
             out: framing,
             read_idle: gw.idle_timeout,
-            write_idle: x.timeout,
-            limit: x.body_limit,
+            write_idle: p.timeout,
+            limit: plan.body_limit,
         }
         .run(input, 0, out)
         .await;
         out = pumped.scratch;
-        // What followed the body (a pipelined request) becomes the start of the read buffer.
-        c.rbuf.clear();
-        c.rbuf
+        x.request_length = pumped.bytes;
+        // What followed the body (a pipelined request) goes right after the head, which stays
+        // where it is: its spans are read until the access log line is written. The head
+        // counts as consumed, so the next request starts with what followed.
+        st.rbuf.truncate(body_start);
+        st.rbuf
             .extend_from_slice(&pumped.input[pumped.rest.min(pumped.input.len())..]);
-        c.consumed = 0;
+        st.consumed = body_start;
         worker.bufs.give(pumped.input);
         match pumped.result {
             Ok(()) => {}
             Err(PumpError::DstIo) | Err(PumpError::DstTimeout) => upstream_write_failed = true,
             Err(e) => {
                 worker.bufs.give(out);
-                let r = match e {
-                    PumpError::SrcTimeout => Some(Reject::RequestTimeout),
-                    PumpError::Malformed => Some(Reject::BadRequest),
-                    PumpError::TooLarge => Some(Reject::PayloadTooLarge),
-                    _ => None, // the client went away
-                };
-                return match r {
-                    Some(r) => {
-                        c.linger = true;
-                        respond(worker, snap, c, r, true, head_only).await;
-                        Outcome::answered(false, r.status())
+                let error = match e {
+                    PumpError::SrcTimeout => GatewayError::client(
+                        ErrorKind::RequestTimeout,
+                        "request body not received in time",
+                    ),
+                    PumpError::Malformed => {
+                        GatewayError::client(ErrorKind::BadRequest, "malformed chunked body")
                     }
-                    None => Outcome::client_gone(),
+                    PumpError::TooLarge => GatewayError::client(
+                        ErrorKind::PayloadTooLarge,
+                        "request body over max_body_bytes",
+                    ),
+                    _ => return Forwarded::ClientGone,
+                };
+                return Forwarded::Failed {
+                    error,
+                    request_read: false,
                 };
             }
         }
@@ -160,58 +202,92 @@ pub async fn forward(
     let body_complete = !upstream_write_failed;
     c.linger |= upstream_write_failed;
 
-    // The response head (interim 1xx skipped: the gateway answered Expect itself).
+    // The response head; interim 1xx responses are relayed as they come.
     let mut input = worker.bufs.take();
-    let head_result = read_response_head(&mut up, &mut input, c, snap, head_only, deadline).await;
-    let integration = Some(sent_at.elapsed().as_micros() as u64);
-    if let Err(r) = head_result {
-        worker.bufs.give(input);
-        worker.bufs.give(out);
-        let keep = body_complete && c.head.keep_alive && !worker.draining();
-        let sent = respond(worker, snap, c, r, !keep, head_only).await;
-        return Outcome {
-            integration_micros: integration,
-            ..Outcome::answered(sent && keep, r.status())
+    let mut head_result =
+        read_response_head(&mut upstream, &mut input, c, st, snap, head_only, deadline).await;
+    if let Err(HeadFailure::ClosedUnanswered) = head_result
+        && reused
+        && idempotent
+        && body.is_none()
+    {
+        // The upstream closed a pooled connection just as the request went out (a keep-alive
+        // race): nothing of the request was answered, so it goes once more on a new
+        // connection, as nginx and HAProxy do for idempotent requests.
+        tracing::debug!(%addr, "pooled upstream connection closed unanswered; retrying on a new one");
+        input.clear();
+        head_result = match send_head(
+            worker,
+            c,
+            &gw.upstream,
+            addr,
+            &mut out,
+            idempotent,
+            deadline,
+            until,
+            true,
+        )
+        .await
+        {
+            Ok((fresh, _)) => {
+                upstream = fresh;
+                read_response_head(&mut upstream, &mut input, c, st, snap, head_only, deadline)
+                    .await
+            }
+            Err(e) => Err(HeadFailure::Error(e)),
         };
     }
-    let status = c.response.status;
-    let done = |keep: bool| Outcome {
-        keep,
-        status,
-        integration_micros: integration,
-    };
+    x.integration_micros = Some(sent_at.elapsed().as_micros() as u64);
+    if let Err(failure) = head_result {
+        worker.bufs.give(input);
+        worker.bufs.give(out);
+        let Some(error) = failure.error() else {
+            return Forwarded::ClientGone;
+        };
+        return Forwarded::Failed {
+            error,
+            request_read: body_complete,
+        };
+    }
+    let status = st.response.status;
+    x.integration_status = Some(status);
+    x.status = status;
 
-    let framing = response::client_framing(&c.response, c.head.minor_version);
-    let keep = body_complete
-        && c.head.keep_alive
-        && !worker.draining()
-        && framing != ClientFraming::UntilClose;
-    let persist = match (keep, c.head.minor_version) {
-        (false, _) => Persist::Close,
-        (true, 0) => Persist::KeepAlive,
-        (true, _) => Persist::Default,
-    };
+    let framing = response::client_framing(&st.response, st.head.minor_version);
+    let keep = respond::keep_alive(
+        &st.head,
+        body_complete,
+        framing == ClientFraming::UntilClose,
+        worker.draining(),
+    );
     out.clear();
-    response::write_head(&mut out, &input, &c.response, framing, persist);
+    let drop_cors = plan.policies.cors.is_some();
+    response::write_head(&mut out, &input, &st.response, framing, drop_cors);
+    respond::finish_head(
+        &mut out,
+        &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
+    );
 
-    let reusable = c.response.reusable && body_complete;
-    let mut decoder = match c.response.body {
+    let reusable = st.response.reusable && body_complete;
+    let mut decoder = match st.response.body {
         ResponseBody::None => None,
         ResponseBody::Length(n) => Some(BodyDecoder::Length(n)),
         ResponseBody::Chunked => Some(BodyDecoder::Chunked(ChunkedDecoder::new())),
         ResponseBody::UntilClose => Some(BodyDecoder::UntilClose),
     };
-    let head_end = c.response.end;
+    let head_end = st.response.end;
     let Some(decoder) = decoder.as_mut() else {
         let extra = input.len() > head_end;
         worker.bufs.give(input);
         if reusable && !extra {
-            worker.pool.checkin(x.addr, up, &gw.upstream);
+            worker.pool.checkin(addr, upstream, &gw.upstream);
         }
-        return done(send(worker, c, out, gw.idle_timeout).await && keep);
+        return Forwarded::Done {
+            keep: crate::exchange::send(worker, c, out).await && keep,
+        };
     };
     let pumped = Pump {
-        src: &mut up,
+        src: &mut upstream,
         dst: &mut c.stream,
         watch: &c.watch,
         decoder,
@@ -220,23 +296,28 @@ pub async fn forward(
         } else {
             Out::Raw
         },
-        read_idle: x.timeout,
+        read_idle: p.timeout,
         write_idle: gw.idle_timeout,
         limit: u64::MAX,
     }
     .run(input, head_end, out)
     .await;
+    x.response_length = pumped.bytes;
     let clean = pumped.result.is_ok() && pumped.rest == pumped.input.len();
     worker.bufs.give(pumped.input);
     worker.bufs.give(pumped.scratch);
     if reusable && clean {
-        worker.pool.checkin(x.addr, up, &gw.upstream);
+        worker.pool.checkin(addr, upstream, &gw.upstream);
     }
-    done(pumped.result.is_ok() && keep)
+    Forwarded::Done {
+        keep: pumped.result.is_ok() && keep,
+    }
 }
 
-/// Gets an upstream connection and writes the request head on it. A pooled connection that
-/// fails before any byte was written is replaced once by a fresh one, for idempotent requests.
+/// Gets an upstream connection (a pooled one unless `fresh`) and writes the request head on it.
+/// A pooled connection that fails before any byte was written is replaced once by a fresh one,
+/// for idempotent requests. Returns the connection and whether it came from the pool.
+#[allow(clippy::too_many_arguments)]
 async fn send_head(
     worker: &Worker,
     c: &Client,
@@ -245,43 +326,72 @@ async fn send_head(
     out: &mut Vec<u8>,
     idempotent: bool,
     deadline: u64,
-) -> Result<TcpStream, Reject> {
-    let mut pooled = worker.pool.checkout(addr, policy);
+    until: Instant,
+    fresh: bool,
+) -> Result<(TcpStream, bool), GatewayError> {
+    let mut pooled = if fresh {
+        None
+    } else {
+        worker.pool.checkout(addr, policy)
+    };
     let mut retried = false;
     loop {
         let reused = pooled.is_some();
-        let mut up = match pooled.take() {
-            Some(up) => up,
-            None => connect(addr, policy.connect_timeout).await?,
+        let mut upstream = match pooled.take() {
+            Some(u) => u,
+            None => connect(addr, policy.connect_timeout, until).await?,
         };
-        let armed = c.watch.arm_at(deadline, up.as_raw_fd(), Side::Both);
-        let (res, o) = rt::write_all(&mut up, std::mem::take(out)).await;
+        let armed = c.watch.arm_at(deadline, upstream.as_raw_fd(), Side::Both);
+        let (res, o) = rt::write_all(&mut upstream, std::mem::take(out)).await;
         drop(armed);
         *out = o;
         match res {
-            Ok(()) => return Ok(up),
-            Err(_) if c.watch.fired() => return Err(Reject::GatewayTimeout),
+            Ok(()) => return Ok((upstream, reused)),
+            Err(_) if c.watch.fired() => {
+                return Err(up(
+                    ErrorKind::GatewayTimeout,
+                    "integration timed out sending the request",
+                ));
+            }
             Err(e) if reused && e.nothing_written && idempotent && !retried => {
                 tracing::debug!(%addr, error = %e.error, "pooled upstream connection was closed; retrying on a new one");
                 retried = true;
             }
             Err(e) => {
                 tracing::debug!(%addr, error = %e.error, "upstream write failed");
-                return Err(Reject::BadGateway);
+                return Err(up(
+                    ErrorKind::BadGateway,
+                    "upstream closed the connection while the request was sent",
+                ));
             }
         }
     }
 }
 
-async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Reject> {
-    match rt::until(Instant::now() + timeout, TcpStream::connect_addr(addr)).await {
-        None => {
-            tracing::debug!(%addr, "upstream connect timed out");
-            Err(Reject::GatewayTimeout)
-        }
+/// Connects within the connect timeout and what is left of the integration timeout, whichever
+/// ends first.
+async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    until: Instant,
+) -> Result<TcpStream, GatewayError> {
+    let connect_until = Instant::now() + timeout;
+    let integration_first = until < connect_until;
+    match rt::until(connect_until.min(until), TcpStream::connect_addr(addr)).await {
+        None if integration_first => Err(up(
+            ErrorKind::GatewayTimeout,
+            "integration timed out connecting to the upstream",
+        )),
+        None => Err(up(ErrorKind::GatewayTimeout, "upstream connect timed out")),
         Some(Err(e)) => {
             tracing::debug!(%addr, error = %e, "upstream connect failed");
-            Err(Reject::BadGateway)
+            Err(up(
+                ErrorKind::BadGateway,
+                match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "upstream refused the connection",
+                    _ => "upstream connect failed",
+                },
+            ))
         }
         Some(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -290,48 +400,120 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Rejec
     }
 }
 
-/// Reads the upstream's final response head into `input` / `c.response`, by `deadline`.
+/// Why no response head came.
+enum HeadFailure {
+    Error(GatewayError),
+    /// The upstream closed (or reset) the connection before sending a single byte.
+    ClosedUnanswered,
+    /// The client went away while an interim response was relayed.
+    ClientGone,
+}
+
+impl HeadFailure {
+    fn error(&self) -> Option<GatewayError> {
+        match self {
+            HeadFailure::Error(e) => Some(*e),
+            HeadFailure::ClosedUnanswered => Some(up(
+                ErrorKind::BadGateway,
+                "upstream closed the connection before a response head",
+            )),
+            HeadFailure::ClientGone => None,
+        }
+    }
+}
+
+/// Reads the upstream's final response head into `input` / `st.response`, by `deadline`.
+/// Interim responses other than 100 and 101 (102, 103 Early Hints) are relayed to HTTP/1.1
+/// clients as they arrive (RFC 9110 section 15.2); 100 is dropped (the gateway answered
+/// `Expect` itself) and 101 refused (no protocol switch on an HTTP route).
+#[allow(clippy::too_many_arguments)]
 async fn read_response_head(
-    up: &mut TcpStream,
+    upstream: &mut TcpStream,
     input: &mut Vec<u8>,
     c: &mut Client,
-    snap: &Snapshot,
+    st: &mut RequestState,
+    snap: &SnapshotRef,
     head_only: bool,
     deadline: u64,
-) -> Result<(), Reject> {
-    let max = snap.limits.max_head_bytes * 4;
+) -> Result<(), HeadFailure> {
+    let limits = snap.upstream_limits;
+    let mut received = false;
+    let max = limits.max_head_bytes;
     loop {
         if !input.is_empty() {
-            match h1response::parse(
-                input,
-                max,
-                snap.limits.max_headers,
-                head_only,
-                &mut c.response,
-            ) {
-                Ok(true) if c.response.is_interim() => {
-                    input.drain(..c.response.end);
+            match h1response::parse(input, max, limits.max_headers, head_only, &mut st.response) {
+                Ok(true) if st.response.is_interim() => {
+                    let status = st.response.status;
+                    if status != 100 && st.head.minor_version == 1 {
+                        // Rare: its own small buffer.
+                        let mut head = Vec::with_capacity(st.response.end + 64);
+                        response::write_head(
+                            &mut head,
+                            input,
+                            &st.response,
+                            ClientFraming::None,
+                            false,
+                        );
+                        head.extend_from_slice(encode::CRLF);
+                        let armed = c
+                            .watch
+                            .arm(snap.config.gateway.idle_timeout, c.fd, Side::Both);
+                        let (res, _) = rt::write_all(&mut c.stream, head).await;
+                        drop(armed);
+                        if res.is_err() {
+                            return Err(HeadFailure::ClientGone);
+                        }
+                    }
+                    input.drain(..st.response.end);
                     continue;
                 }
-                Ok(true) if c.response.status == 101 => return Err(Reject::BadGateway),
+                Ok(true) if st.response.status == 101 => {
+                    return Err(HeadFailure::Error(up(
+                        ErrorKind::BadGateway,
+                        "upstream switched protocols on an HTTP route",
+                    )));
+                }
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(ResponseError::TooLarge) | Err(ResponseError::Malformed(_)) => {
-                    return Err(Reject::BadGateway);
+                Err(ResponseError::TooLarge) => {
+                    return Err(HeadFailure::Error(up(
+                        ErrorKind::BadGateway,
+                        "upstream response head over the limits (gateway.upstream.max_response_header_bytes / max_response_headers)",
+                    )));
+                }
+                Err(ResponseError::Malformed(_)) => {
+                    return Err(HeadFailure::Error(up(
+                        ErrorKind::BadGateway,
+                        "upstream sent a malformed response head",
+                    )));
                 }
             }
         }
-        let armed = c.watch.arm_at(deadline, up.as_raw_fd(), Side::Read);
-        let (res, b) = rt::read_more(up, std::mem::take(input), max + 1).await;
+        let armed = c.watch.arm_at(deadline, upstream.as_raw_fd(), Side::Read);
+        let (res, b) = rt::read_more(upstream, std::mem::take(input), max + 1).await;
         drop(armed);
         *input = b;
         if c.watch.fired() {
-            return Err(Reject::GatewayTimeout);
+            return Err(HeadFailure::Error(up(
+                ErrorKind::GatewayTimeout,
+                "integration timed out waiting for the response head",
+            )));
         }
         match res {
-            Ok(n) if n > 0 => {}
-            // Closed or failed before a whole head arrived.
-            _ => return Err(Reject::BadGateway),
+            Ok(n) if n > 0 => received = true,
+            Ok(_) | Err(_) if !received => return Err(HeadFailure::ClosedUnanswered),
+            Ok(_) => {
+                return Err(HeadFailure::Error(up(
+                    ErrorKind::BadGateway,
+                    "upstream closed the connection before a response head",
+                )));
+            }
+            Err(_) => {
+                return Err(HeadFailure::Error(up(
+                    ErrorKind::BadGateway,
+                    "upstream read failed",
+                )));
+            }
         }
     }
 }

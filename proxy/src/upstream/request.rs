@@ -15,7 +15,7 @@ use crate::{
         HeaderKind, encode,
         request::{BodyKind, RequestHead},
     },
-    snapshot::ProxyTarget,
+    plan::ProxyTarget,
 };
 
 /// Facts about the client connection that go into forwarding headers, formatted once per

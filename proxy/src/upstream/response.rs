@@ -28,22 +28,16 @@ pub fn client_framing(head: &ResponseHead, client_minor: u8) -> ClientFraming {
     }
 }
 
-/// What the Connection header says to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persist {
-    /// HTTP/1.1 default: nothing to say.
-    Default,
-    Close,
-    /// An HTTP/1.0 client asked to keep the connection and may.
-    KeepAlive,
-}
-
+/// Writes the status line and end-to-end headers of an upstream response, with the framing
+/// header for this client; `crate::respond::finish_head` ends the head. `drop_cors`: the API has
+/// a CORS policy, so the integration's own `Access-Control-*` headers are dropped for the
+/// gateway's (AWS: API Gateway ignores CORS headers returned from the integration).
 pub fn write_head(
     out: &mut Vec<u8>,
     buf: &[u8],
     head: &ResponseHead,
     framing: ClientFraming,
-    persist: Persist,
+    drop_cors: bool,
 ) {
     encode::status_line(out, head.status, head.reason.get(buf));
     let nominated = head.connection.has_names();
@@ -62,6 +56,9 @@ pub fn write_head(
         if nominated && head.connection.nominates(buf, name) {
             continue;
         }
+        if drop_cors && turnpike_core::cors::CorsPolicy::is_cors_header(name) {
+            continue;
+        }
         encode::header(out, name, h.value.get(buf));
     }
     match framing {
@@ -69,10 +66,4 @@ pub fn write_head(
         ClientFraming::Chunked => encode::header(out, b"Transfer-Encoding", b"chunked"),
         ClientFraming::None | ClientFraming::UntilClose => {}
     }
-    match persist {
-        Persist::Default => {}
-        Persist::Close => encode::header(out, b"Connection", b"close"),
-        Persist::KeepAlive => encode::header(out, b"Connection", b"keep-alive"),
-    }
-    out.extend_from_slice(encode::CRLF);
 }

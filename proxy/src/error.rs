@@ -1,0 +1,162 @@
+//! The data plane's one error type: why the gateway answers a request itself instead of (or in
+//! place of) its integration. Each error carries its kind, the side that caused it and a short
+//! reason; [`GatewayError::response_type`] maps it to the AWS gateway response that answers it,
+//! and `crate::respond` writes that answer.
+
+use turnpike_core::gateway_response::ResponseType;
+
+use crate::h1::request::HeadError;
+
+/// What went wrong, which decides the status and the gateway response type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    UriTooLong,
+    ExpectationFailed,
+    HeaderFieldsTooLarge,
+    /// The route's integration cannot serve this stage (a stage variable it needs is missing).
+    ApiConfiguration,
+    NotImplemented,
+    /// The upstream could not be reached or answered with something unusable.
+    BadGateway,
+    ServiceUnavailable,
+    GatewayTimeout,
+}
+
+/// Who caused an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Upstream,
+    Internal,
+}
+
+/// A refusal or failure the gateway answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: ErrorKind,
+    pub side: Side,
+    /// Why, in a few words (`upstream connect refused`): logged, and the value of
+    /// `$context.integrationErrorMessage` for upstream errors.
+    pub reason: &'static str,
+}
+
+impl GatewayError {
+    pub const fn client(kind: ErrorKind, reason: &'static str) -> GatewayError {
+        GatewayError {
+            kind,
+            side: Side::Client,
+            reason,
+        }
+    }
+
+    pub const fn upstream(kind: ErrorKind, reason: &'static str) -> GatewayError {
+        GatewayError {
+            kind,
+            side: Side::Upstream,
+            reason,
+        }
+    }
+
+    pub const NOT_FOUND: GatewayError = GatewayError::client(ErrorKind::NotFound, "no route");
+
+    pub fn status(self) -> u16 {
+        match self.kind {
+            ErrorKind::BadRequest => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::RequestTimeout => 408,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UriTooLong => 414,
+            ErrorKind::ExpectationFailed => 417,
+            ErrorKind::HeaderFieldsTooLarge => 431,
+            ErrorKind::ApiConfiguration => 500,
+            ErrorKind::NotImplemented => 501,
+            ErrorKind::BadGateway => 502,
+            ErrorKind::ServiceUnavailable => 503,
+            ErrorKind::GatewayTimeout => 504,
+        }
+    }
+
+    /// `$context.error.message`, and the built-in body's message, as AWS words it.
+    pub fn message(self) -> &'static str {
+        match self.kind {
+            ErrorKind::BadRequest => "Bad Request",
+            ErrorKind::NotFound => "Not Found",
+            ErrorKind::MethodNotAllowed => "Method Not Allowed",
+            ErrorKind::RequestTimeout => "Request Timeout",
+            ErrorKind::PayloadTooLarge => "Request Entity Too Large",
+            ErrorKind::UriTooLong => "Request-URI Too Long",
+            ErrorKind::ExpectationFailed => "Expectation Failed",
+            ErrorKind::HeaderFieldsTooLarge => "Request Header Fields Too Large",
+            ErrorKind::ApiConfiguration | ErrorKind::BadGateway => "Internal Server Error",
+            ErrorKind::NotImplemented => "Not Implemented",
+            ErrorKind::ServiceUnavailable => "Service Unavailable",
+            ErrorKind::GatewayTimeout => "Endpoint request timed out",
+        }
+    }
+
+    /// The gateway response type that answers this error (AWS, "Gateway response types").
+    /// Errors AWS has no type for are answered by the default of their class.
+    pub fn response_type(self) -> ResponseType {
+        match self.kind {
+            ErrorKind::NotFound => ResponseType::ResourceNotFound,
+            ErrorKind::PayloadTooLarge => ResponseType::RequestTooLarge,
+            ErrorKind::ApiConfiguration => ResponseType::ApiConfigurationError,
+            ErrorKind::BadGateway => ResponseType::IntegrationFailure,
+            ErrorKind::GatewayTimeout => ResponseType::IntegrationTimeout,
+            _ => ResponseType::fallback(self.status()),
+        }
+    }
+
+    /// The `x-amzn-ErrorType` header value.
+    pub fn error_type(self) -> &'static str {
+        match self.kind {
+            ErrorKind::NotFound => "NotFoundException",
+            ErrorKind::PayloadTooLarge => "RequestEntityTooLargeException",
+            ErrorKind::GatewayTimeout => "IntegrationTimeoutException",
+            ErrorKind::BadGateway | ErrorKind::ApiConfiguration => "InternalServerErrorException",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            _ => "BadRequestException",
+        }
+    }
+
+    /// Whether the connection must close after this answer (the request could not be read to
+    /// its end, so nothing after it on the connection can be trusted).
+    pub fn closes(self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::BadRequest
+                | ErrorKind::RequestTimeout
+                | ErrorKind::UriTooLong
+                | ErrorKind::HeaderFieldsTooLarge
+                | ErrorKind::NotImplemented
+                | ErrorKind::MethodNotAllowed
+                | ErrorKind::ExpectationFailed
+        )
+    }
+
+    /// Whether the integration failed (a 502 or 504 of the gateway's own), which is logged
+    /// with its reason.
+    pub fn is_integration_failure(self) -> bool {
+        self.side == Side::Upstream
+    }
+}
+
+impl From<HeadError> for GatewayError {
+    fn from(e: HeadError) -> GatewayError {
+        let (kind, reason) = match e {
+            HeadError::BadRequest(why) => (ErrorKind::BadRequest, why),
+            HeadError::UriTooLong => (ErrorKind::UriTooLong, "request line too long"),
+            HeadError::HeaderTooLarge => (ErrorKind::HeaderFieldsTooLarge, "header too large"),
+            HeadError::MethodNotAllowed => (ErrorKind::MethodNotAllowed, "method not allowed"),
+            HeadError::NotImplemented => (ErrorKind::NotImplemented, "method not implemented"),
+            HeadError::ExpectationFailed => (ErrorKind::ExpectationFailed, "unsupported Expect"),
+        };
+        GatewayError::client(kind, reason)
+    }
+}

@@ -1,0 +1,467 @@
+//! One request's life after its head is parsed, in the order DESIGN.md gives: route (a pure
+//! [`route`] from snapshot and head to a [`RoutePlan`]), CORS preflight, body limit, the
+//! integration (mock, `http_proxy`, or the gateway's own refusal), then metrics and the access
+//! log. Every answer is written by [`crate::respond`]; integrations return results.
+//!
+//! A [`RequestCtx`] carries the `$context` values from parse to access log. A route whose API
+//! has no CORS policy, no gateway responses and no access log runs none of that code.
+//!
+//! Hot path: no locks, no blocking calls, no logging above debug (integration failures are
+//! warned about, rate-limited), no allocation per request.
+
+use std::{rc::Rc, sync::Arc, time::Instant};
+
+use turnpike_core::{
+    access_log::AccessLogFormat,
+    context::{RequestContext, RequestId},
+    cors::CorsPolicy,
+    route::Params,
+};
+
+use crate::{
+    access_log::LogSink,
+    conn::{Client, RequestState},
+    error::{ErrorKind, GatewayError},
+    h1::{
+        head::Span,
+        request::{BodyKind, RequestHead},
+    },
+    plan::{PlanIntegration, RoutePlan},
+    respond::{self, AnswerLines},
+    rt,
+    snapshot::{Snapshot, SnapshotRef},
+    upstream::{self, Forwarded},
+    watch::Side,
+    worker::Worker,
+};
+
+/// A stage's access log: its format and the writer its lines go to.
+pub struct StageLog {
+    pub format: AccessLogFormat,
+    pub sink: Arc<LogSink>,
+}
+
+/// Where a parsed request goes: its plan, path parameters and the path below the stage.
+pub struct Routed<'s, 'b> {
+    pub plan: &'s RoutePlan,
+    pub params: Params<'s, 'b>,
+    /// The path below the stage prefix or domain base path; empty means `/`.
+    pub path: &'b [u8],
+}
+
+/// Routes a parsed head: custom domain or stage prefix, then the API's route table (AWS HTTP
+/// API matching). Never fails: a request no route serves gets the plan that answers 404 (its
+/// API's and stage's when those were found, so their policies and logs apply).
+#[inline]
+pub fn route<'s, 'b>(snap: &'s Snapshot, buf: &'b [u8], head: &RequestHead) -> Routed<'s, 'b> {
+    let host = head.host.map_or(&b""[..], |h| h.get(buf));
+    let path = if head.path.is_empty() {
+        &b"/"[..]
+    } else {
+        head.path.get(buf)
+    };
+    let Some((api, stage, rest)) = snap.config.locate(host, path) else {
+        return Routed {
+            plan: &snap.unrouted,
+            params: Params::EMPTY,
+            path,
+        };
+    };
+    match snap.config.apis[api].table.find(head.method(buf), rest) {
+        Some(m) => Routed {
+            plan: snap.plan(api, stage, Some(*m.value as usize)),
+            params: m.params,
+            path: rest,
+        },
+        None => Routed {
+            plan: snap.plan(api, stage, None),
+            params: Params::EMPTY,
+            path: rest,
+        },
+    }
+}
+
+/// What a request carries from parse to access log (the `$context` values the gateway
+/// measures; the rest are read from the head and plan when a line is rendered).
+pub struct RequestCtx {
+    pub request_id: RequestId,
+    pub started: Instant,
+    pub epoch_ms: u64,
+    /// The status sent (499: the client went away first, as nginx counts it).
+    pub status: u16,
+    /// Response payload bytes sent.
+    pub response_length: u64,
+    /// Request payload bytes read.
+    pub request_length: u64,
+    pub integration_micros: Option<u64>,
+    pub integration_status: Option<u16>,
+    /// The gateway's own error, when it answered one (or the integration failed).
+    pub error: Option<GatewayError>,
+    /// The Origin header, when the API has a CORS policy.
+    pub origin: Option<Span>,
+}
+
+impl RequestCtx {
+    pub fn new(worker: &Worker) -> RequestCtx {
+        let epoch_ms = worker.epoch_ms();
+        RequestCtx {
+            request_id: worker.next_request_id(epoch_ms),
+            started: Instant::now(),
+            epoch_ms,
+            status: 0,
+            response_length: 0,
+            request_length: 0,
+            integration_micros: None,
+            integration_status: None,
+            error: None,
+            origin: None,
+        }
+    }
+
+    /// The lines every answer ends with.
+    #[inline]
+    pub fn lines<'a>(
+        &'a self,
+        plan: &'a RoutePlan,
+        buf: &'a [u8],
+        keep: bool,
+        minor: u8,
+    ) -> AnswerLines<'a> {
+        AnswerLines {
+            request_id: self.request_id.as_bytes(),
+            cors: cors_for(plan, self.origin, buf),
+            persist: respond::persist(keep, minor),
+        }
+    }
+}
+
+#[inline]
+fn cors_for<'a>(
+    plan: &'a RoutePlan,
+    origin: Option<Span>,
+    buf: &'a [u8],
+) -> Option<(&'a CorsPolicy, &'a [u8])> {
+    let policy = plan.policies.cors.as_ref()?;
+    let origin = origin?.get(buf);
+    policy.allows_origin(origin).then_some((policy, origin))
+}
+
+/// Serves one parsed request in `st` and counts it. Returns whether the connection may carry
+/// another.
+pub async fn serve(
+    worker: &Rc<Worker>,
+    snap: &SnapshotRef,
+    c: &mut Client,
+    st: &mut RequestState,
+) -> bool {
+    let mut x = RequestCtx::new(worker);
+    st.consumed = st.head.end;
+    let routed = route(snap, &st.rbuf, &st.head);
+    let plan = routed.plan;
+    if plan.policies.cors.is_some() {
+        x.origin = st.head.find(&st.rbuf, b"origin");
+    }
+    // The upstream head is written while the path parameters still borrow the read buffer.
+    let upstream_head = match &plan.integration {
+        PlanIntegration::Proxy(p) => {
+            let mut out = worker.bufs.take();
+            upstream::request::write_head(
+                &mut out,
+                &st.rbuf,
+                &st.head,
+                routed.path,
+                &routed.params,
+                &p.target,
+                p.preserve_host,
+                &c.info,
+            );
+            Some(out)
+        }
+        _ => None,
+    };
+    let keep = run(worker, snap, c, st, &mut x, plan, upstream_head).await;
+    finish(worker, snap, c, st, &x, plan);
+    keep
+}
+
+/// Answers a request whose head could not be parsed (or read in time), and counts it. The
+/// connection closes.
+pub async fn refuse_unparsed(
+    worker: &Rc<Worker>,
+    snap: &SnapshotRef,
+    c: &mut Client,
+    st: &mut RequestState,
+    e: GatewayError,
+) {
+    let mut x = RequestCtx::new(worker);
+    let plan = &snap.unrouted;
+    // Nothing of the request can be trusted: no keep-alive, no HEAD special case.
+    st.head.keep_alive = false;
+    answer_error(worker, c, st, &mut x, plan, e, false, false).await;
+    finish(worker, snap, c, st, &x, plan);
+}
+
+async fn run(
+    worker: &Rc<Worker>,
+    snap: &SnapshotRef,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    upstream_head: Option<Vec<u8>>,
+) -> bool {
+    let head_only = st.head.is_head(&st.rbuf);
+
+    // CORS preflight: answered by the gateway for any path of an API with CORS, with or
+    // without an OPTIONS route (AWS, "Configuring CORS for an HTTP API").
+    if let Some(cors) = &plan.policies.cors
+        && let Some(answered) = preflight(worker, c, st, x, plan, cors).await
+    {
+        if let Some(out) = upstream_head {
+            worker.bufs.give(out);
+        }
+        return answered;
+    }
+    if let BodyKind::Length(n) = st.head.body
+        && n > plan.body_limit
+        && !matches!(plan.integration, PlanIntegration::NoRoute)
+    {
+        let e = GatewayError::client(
+            ErrorKind::PayloadTooLarge,
+            "request body over max_body_bytes",
+        );
+        if let Some(out) = upstream_head {
+            worker.bufs.give(out);
+        }
+        return answer_error(worker, c, st, x, plan, e, false, head_only).await;
+    }
+    match &plan.integration {
+        PlanIntegration::NoRoute => {
+            let read = discard_body(st);
+            answer_error(
+                worker,
+                c,
+                st,
+                x,
+                plan,
+                GatewayError::NOT_FOUND,
+                read,
+                head_only,
+            )
+            .await
+        }
+        PlanIntegration::Misconfigured(_) => {
+            let read = discard_body(st);
+            let e = GatewayError {
+                kind: ErrorKind::ApiConfiguration,
+                side: crate::error::Side::Internal,
+                reason: "the integration cannot serve this stage",
+            };
+            answer_error(worker, c, st, x, plan, e, read, head_only).await
+        }
+        PlanIntegration::Mock(mock) => {
+            let read = discard_body(st);
+            c.linger |= !read;
+            let keep = respond::keep_alive(&st.head, read, false, worker.draining());
+            let mut out = worker.bufs.take();
+            respond::write_mock(
+                &mut out,
+                mock,
+                &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
+                &worker.date(),
+                head_only,
+            );
+            x.status = mock.status;
+            x.response_length = if head_only { 0 } else { mock.body.len() as u64 };
+            send(worker, c, out).await && keep
+        }
+        PlanIntegration::Proxy(p) => {
+            let Some(out) = upstream_head else {
+                return false;
+            };
+            match upstream::forward(worker, snap, c, st, out, p, plan, x).await {
+                Forwarded::Done { keep } => keep,
+                Forwarded::ClientGone => {
+                    x.status = 499;
+                    false
+                }
+                Forwarded::Failed {
+                    error,
+                    request_read,
+                } => answer_error(worker, c, st, x, plan, error, request_read, head_only).await,
+            }
+        }
+    }
+}
+
+/// Answers a CORS preflight if this is one: 204 with the policy's headers when allowed, a bare
+/// 204 (which a browser refuses) when not. `None`: not a preflight.
+async fn preflight(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    cors: &CorsPolicy,
+) -> Option<bool> {
+    let method_span = st.head.find(&st.rbuf, b"access-control-request-method");
+    {
+        let buf = &st.rbuf;
+        let origin = x.origin.map(|s| s.get(buf));
+        let method = method_span.map(|s| s.get(buf));
+        if !CorsPolicy::is_preflight(st.head.method(buf), origin, method) {
+            return None;
+        }
+    }
+    let read = discard_body(st);
+    c.linger |= !read;
+    let buf = &st.rbuf;
+    let origin = x.origin.map(|s| s.get(buf));
+    let method = method_span.map(|s| s.get(buf));
+    let keep = respond::keep_alive(&st.head, read, false, worker.draining());
+    let request_headers = st
+        .head
+        .find(buf, b"access-control-request-headers")
+        .map(|s| s.get(buf));
+    let mut out = worker.bufs.take();
+    crate::h1::encode::status_line(&mut out, 204, b"No Content");
+    crate::h1::encode::header(&mut out, b"Date", &worker.date());
+    if let (Some(origin), Some(method)) = (origin, method) {
+        cors.write_preflight(origin, method, request_headers, &mut out);
+    }
+    let lines = AnswerLines {
+        request_id: x.request_id.as_bytes(),
+        cors: None,
+        persist: respond::persist(keep, st.head.minor_version),
+    };
+    respond::finish_head(&mut out, &lines);
+    x.status = 204;
+    let _ = plan;
+    Some(send(worker, c, out).await && keep)
+}
+
+/// Writes the gateway's own answer to `e` through the plan's gateway responses. `request_read`:
+/// the request (with its body) was read to its end. Returns whether the connection stays open.
+#[allow(clippy::too_many_arguments)]
+pub async fn answer_error(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    e: GatewayError,
+    request_read: bool,
+    head_only: bool,
+) -> bool {
+    x.error = Some(e);
+    if e.is_integration_failure() {
+        worker.warn_integration_failure(plan, e);
+    }
+    c.linger |= !request_read;
+    let keep = respond::keep_alive(&st.head, request_read, e.closes(), worker.draining());
+    let mut out = worker.bufs.take();
+    let mut scratch = worker.scratch.take();
+    let status = {
+        let lines = x.lines(plan, &st.rbuf, keep, st.head.minor_version);
+        let ctx = context(c, st, x, plan);
+        respond::write_error(
+            &mut out,
+            e,
+            &plan.policies,
+            &ctx,
+            &mut scratch,
+            &lines,
+            &worker.date(),
+            head_only,
+        )
+    };
+    x.response_length = if head_only { 0 } else { scratch.len() as u64 };
+    worker.scratch.set(scratch);
+    x.status = status;
+    send(worker, c, out).await && keep
+}
+
+/// Writes `out` to the client within the idle timeout, then gives the buffer back to the pool.
+pub async fn send(worker: &Worker, c: &mut Client, out: Vec<u8>) -> bool {
+    let idle = worker.snapshot().config.gateway.idle_timeout;
+    let armed = c.watch.arm(idle, c.fd, Side::Both);
+    let (res, out) = rt::write_all(&mut c.stream, out).await;
+    drop(armed);
+    worker.bufs.give(out);
+    res.is_ok()
+}
+
+/// Marks a body-less request's end, or a body already fully read; `false` if unread body
+/// bytes remain, so the connection cannot carry another request.
+fn discard_body(st: &mut RequestState) -> bool {
+    match st.head.body {
+        BodyKind::None => true,
+        BodyKind::Length(n) if (st.rbuf.len() - st.head.end) as u64 >= n => {
+            st.consumed = st.head.end + n as usize;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Counts the request and writes its access log line.
+fn finish(
+    worker: &Worker,
+    snap: &Snapshot,
+    c: &Client,
+    st: &RequestState,
+    x: &RequestCtx,
+    plan: &RoutePlan,
+) {
+    let _ = snap;
+    let micros = x.started.elapsed().as_micros() as u64;
+    plan.counters[worker.id].record(x.status, micros, x.integration_micros);
+    if let Some(log) = &plan.access_log {
+        let ctx = context(c, st, x, plan);
+        worker.log_line(log, |out| log.format.render_line(&ctx, out));
+    }
+}
+
+/// The `$context` values of a request, for an access log line or a gateway response body.
+fn context<'a>(
+    c: &'a Client,
+    st: &'a RequestState,
+    x: &'a RequestCtx,
+    plan: &'a RoutePlan,
+) -> RequestContext<'a> {
+    let buf = &st.rbuf[..];
+    let text = |b: &'a [u8]| std::str::from_utf8(b).unwrap_or("-");
+    let host = st.head.host.map_or("", |h| text(h.get(buf)));
+    let e = x.error;
+    RequestContext {
+        request_id: x.request_id.as_str(),
+        source_ip: Some(c.info.ip),
+        user_agent: st.head.find(buf, b"user-agent").map(|s| text(s.get(buf))),
+        request_time_epoch_ms: x.epoch_ms,
+        method: text(st.head.method(buf)),
+        path: text(if st.head.path.is_empty() {
+            b"/"
+        } else {
+            st.head.path.get(buf)
+        }),
+        protocol: if st.head.minor_version == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        },
+        route_key: &plan.route_key,
+        stage: &plan.stage_name,
+        api_id: &plan.api_name,
+        domain_name: host,
+        status: x.status,
+        response_length: x.response_length,
+        response_latency_ms: x.started.elapsed().as_millis() as u64,
+        integration_latency_ms: x.integration_micros.map(|m| m / 1000),
+        integration_status: x.integration_status,
+        integration_error: e.filter(|e| e.is_integration_failure()).map(|e| e.reason),
+        error_message: e.map(|e| e.message()),
+        error_response_type: e.map(|e| e.response_type().name()),
+        data_processed: x.request_length + x.response_length,
+        ..RequestContext::default()
+    }
+}

@@ -1,0 +1,71 @@
+//! Route plans: what a request runs once it is routed, compiled per (api, stage, route) when a
+//! snapshot is built. A plan holds the integration, the body limit, the counters and the API's
+//! policies (gateway responses, CORS) and the stage's access log, so the request path looks
+//! nothing up by name and a route with no policy configured pays nothing for policies.
+//!
+//! State that must outlive a reload is never owned by a plan: counters come from the metrics
+//! registry by (api, stage, route) names, access log writers from the sink registry by
+//! destination. A plan only points at them.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use turnpike_core::{metrics::RouteCounters, uri::PathTemplate};
+
+use crate::respond::Policies;
+
+/// What one route of one stage runs.
+pub struct RoutePlan {
+    /// Index of the API in the config; `u32::MAX` for requests no API serves.
+    pub api: u32,
+    pub stage: u32,
+    /// The route, or `None` for requests in this API and stage that match no route.
+    pub route: Option<u32>,
+    /// `$context.routeKey` (`GET /users/{id}`; `-` when no route matched), `$context.stage`,
+    /// `$context.apiId`.
+    pub route_key: Box<str>,
+    pub stage_name: Arc<str>,
+    pub api_name: Arc<str>,
+    pub integration: PlanIntegration,
+    /// Largest request body accepted (bytes); larger gets 413.
+    pub body_limit: u64,
+    /// One counter slot per worker.
+    pub counters: Arc<[RouteCounters]>,
+    /// The API's gateway responses and CORS policy.
+    pub policies: Arc<Policies>,
+    /// The stage's access log, if it has one.
+    pub access_log: Option<Arc<crate::exchange::StageLog>>,
+}
+
+/// A plan's integration.
+pub enum PlanIntegration {
+    Proxy(Arc<ProxyPlan>),
+    Mock(Arc<MockResponse>),
+    /// The integration cannot serve this stage (the reason): requests get 500.
+    Misconfigured(Arc<str>),
+    /// No route matched: 404.
+    NoRoute,
+}
+
+/// An `http_proxy` integration for one stage.
+pub struct ProxyPlan {
+    pub target: ProxyTarget,
+    /// Time allowed for the upstream exchange: connect, send, and the response head.
+    pub timeout: Duration,
+    pub preserve_host: bool,
+}
+
+/// Where an `http_proxy` integration sends a stage's requests.
+pub struct ProxyTarget {
+    pub addr: SocketAddr,
+    pub host_header: Box<[u8]>,
+    pub path: Option<PathTemplate>,
+    pub query: Option<Box<[u8]>>,
+}
+
+/// A mock's response, rendered once: status line and headers up to (not including) the Date
+/// and Connection lines, then the body.
+pub struct MockResponse {
+    pub status: u16,
+    pub head: Box<[u8]>,
+    pub body: Box<[u8]>,
+}
