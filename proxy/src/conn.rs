@@ -166,7 +166,10 @@ async fn wait_readable(worker: &Worker, c: &Client, first: bool) -> bool {
     };
     c.watch.set_idle(true);
     let armed = c.watch.arm(wait, c.fd, Side::Read);
-    let res = c.stream.readable(true).await;
+    // Not relaxed: on the epoll driver a relaxed wait trusts readiness left over from the
+    // last read and returns at once, so the connection would wait in a read, holding a buffer
+    // and past the idle timeout. Strict readiness costs a poll(2) there; none on io_uring.
+    let res = c.stream.readable(false).await;
     drop(armed);
     c.watch.set_idle(false);
     res.is_ok() && !c.watch.fired() && !worker.draining()
