@@ -99,6 +99,14 @@ class Gateway:
     def logs(self):
         return open(self.log_path, encoding="utf-8", errors="replace").read()
 
+    def wait_log(self, text, timeout=5.0):
+        """The log once it contains `text` (the ports open before the start-up line is
+        written), or as it is after `timeout`."""
+        deadline = time.time() + timeout
+        while text not in self.logs() and time.time() < deadline:
+            time.sleep(0.02)
+        return self.logs()
+
     def rss_kb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:

@@ -15,6 +15,7 @@ use turnpike_benches::{
     shop_config_yaml, snapshot,
 };
 use turnpike_proxy::{
+    exchange,
     h1::request::{HeadScanner, RequestHead},
     respond,
     upstream::response as client_response,
@@ -68,6 +69,31 @@ fn client_response_heads(c: &mut Criterion) {
     g.finish();
 }
 
+/// `exchange::route` (domain or stage, route table, plan) plus what a plan with no policies
+/// costs before its integration: the checks that find no CORS policy and no access log.
+fn plan_lookup(c: &mut Criterion) {
+    let snap = snapshot(&shop_config_yaml());
+    let limits = limits();
+    let mut scanner = HeadScanner::default();
+    let mut g = c.benchmark_group("plan_lookup");
+    for s in request_samples() {
+        let mut head = RequestHead::default();
+        scan_and_parse(s.bytes, &limits, &mut scanner, &mut head).expect("parses");
+        let run = || {
+            let routed = exchange::route(&snap, black_box(s.bytes), &head);
+            let plan = routed.plan;
+            black_box((
+                plan.policies.cors.is_some(),
+                plan.access_log.is_some(),
+                routed.params.len(),
+            ));
+        };
+        print_allocations(&format!("plan_lookup/{}", s.name), run);
+        g.bench_function(s.name, |b| b.iter(run));
+    }
+    g.finish();
+}
+
 fn per_request(c: &mut Criterion) {
     let snap = snapshot(&shop_config_yaml());
     let limits = limits();
@@ -95,6 +121,6 @@ fn per_request(c: &mut Criterion) {
 criterion_group! {
     name = header_mapping;
     config = turnpike_benches::criterion();
-    targets = upstream_request_heads, client_response_heads, per_request
+    targets = upstream_request_heads, client_response_heads, plan_lookup, per_request
 }
 criterion_main!(header_mapping);
