@@ -140,10 +140,12 @@ fn cors_for<'a>(
     plan: &'a RoutePlan,
     origin: Option<Span>,
     buf: &'a [u8],
-) -> Option<(&'a CorsPolicy, &'a [u8])> {
+) -> Option<(&'a CorsPolicy, Option<&'a [u8]>)> {
     let policy = plan.policies.cors.as_ref()?;
-    let origin = origin?.get(buf);
-    policy.allows_origin(origin).then_some((policy, origin))
+    let origin = origin
+        .map(|o| o.get(buf))
+        .filter(|o| policy.allows_origin(o));
+    Some((policy, origin))
 }
 
 /// Serves one parsed request in `st` and counts it. Returns whether the connection may carry
@@ -195,8 +197,10 @@ pub async fn refuse_unparsed(
 ) {
     let mut x = RequestCtx::new(worker);
     let plan = &snap.unrouted;
-    // Nothing of the request can be trusted: no keep-alive, no HEAD special case.
-    st.head.keep_alive = false;
+    // Nothing of the request can be trusted: no keep-alive, no HEAD special case, and no
+    // span of a head (what `st.head` holds may be the previous request's, or half of this
+    // one's).
+    st.head.forget();
     answer_error(worker, c, st, &mut x, plan, e, false, false).await;
     finish(worker, snap, c, st, &x, plan);
 }

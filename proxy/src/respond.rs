@@ -3,7 +3,8 @@
 //! Three kinds of answer leave the gateway: its own (a [`GatewayError`], rendered through the
 //! API's gateway responses), a mock integration's, and an upstream's response head. Each ends
 //! with the same lines, written by [`finish_head`]: `apigw-requestid`, the CORS headers when
-//! the API has CORS and the Origin matches, and `Connection` as [`persist`] decides.
+//! the API has CORS and the Origin matches (`Vary: Origin` when it does not), and `Connection`
+//! as [`persist`] decides.
 //!
 //! Hot path: no locks, no allocation beyond the pooled output buffer.
 
@@ -51,8 +52,8 @@ pub fn persist(keep: bool, minor_version: u8) -> Persist {
 pub struct AnswerLines<'a> {
     /// `$context.requestId`, sent as `apigw-requestid` (as AWS HTTP APIs do).
     pub request_id: &'a [u8],
-    /// The API's CORS policy and the request's Origin, when both are there.
-    pub cors: Option<(&'a turnpike_core::cors::CorsPolicy, &'a [u8])>,
+    /// The API's CORS policy, with the request's Origin when the policy allows it.
+    pub cors: Option<(&'a turnpike_core::cors::CorsPolicy, Option<&'a [u8]>)>,
     pub persist: Persist,
 }
 
@@ -61,8 +62,14 @@ pub struct AnswerLines<'a> {
 #[inline]
 pub fn finish_head(out: &mut Vec<u8>, a: &AnswerLines<'_>) {
     encode::header(out, b"apigw-requestid", a.request_id);
-    if let Some((policy, origin)) = a.cors {
-        policy.write_actual(origin, out);
+    match a.cors {
+        Some((policy, Some(origin))) => {
+            policy.write_actual(origin, out);
+        }
+        // An answer without CORS headers still varies by Origin, or a shared cache could hand
+        // it to an allowed origin (Fetch standard, "CORS protocol and HTTP caches").
+        Some((policy, None)) => policy.write_vary(out),
+        None => {}
     }
     match a.persist {
         Persist::Default => {}

@@ -75,6 +75,21 @@ impl RequestHead {
         self.method.get(buf) == b"HEAD"
     }
 
+    /// Empties the head: no method, path, host or fields, no keep-alive. For answering a
+    /// request whose head could not be parsed, so nothing reads spans of another head.
+    pub fn forget(&mut self) {
+        self.headers.clear();
+        self.connection.clear();
+        self.method = Span::default();
+        self.path = Span::default();
+        self.query = None;
+        self.host = None;
+        self.body = BodyKind::None;
+        self.keep_alive = false;
+        self.expect_continue = false;
+        self.end = 0;
+    }
+
     /// The value of the first header field named `name` (ASCII case-insensitive). A scan of
     /// the parsed fields: for headers only some policies read (Origin, User-Agent).
     #[inline]

@@ -104,18 +104,14 @@ pub async fn forward(
         BodyKind::Chunked => Some(BodyDecoder::Chunked(ChunkedDecoder::new())),
     };
 
-    let sent = send_head(
-        worker,
-        c,
-        &gw.upstream,
+    let attempt = Attempt {
+        policy: &gw.upstream,
         addr,
-        &mut out,
         idempotent,
         deadline,
         until,
-        false,
-    )
-    .await;
+    };
+    let sent = send_head(worker, c, &attempt, &mut out, false).await;
     let (mut upstream, reused) = match sent {
         Ok(u) => u,
         Err(error) => {
@@ -216,19 +212,7 @@ pub async fn forward(
         // connection, as nginx and HAProxy do for idempotent requests.
         tracing::debug!(%addr, "pooled upstream connection closed unanswered; retrying on a new one");
         input.clear();
-        head_result = match send_head(
-            worker,
-            c,
-            &gw.upstream,
-            addr,
-            &mut out,
-            idempotent,
-            deadline,
-            until,
-            true,
-        )
-        .await
-        {
+        head_result = match send_head(worker, c, &attempt, &mut out, true).await {
             Ok((fresh, _)) => {
                 upstream = fresh;
                 read_response_head(&mut upstream, &mut input, c, st, snap, head_only, deadline)
@@ -314,21 +298,35 @@ pub async fn forward(
     }
 }
 
+/// What sending a request upstream needs, the same for a retry.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    policy: &'a UpstreamPolicy,
+    addr: SocketAddr,
+    idempotent: bool,
+    /// The integration deadline, on the connection watch's clock (ms).
+    deadline: u64,
+    /// The same deadline as an instant (for the connect timer).
+    until: Instant,
+}
+
 /// Gets an upstream connection (a pooled one unless `fresh`) and writes the request head on it.
 /// A pooled connection that fails before any byte was written is replaced once by a fresh one,
 /// for idempotent requests. Returns the connection and whether it came from the pool.
-#[allow(clippy::too_many_arguments)]
 async fn send_head(
     worker: &Worker,
     c: &Client,
-    policy: &UpstreamPolicy,
-    addr: SocketAddr,
+    a: &Attempt<'_>,
     out: &mut Vec<u8>,
-    idempotent: bool,
-    deadline: u64,
-    until: Instant,
     fresh: bool,
 ) -> Result<(TcpStream, bool), GatewayError> {
+    let Attempt {
+        policy,
+        addr,
+        idempotent,
+        deadline,
+        until,
+    } = *a;
     let mut pooled = if fresh {
         None
     } else {
