@@ -30,6 +30,8 @@ fi
 install -m 0644 packaging/60-turnpike.conf /etc/sysctl.d/60-turnpike.conf
 sysctl --quiet --load /etc/sysctl.d/60-turnpike.conf || echo "note: some sysctls could not be applied here" >&2
 install -m 0644 packaging/turnpike.service /etc/systemd/system/turnpike.service
+install -d -m 0755 /etc/logrotate.d
+install -m 0644 packaging/logrotate /etc/logrotate.d/turnpike
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     echo "installed: systemctl enable --now turnpike"

@@ -348,3 +348,56 @@ def test_access_log_of_a_streamed_upload_and_what_follows_it(gateway, origin, tm
     assert one_response(bad).status == 400
     lines = [json.loads(l) for l in wait_lines(log, 3)]
     assert (lines[2]["m"], lines[2]["p"], lines[2]["s"]) == ("POST", "/up/x", "400")
+
+
+def test_gateway_response_bodies_escape_what_a_client_sends(gateway, origin):
+    cfg = api(
+        origin,
+        gateway_responses={
+            "RESOURCE_NOT_FOUND": {
+                "body": '{"path":"$context.path","ua":"$context.identity.userAgent","m":$context.error.messageString}'
+            }
+        },
+    )
+    g = gateway(cfg)
+    r = requests.get(g.url('/x%22y'), headers={"User-Agent": 'evil"ua\\'})
+    assert r.status_code == 404
+    assert r.json() == {"path": "/x%22y", "ua": 'evil"ua\\', "m": "Not Found"}
+
+
+def test_refusals_before_routing_use_the_default_apis_responses_and_log(gateway, origin, tmp_path):
+    log = tmp_path / "early.log"
+    cfg = logged_api(origin, log, '{"id":"$context.requestId","s":"$context.status","r":"$context.routeKey"}')
+    cfg["apis"][0]["gateway_responses"] = {"DEFAULT_4XX": {"headers": {"x-early": "yes"}}}
+    g = gateway(cfg)
+    big = b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
+    r = one_response(raw(g.port, big))
+    assert r.status == 431 and r.header("x-early") == "yes"
+    r2 = one_response(raw(g.port, b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"))
+    assert r2.status == 400 and r2.header("x-early") == "yes"
+    lines = [json.loads(l) for l in wait_lines(log, 2)]
+    assert {(l["id"], l["s"], l["r"]) for l in lines} == {
+        (r.header("apigw-requestid"), "431", "-"),
+        (r2.header("apigw-requestid"), "400", "-"),
+    }
+
+
+def test_an_access_log_this_process_cannot_write_is_refused(gateway, origin, tmp_path):
+    import subprocess
+
+    from conftest import BIN
+
+    g = gateway(api(origin))
+    bad = api(origin)
+    bad["apis"][0]["stages"] = [{"name": "$default", "access_log": {"destination": "/nonexistent/dir/a.log"}}]
+    r = g.admin("PUT", "/v1/config", data=json.dumps({"apis": bad["apis"]}))
+    assert r.status_code == 400, r.text
+    assert "apis[0].stages[0].access_log.destination" in r.text
+    assert requests.get(g.url("/hello")).status_code == 200, "the old config keeps serving"
+    p = tmp_path / "bad.json"
+    bad["gateway"] = {"listen": ["127.0.0.1:1"], "workers": 1}
+    bad["admin"] = {"enabled": False}
+    p.write_text(json.dumps(bad))
+    out = subprocess.run([BIN, "serve", "--config", str(p)], capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0
+    assert "apis[0].stages[0].access_log.destination" in out.stderr + out.stdout

@@ -58,7 +58,7 @@ impl DataPlane for Plane {
         metrics: &mut MetricsRegistry,
     ) -> Result<Snapshot, ConfigErrors> {
         let mut snapshot = compile(doc, version, metrics)?;
-        snapshot.open_access_logs(&self.access_logs);
+        snapshot.open_access_logs(&self.access_logs)?;
         Ok(snapshot)
     }
 

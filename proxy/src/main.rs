@@ -184,7 +184,8 @@ fn serve(
         )
     };
     if let Some(note) = &chosen.note {
-        tracing::info!("{note}");
+        // The file given was not used: worth more than an info line.
+        tracing::warn!("{note}");
     }
     let serving = format!(
         "config version {} from {}",
@@ -200,7 +201,9 @@ fn serve(
             .map_err(|e| invalid(&serving, &e))?;
     // Access log writers live as long as the process; a reload keeps them by destination.
     let access_logs = Arc::new(LogSinks::new(workers));
-    snapshot.open_access_logs(&access_logs);
+    snapshot
+        .open_access_logs(&access_logs)
+        .map_err(|e| invalid(&serving, &e))?;
     access_log::spawn_sighup_listener(access_logs.clone())
         .context("installing the SIGHUP handler (access log reopen)")?;
     for w in &snapshot.config.warnings {
@@ -234,8 +237,13 @@ fn serve(
         .collect();
     let server = Server::start(snapshot, Options { driver }).map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
-        "turnpike {} serving {source} (config version {}) on {} with {} workers, driver {}",
+        "turnpike {} serving {} (config version {}) on {} with {} workers, driver {}",
         env!("CARGO_PKG_VERSION"),
+        if chosen.note.is_some() {
+            "the config applied through the admin API"
+        } else {
+            source.as_str()
+        },
         chosen.version,
         listen.join(", "),
         server.workers,

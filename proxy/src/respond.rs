@@ -94,6 +94,10 @@ pub struct CustomResponse {
     pub headers: Box<[u8]>,
     pub content_type: Box<[u8]>,
     pub body: Option<turnpike_core::context::Template>,
+    /// How `$context` values are escaped in the body: as JSON string content for a JSON
+    /// content type, as XML text for an XML one, so a value a client controls (a path, a
+    /// User-Agent) cannot break the document.
+    pub escape: turnpike_core::context::Escape,
 }
 
 impl Policies {
@@ -131,15 +135,20 @@ impl CustomResponse {
         for (k, v) in &r.headers {
             encode::header(&mut headers, k.as_bytes(), v.as_bytes());
         }
+        let content_type = r.content_type.as_deref().unwrap_or("application/json");
+        let media = content_type.to_ascii_lowercase();
+        let escape = if media.contains("json") {
+            turnpike_core::context::Escape::Json
+        } else if media.contains("xml") {
+            turnpike_core::context::Escape::Xml
+        } else {
+            turnpike_core::context::Escape::None
+        };
         CustomResponse {
             status: r.status,
             headers: headers.into(),
-            content_type: r
-                .content_type
-                .as_deref()
-                .unwrap_or("application/json")
-                .as_bytes()
-                .into(),
+            escape,
+            content_type: content_type.as_bytes().into(),
             body: r
                 .body
                 .as_deref()
@@ -168,7 +177,7 @@ pub fn write_error(
     let (content_type, body): (&[u8], &[u8]) = match custom {
         Some(c) => {
             match &c.body {
-                Some(t) => t.render(ctx, turnpike_core::context::Escape::None, scratch),
+                Some(t) => t.render(ctx, c.escape, scratch),
                 None => builtin_body(e, scratch),
             }
             (&c.content_type, scratch)

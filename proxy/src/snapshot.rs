@@ -19,6 +19,7 @@ use std::{
 
 use arc_swap::ArcSwap;
 use turnpike_core::{
+    access_log::LogDestination,
     config::{Api, Config, ConfigError, ConfigErrors, IntegrationKind, Mock},
     metrics::{MetricsRegistry, SeriesKey, WorkerGauges},
 };
@@ -69,8 +70,10 @@ impl Snapshot {
         }
         let mut plans = Vec::new();
         let mut plan_base = Vec::with_capacity(config.apis.len());
+        let mut api_policies = Vec::with_capacity(config.apis.len());
         for (a, api) in config.apis.iter().enumerate() {
             let policies = Arc::new(Policies::for_api(api));
+            api_policies.push(policies.clone());
             let integrations = compile_integrations(a, api, &mut errors);
             let mut bases = Vec::with_capacity(api.stages.len());
             let api_name: Arc<str> = api.name.as_str().into();
@@ -127,17 +130,27 @@ impl Snapshot {
             max_head_bytes: config.gateway.upstream.max_response_header_bytes,
             max_headers: config.gateway.upstream.max_response_headers,
         };
+        // Requests no API's stage serves, and requests refused before they could be routed
+        // (a head that does not parse, or arrives too slowly), are answered with the default
+        // API's gateway responses (the API serving Hosts no domain matches) and logged in its
+        // first stage's access log (see `open_access_logs`).
+        let default = config.default_api;
         let unrouted = RoutePlan {
             api: u32::MAX,
             stage: 0,
             route: None,
             route_key: "-".into(),
-            stage_name: "-".into(),
-            api_name: "-".into(),
+            stage_name: default
+                .and_then(|d| config.apis[d].stages.first())
+                .map_or("-".into(), |s| s.name.as_str().into()),
+            api_name: default.map_or("-".into(), |d| config.apis[d].name.as_str().into()),
             integration: PlanIntegration::NoRoute,
             body_limit: 0,
             counters: metrics.unrouted(),
-            policies: Arc::new(Policies::default()),
+            policies: default.map_or_else(
+                || Arc::new(Policies::default()),
+                |d| api_policies[d].clone(),
+            ),
             access_log: None,
         };
         Ok(Snapshot {
@@ -163,27 +176,46 @@ impl Snapshot {
     /// Connects each stage's access log to its writer, opening destinations not open yet
     /// (writers are kept by destination across reloads). Not done by [`Snapshot::build`], so
     /// `turnpike check` opens nothing.
-    pub fn open_access_logs(&mut self, sinks: &LogSinks) {
-        let logs: Vec<Vec<Option<Arc<StageLog>>>> = self
-            .config
-            .apis
-            .iter()
-            .map(|api| {
-                api.stages
-                    .iter()
-                    .map(|stage| {
-                        let l = stage.access_log.as_ref()?;
-                        Some(Arc::new(StageLog {
-                            format: l.format.clone(),
-                            sink: sinks.get_or_open(&l.destination),
-                        }))
-                    })
-                    .collect()
-            })
-            .collect();
+    ///
+    /// Errors: a destination this process cannot write (a missing directory, no permission,
+    /// no syslog socket), with the field path, so a config that would drop every line is
+    /// refused instead of served.
+    pub fn open_access_logs(&mut self, sinks: &LogSinks) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut logs: Vec<Vec<Option<Arc<StageLog>>>> = Vec::new();
+        for (a, api) in self.config.apis.iter().enumerate() {
+            let mut per_stage = Vec::new();
+            for (s, stage) in api.stages.iter().enumerate() {
+                per_stage.push(stage.access_log.as_ref().and_then(|l| {
+                    if let Err(e) = probe(&l.destination) {
+                        errors.push(ConfigError::new(
+                            format!("apis[{a}].stages[{s}].access_log.destination"),
+                            e,
+                        ));
+                        return None;
+                    }
+                    Some(Arc::new(StageLog {
+                        format: l.format.clone(),
+                        sink: sinks.get_or_open(&l.destination),
+                    }))
+                }));
+            }
+            logs.push(per_stage);
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         for plan in &mut self.plans {
             plan.access_log = logs[plan.api as usize][plan.stage as usize].clone();
         }
+        // Requests refused before routing are logged where the default API's first stage
+        // logs (see `unrouted`).
+        if let Some(d) = self.config.default_api
+            && let Some(first) = logs[d].first()
+        {
+            self.unrouted.access_log = first.clone();
+        }
+        Ok(())
     }
 }
 
@@ -228,6 +260,38 @@ fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> V
         });
     }
     compiled
+}
+
+/// Whether this process can write to an access log destination: a file opened for append
+/// (created if missing; a FIFO nobody reads yet is fine), or the syslog socket reachable.
+fn probe(dest: &LogDestination) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match dest {
+        LogDestination::File(path) => {
+            match std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o640)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(()),
+                Err(e) => Err(format!("cannot open {} for appending: {e}", path.display())),
+            }
+        }
+        LogDestination::Stdout => Ok(()),
+        LogDestination::Syslog => {
+            let sock =
+                std::os::unix::net::UnixDatagram::unbound().map_err(|e| format!("syslog: {e}"))?;
+            sock.connect(crate::access_log::SYSLOG_PATH).map_err(|e| {
+                format!(
+                    "syslog: cannot reach {}: {e}",
+                    crate::access_log::SYSLOG_PATH
+                )
+            })
+        }
+    }
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {

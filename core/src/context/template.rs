@@ -82,6 +82,21 @@ impl Template {
                     }
                 }
             } else {
+                // `$word.` that is not `$context.` is a mistyped variable (`$contxt.status`) or
+                // one of another kind (`$stageVariables.x`, `$input.body`), never meant
+                // literally: refused, so it does not end up verbatim in every line. A `$`
+                // elsewhere (`$default`, `$5`) is text.
+                let word = rest[1..]
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                if word > 0 && rest.as_bytes().get(1 + word) == Some(&b'.') {
+                    return Err(format!(
+                        "`{}` at byte {at}: only `$context.` variables exist here (did you mean \
+                         `$context.`?)",
+                        &rest[..=word + 1]
+                    ));
+                }
                 i = at + 1;
                 continue;
             };

@@ -403,3 +403,19 @@ fn request_ids_differ_across_seeds_and_survive_a_full_millisecond() {
     assert_ne!(first, borrowed);
     assert_eq!(ids.last_ms, now + 1);
 }
+
+#[test]
+fn other_dollar_words_with_a_dot_are_refused_but_plain_dollars_are_text() {
+    for bad in [
+        "$contxt.status",
+        "x $stageVariables.backend y",
+        "$input.body",
+    ] {
+        let e = Template::parse(bad).expect_err(bad);
+        assert!(e.contains("only `$context.` variables"), "{bad}: {e}");
+    }
+    let t = Template::parse("$default costs $5 and $ alone.").expect("plain dollars");
+    let mut out = Vec::new();
+    t.render(&RequestContext::default(), Escape::None, &mut out);
+    assert_eq!(out, b"$default costs $5 and $ alone.");
+}
