@@ -12,6 +12,8 @@
 #   loadtest/peer-bench.sh --wrk-check          # turnpike-load vs wrk against the backend
 #   loadtest/peer-bench.sh --scrape-check       # turnpike with and without a /metrics scrape every 100 ms
 #   loadtest/peer-bench.sh --idle-check         # resident memory per idle keep-alive connection
+#   TURNPIKE_BASE=old/turnpike loadtest/peer-bench.sh  # also a second turnpike binary, turnpike-base,
+#                                               # with the same config: new against old
 #
 # Everything runs on loopback high ports; every process started here is stopped on exit.
 set -euo pipefail
@@ -29,6 +31,7 @@ WORKERS=${WORKERS:-1}
 PROXY_CPUS=${PROXY_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 SCENARIOS=${SCENARIOS:-"small big upload newconn rate"}
+TARGETS_SET=${TARGETS:+1}
 TARGETS=${TARGETS:-"direct nginx haproxy turnpike"}
 JSON_SET=${OUT_JSON:+1}
 OUT_JSON=${OUT_JSON:-$TARGET_DIR/peer-bench.json}
@@ -38,6 +41,9 @@ KEEP_TMP=${KEEP_TMP:-0}
 NGINX_REQUEST_BUFFERING=${NGINX_REQUEST_BUFFERING:-on}
 TURNPIKE=${TURNPIKE:-$TARGET_DIR/release/turnpike}
 LOAD=${LOAD:-$TARGET_DIR/release/turnpike-load}
+# A second turnpike binary (say, one built from an earlier commit), run as turnpike-base with
+# exactly the turnpike target's config on its own ports; a target only when this is set.
+TURNPIKE_BASE=${TURNPIKE_BASE:-}
 WRK_CHECK=0
 SCRAPE_CHECK=0
 IDLE_CHECK=0
@@ -56,6 +62,10 @@ NGINX_POLICIES_PORT=18083
 TURNPIKE_POLICIES_PORT=18084
 ADMIN_PORT=18090
 ADMIN_POLICIES_PORT=18091
+TURNPIKE_BASE_PORT=18085
+TURNPIKE_BASE_POLICIES_PORT=18086
+ADMIN_BASE_PORT=18092
+ADMIN_BASE_POLICIES_PORT=18093
 # Connection limits and client idle timeouts of the proxies; --idle-check raises them.
 NGINX_WORKER_CONNECTIONS=16384
 HAPROXY_MAXCONN=8000
@@ -78,13 +88,17 @@ Options (environment variable in brackets):
                       policies: small GETs with an Origin header against nginx and turnpike, each
                       plain and with CORS + a JSON access log to a file (nginx-policies,
                       turnpike-policies); ratios in its table are to nginx-policies
-  --targets LIST      any of: direct nginx haproxy turnpike [TARGETS="$TARGETS"]
+  --targets LIST      any of: direct nginx haproxy turnpike turnpike-base [TARGETS="$TARGETS";
+                      turnpike-base is added when TURNPIKE_BASE is set and --targets is not]
+  --base PATH         a second turnpike binary, the turnpike-base target: the turnpike target's
+                      config on its own port (and, in policies, turnpike-base-policies); the
+                      summary ends with turnpike against turnpike-base [TURNPIKE_BASE]
   --json FILE         JSON results [OUT_JSON=$OUT_JSON; --idle-check: peer-bench-idle.json]
   --rate RPS          rate for the rate scenario [RATE; default: 50% of nginx's median max]
   --wrk-check         instead: turnpike-load vs wrk, interleaved, against the backend
   --idle-check        instead: resident memory (RSS) per idle keep-alive connection of nginx,
-                      HAProxy and turnpike (those in --targets), each restarted fresh for every
-                      round: RSS before, open --idle-conns connections with one request each,
+                      HAProxy, turnpike and turnpike-base (those in --targets), each restarted
+                      fresh for every round: RSS before, open --idle-conns connections with one request each,
                       RSS once it settles, (after - before) / connections; medians of --rounds
   --idle-conns N      connections held open by --idle-check [IDLE_CONNS=$IDLE_CONNS]
   --scrape-check      instead: turnpike's small-response throughput (or, with --rate, latency at that
@@ -92,6 +106,7 @@ Options (environment variable in brackets):
                       [SCRAPE_ROUTES=$SCRAPE_ROUTES routes besides \$default, so each scrape has
                       that many routes' series to merge and format]
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
+  TURNPIKE_BASE=path  the turnpike-base binary (same as --base)
   QUIET_MAX=10 QUIET_WAIT=120  before each run, wait up to QUIET_WAIT s for other load to fall
                       under QUIET_MAX % of the machine (runs that could not are counted as noisy)
   NGINX_REQUEST_BUFFERING=off  nginx streams request bodies upstream instead of reading each
@@ -110,7 +125,8 @@ while [[ $# -gt 0 ]]; do
         --proxy-cpus) PROXY_CPUS=$2; shift 2 ;;
         --load-cpus) LOAD_CPUS=$2; shift 2 ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
-        --targets) TARGETS=$2; shift 2 ;;
+        --targets) TARGETS=$2; TARGETS_SET=1; shift 2 ;;
+        --base) TURNPIKE_BASE=$2; shift 2 ;;
         --json) OUT_JSON=$2; JSON_SET=1; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
         --wrk-check) WRK_CHECK=1; shift ;;
@@ -123,6 +139,15 @@ while [[ $# -gt 0 ]]; do
 done
 
 log() { echo "peer-bench: $*" >&2; }
+
+# turnpike-base is a target only with a binary to run: added to the default targets when
+# TURNPIKE_BASE is set, dropped from any targets when it is not.
+if [[ -n $TURNPIKE_BASE ]]; then
+    [[ -n $TARGETS_SET || " $TARGETS " == *" turnpike-base "* ]] || TARGETS+=" turnpike-base"
+elif [[ " $TARGETS " == *" turnpike-base "* ]]; then
+    log "turnpike-base needs TURNPIKE_BASE (or --base PATH): left out"
+    TARGETS=$(echo " $TARGETS " | sed 's/ turnpike-base / /g; s/^ *//; s/ *$//')
+fi
 
 # --- tools -------------------------------------------------------------------------------------
 ensure_tools() {
@@ -373,21 +398,30 @@ EOF
 
 # UP[target]=1 once the target serves; WHY_MISSING[target] says why a turnpike one does not.
 declare -A UP=() WHY_MISSING=()
-# start_turnpike [policies]: turnpike as a reverse proxy to the backend. With "policies": on its
-# own port and admin port, with the API's CORS policy for $CORS_ORIGIN and the stage's JSON
-# access log written to a file. A binary that refuses this config (it predates CORS or access
-# logs) leaves the turnpike-policies rows "refused", with `turnpike check`'s reason logged.
+# start_turnpike [NAME]: turnpike as a reverse proxy to the backend. NAME (default turnpike) is
+# one of turnpike, turnpike-policies, turnpike-base, turnpike-base-policies: the -base ones run
+# the TURNPIKE_BASE binary with the same config as their counterpart, on ports of their own.
+# The -policies ones: on their own port and admin port, with the API's CORS policy for
+# $CORS_ORIGIN and the stage's JSON access log written to a file (ACCESS_LOG[NAME]). A binary
+# that refuses this config (it predates CORS or access logs) leaves the rows "refused", with
+# `turnpike check`'s reason logged.
 start_turnpike() {
-    local variant=${1:-} name=turnpike port=$TURNPIKE_PORT admin=$ADMIN_PORT
-    local state=$TMP/turnpike-state cors= stage="{ name: \$default }"
-    if [[ $variant == policies ]]; then
-        name=turnpike-policies port=$TURNPIKE_POLICIES_PORT admin=$ADMIN_POLICIES_PORT
-        state=$TMP/turnpike-policies-state
+    local name=${1:-turnpike} bin=$TURNPIKE port admin
+    local state=$TMP/$name-state cors= stage="{ name: \$default }"
+    case $name in
+        turnpike) port=$TURNPIKE_PORT admin=$ADMIN_PORT ;;
+        turnpike-policies) port=$TURNPIKE_POLICIES_PORT admin=$ADMIN_POLICIES_PORT ;;
+        turnpike-base) port=$TURNPIKE_BASE_PORT admin=$ADMIN_BASE_PORT bin=$TURNPIKE_BASE ;;
+        turnpike-base-policies) port=$TURNPIKE_BASE_POLICIES_PORT admin=$ADMIN_BASE_POLICIES_PORT bin=$TURNPIKE_BASE ;;
+        *) log "start_turnpike: unknown target $name"; exit 2 ;;
+    esac
+    if [[ $name == *-policies ]]; then
+        ACCESS_LOG[$name]=$TMP/$name-access.log
         cors="    cors: { allow_origins: [\"$CORS_ORIGIN\"], allow_methods: [GET, POST], max_age: 600 }"
-        stage="{ name: \$default, access_log: { destination: \"$TMP/turnpike-access.log\", format: json } }"
+        stage="{ name: \$default, access_log: { destination: \"${ACCESS_LOG[$name]}\", format: json } }"
     fi
-    if [[ ! -x $TURNPIKE ]]; then
-        log "no turnpike binary at $TURNPIKE: its column will say missing"
+    if [[ ! -x $bin ]]; then
+        log "no turnpike binary at '$bin': the $name column will say missing"
         WHY_MISSING[$name]=missing
         return
     fi
@@ -413,17 +447,17 @@ EOF
     stages:
       - $stage
 EOF
-    if ! "$TURNPIKE" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
-        log "ERROR: $TURNPIKE refuses the $name config ($TMP/$name.yaml):"
+    if ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
+        log "ERROR: $bin refuses the $name config ($TMP/$name.yaml):"
         sed 's/^/peer-bench:   /' "$TMP/$name.check" >&2
         log "its rows will say refused"
         WHY_MISSING[$name]=refused
         return
     fi
-    start $name "$PROXY_CPUS" "$TURNPIKE" serve --config "$TMP/$name.yaml"
+    start $name "$PROXY_CPUS" "$bin" serve --config "$TMP/$name.yaml"
     if wait_port $port 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
         UP[$name]=1
-        if [[ $variant == policies ]]; then SANITY_REQUESTS[$name]=$((${SANITY_REQUESTS[$name]:-0} + 1)); fi
+        if [[ $name == *-policies ]]; then SANITY_REQUESTS[$name]=$((${SANITY_REQUESTS[$name]:-0} + 1)); fi
     else
         log "$name did not start or does not proxy: its column will say missing"
         tail -5 "$TMP/$name.log" >&2 || true
@@ -439,6 +473,8 @@ port_of() {
         turnpike) echo $TURNPIKE_PORT ;;
         nginx-policies) echo $NGINX_POLICIES_PORT ;;
         turnpike-policies) echo $TURNPIKE_POLICIES_PORT ;;
+        turnpike-base) echo $TURNPIKE_BASE_PORT ;;
+        turnpike-base-policies) echo $TURNPIKE_BASE_POLICIES_PORT ;;
     esac
 }
 
@@ -530,13 +566,13 @@ EOF
 }
 
 # targets_for SCENARIO: the targets a scenario runs against, whether they serve or not (the
-# table lists the ones that do not as missing). policies: nginx and turnpike from TARGETS, each
-# plain and with its policies.
+# table lists the ones that do not as missing). policies: nginx, turnpike and turnpike-base from
+# TARGETS, each plain and with its policies.
 targets_for() {
     local t
     for t in $TARGETS; do
         if [[ $1 == policies ]]; then
-            [[ $t == nginx || $t == turnpike ]] && printf '%s\n' "$t" "$t-policies"
+            [[ $t == nginx || $t == turnpike || $t == turnpike-base ]] && printf '%s\n' "$t" "$t-policies"
         else
             echo "$t"
         fi
@@ -575,11 +611,13 @@ start_policies() {
         ACCESS_LOG[nginx-policies]=$TMP/nginx-access.log
         cors_check nginx-policies
     fi
-    if [[ " $TARGETS " == *" turnpike "* ]]; then
-        start_turnpike policies
-        ACCESS_LOG[turnpike-policies]=$TMP/turnpike-access.log
-        [[ ${UP[turnpike-policies]:-0} == 1 ]] && cors_check turnpike-policies
-    fi
+    local t
+    for t in turnpike turnpike-base; do
+        if [[ " $TARGETS " == *" $t "* ]]; then
+            start_turnpike "$t-policies"
+            [[ ${UP[$t-policies]:-0} == 1 ]] && cors_check "$t-policies"
+        fi
+    done
     return 0
 }
 
@@ -590,6 +628,7 @@ count_access_logs() {
     local t lines
     [[ -n ${UP[nginx-policies]:-} ]] && stop nginx-policies QUIT
     [[ -n ${UP[turnpike-policies]:-} ]] && stop turnpike-policies TERM
+    [[ -n ${UP[turnpike-base-policies]:-} ]] && stop turnpike-base-policies TERM
     for t in "${!ACCESS_LOG[@]}"; do
         [[ ${UP[$t]:-0} == 1 ]] || continue
         lines=$(wc -l 2>/dev/null <"${ACCESS_LOG[$t]}" || echo 0)
@@ -645,9 +684,9 @@ summarize() {
     for s in $SCENARIOS; do spec+="$s=$(targets_for "$s" | tr '\n' ' ');"; done
     for t in "${!WHY_MISSING[@]}"; do why+="$t=${WHY_MISSING[$t]};"; done
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
-        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" <<'EOF'
+        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" <<'EOF'
 import glob, json, os, platform, statistics, sys
-results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv = sys.argv[1:]
+results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base = sys.argv[1:]
 scenario_targets = dict(kv.split("=", 1) for kv in spec.split(";") if kv)
 why = dict(kv.split("=", 1) for kv in why.split(";") if kv)
 def med(v):
@@ -705,6 +744,17 @@ doc = {"machine": machine, "rounds": int(rounds), "duration": duration, "workers
        "proxy_cpus": pcpu, "load_cpus": lcpu, "rate": int(rate) if rate else None,
        "noisy_runs": int(noisy), "command": argv, "scenarios": table,
        "missing": why}
+# turnpike against turnpike-base (the same config, another binary): per scenario and pair, the
+# ratios new / base of req/s, req per CPU-second and p99 (for p99, below 1.00x is better).
+VS_KEYS = ("requests_per_sec", "requests_per_cpu_second", "p99_us")
+vs_base = {}
+for s, row in table.items():
+    for new, old in (("turnpike", "turnpike-base"), ("turnpike-policies", "turnpike-base-policies")):
+        a, b = row.get(new), row.get(old)
+        if a and b:
+            vs_base.setdefault(s, {})[f"{new}/{old}"] = {k: a[k] / b[k] for k in VS_KEYS if a[k] and b[k]}
+if tp_base:
+    doc["turnpike"], doc["turnpike_base"], doc["vs_base"] = tp, tp_base, vs_base
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
 def fmt_ms(us):
@@ -750,6 +800,20 @@ for s, row in table.items():
               f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
               f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
               f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |{extra}")
+if tp_base:
+    print(f"\n### turnpike against turnpike-base\n")
+    print(f"turnpike: {tp}; turnpike-base: {tp_base}; the same config. Each cell: turnpike / "
+          f"turnpike-base (ratio); for p99, below 1.00x is better.\n")
+    print("| scenario | pair | req/s | req per CPU-second | p99 |")
+    print("|---|---|---|---|---|")
+    for s, pairs in vs_base.items():
+        for pair, v in pairs.items():
+            new, old = (table[s][t] for t in pair.split("/"))
+            cell = lambda k, f: f"{f(new[k])} / {f(old[k])} ({v[k]:.2f}x)" if k in v else "-"
+            print(f"| {s} | {pair.replace('/', ' / ')} | {cell('requests_per_sec', lambda x: f'{x:.0f}')} "
+                  f"| {cell('requests_per_cpu_second', lambda x: f'{x:.0f}')} | {cell('p99_us', fmt_ms)} |")
+    if not vs_base:
+        print("| - | no scenario has runs of both | | | |")
 print(f"\nJSON: {out}")
 EOF
 }
@@ -893,7 +957,7 @@ rss_settled() {
 idle_one() {
     local target=$1 round=$2 port pid line before after closed settle ready check
     port=$(port_of "$target")
-    "start_$target"
+    case $target in turnpike*) start_turnpike "$target" ;; *) "start_$target" ;; esac
     if [[ ${UP[$target]:-0} != 1 ]]; then stop "$target"; return; fi
     pid=${PID_OF[$target]}
     echo quit | taskset -c "$LOAD_CPUS" python3 "$IDLE_HELPER" --port "$port" --conns 32 >/dev/null
@@ -927,7 +991,11 @@ idle_one() {
 idle_check() {
     local targets=() t round i n
     for t in $TARGETS; do
-        case $t in nginx | haproxy) targets+=("$t") ;; turnpike) [[ -x $TURNPIKE ]] && targets+=("$t") ;; esac
+        case $t in
+            nginx | haproxy) targets+=("$t") ;;
+            turnpike) [[ -x $TURNPIKE ]] && targets+=("$t") ;;
+            turnpike-base) [[ -x $TURNPIKE_BASE ]] && targets+=("$t") ;;
+        esac
     done
     n=${#targets[@]}
     ((n > 0)) || { log "--idle-check: no proxy among --targets"; exit 1; }
@@ -1012,6 +1080,10 @@ for t in targets.split():
     ratio = f"{r['ratio_to_nginx']:.2f}x" if "ratio_to_nginx" in r else "-"
     print(f"| {t} | {r['bytes_per_conn']:.0f}{warn} | {ratio} | {mib(r['before_kb'])} | {mib(r['after_kb'])} "
           f"| {mib(r['closed_kb'])} | {', '.join(str(p) for p in r['bytes_per_conn_rounds'])} |")
+new, old = table.get("turnpike"), table.get("turnpike-base")
+if new and old and old["bytes_per_conn"] > 0:
+    print(f"\nturnpike / turnpike-base: {new['bytes_per_conn']:.0f} / {old['bytes_per_conn']:.0f} bytes per idle "
+          f"connection ({new['bytes_per_conn'] / old['bytes_per_conn']:.2f}x)")
 print(f"\nJSON: {out}")
 EOF
 }
@@ -1035,18 +1107,19 @@ main() {
     if [[ $IDLE_CHECK == 1 ]]; then
         [[ -n $JSON_SET ]] || OUT_JSON=$TARGET_DIR/peer-bench-idle.json
         start_backend
-        idle_check "$0 --idle-check --idle-conns $IDLE_CONNS --rounds $ROUNDS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --targets \"$TARGETS\""
+        idle_check "$0 --idle-check ${TURNPIKE_BASE:+--base $TURNPIKE_BASE }--idle-conns $IDLE_CONNS --rounds $ROUNDS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --targets \"$TARGETS\""
         return
     fi
     start_backend
     if [[ " $TARGETS " == *" nginx "* ]]; then start_nginx; fi
     if [[ " $TARGETS " == *" haproxy "* ]]; then start_haproxy; fi
     if [[ " $TARGETS " == *" turnpike "* ]]; then start_turnpike; fi
+    if [[ " $TARGETS " == *" turnpike-base "* ]]; then start_turnpike turnpike-base; fi
     if [[ " $SCENARIOS " == *" policies "* ]]; then start_policies; fi
     run_scenarios
     local env_note=
     [[ $NGINX_REQUEST_BUFFERING != on ]] && env_note="NGINX_REQUEST_BUFFERING=$NGINX_REQUEST_BUFFERING "
-    summarize "$env_note$0 --rounds $ROUNDS --duration $DURATION --warmup $WARMUP --conns $CONNS --workers $WORKERS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --scenarios \"$SCENARIOS\""
+    summarize "$env_note$0 ${TURNPIKE_BASE:+--base $TURNPIKE_BASE }--rounds $ROUNDS --duration $DURATION --warmup $WARMUP --conns $CONNS --workers $WORKERS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --scenarios \"$SCENARIOS\""
 }
 
 main
