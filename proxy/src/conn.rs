@@ -107,7 +107,21 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
                 if !wait_readable(&worker, &c, first).await {
                     break;
                 }
-                worker.take_request_state()
+                let mut st = worker.take_request_state();
+                // The request is there: take it with one recv rather than a driver read.
+                match rt::recv_ready(c.fd, &mut st.rbuf) {
+                    Ok(0) => {
+                        worker.give_request_state(st);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        worker.give_request_state(st);
+                        break;
+                    }
+                }
+                st
             }
         };
         // The request's future is boxed: its state (the integration's, the body pumps') is
