@@ -489,3 +489,34 @@ fn unknown_fields_are_refused() {
     let r: Result<CorsFile, _> = serde_json::from_str(r#"{"allow_origin":["*"]}"#);
     assert!(r.is_err());
 }
+
+#[test]
+fn host_wildcard_with_a_port() {
+    let p = compile(&file(&["http://*:8080"]));
+    assert!(p.allows_origin(b"http://a.test:8080"));
+    assert!(p.allows_origin(b"http://127.0.0.1:8080"));
+    assert!(!p.allows_origin(b"http://a.test"));
+    assert!(!p.allows_origin(b"http://a.test:8081"));
+}
+
+#[test]
+fn pattern_matches_are_echoed() {
+    let f = CorsFile {
+        allow_methods: vec!["GET".into()],
+        ..file(&["http://*"])
+    };
+    let mut out = Vec::new();
+    assert!(compile(&f).write_preflight(b"http://localhost:5173", b"GET", None, &mut out));
+    assert_eq!(
+        lines(&out)[0],
+        "Access-Control-Allow-Origin: http://localhost:5173"
+    );
+}
+
+#[test]
+fn star_among_listed_origins_answers_star() {
+    let p = compile(&file(&["https://myapp.com", "*"]));
+    let mut out = Vec::new();
+    assert!(p.write_actual(b"https://myapp.com", &mut out));
+    assert_eq!(lines(&out), ["Access-Control-Allow-Origin: *"]);
+}
