@@ -37,6 +37,10 @@ pub const IO_BUF: usize = 64 * 1024;
 const POOLED_BUFS: usize = 256;
 /// Request states kept for reuse per worker (one per connection with a request in hand).
 const POOLED_STATES: usize = 1024;
+/// Every this many ticks (1 s), pooled buffers and request states unused since the last trim
+/// are freed, down to [`POOL_KEEP`] of each.
+const TRIM_EVERY_TICKS: u64 = 20;
+const POOL_KEEP: usize = 16;
 /// A request state whose read buffer grew past this (a large head) is not pooled.
 const POOLED_STATE_MAX_BUF: usize = 4 * conn::INITIAL_READ_BUF;
 /// At most one integration-failure warning per worker per this many milliseconds.
@@ -69,8 +73,7 @@ pub struct Worker {
     listeners: RefCell<Vec<RawFd>>,
     /// Request states not in use (see `conn`: idle connections hold none). Boxed: a
     /// connection holds a pointer, never the state itself.
-    #[allow(clippy::vec_box)]
-    states: RefCell<Vec<Box<RequestState>>>,
+    states: FreeList<Box<RequestState>>,
     /// A reused buffer for rendering gateway response bodies.
     pub scratch: Cell<Vec<u8>>,
     request_ids: RefCell<RequestIds>,
@@ -101,7 +104,6 @@ impl Worker {
     #[inline]
     pub fn take_request_state(&self) -> Box<RequestState> {
         self.states
-            .borrow_mut()
             .pop()
             .unwrap_or_else(|| Box::new(RequestState::new()))
     }
@@ -109,11 +111,10 @@ impl Worker {
     /// Gives a request state back once its connection is idle (or closed).
     #[inline]
     pub fn give_request_state(&self, mut st: Box<RequestState>) {
-        let mut states = self.states.borrow_mut();
-        if states.len() < POOLED_STATES && st.rbuf.capacity() <= POOLED_STATE_MAX_BUF {
+        if st.rbuf.capacity() <= POOLED_STATE_MAX_BUF {
             st.rbuf.clear();
             st.consumed = 0;
-            states.push(st);
+            self.states.push(st);
         }
     }
 
@@ -218,31 +219,86 @@ impl Worker {
 
 /// Reusable I/O buffers of [`IO_BUF`] bytes. Taking and giving back costs a `Vec` push/pop.
 pub struct BufPool {
-    free: RefCell<Vec<Vec<u8>>>,
+    free: FreeList<Vec<u8>>,
 }
 
 impl BufPool {
     fn new() -> BufPool {
         BufPool {
-            free: RefCell::new(Vec::new()),
+            free: FreeList::new(POOLED_BUFS),
         }
     }
 
     #[inline]
     pub fn take(&self) -> Vec<u8> {
         self.free
-            .borrow_mut()
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(IO_BUF))
     }
 
     #[inline]
     pub fn give(&self, mut buf: Vec<u8>) {
-        let mut free = self.free.borrow_mut();
-        if free.len() < POOLED_BUFS && buf.capacity() >= IO_BUF && buf.capacity() <= 4 * IO_BUF {
+        if buf.capacity() >= IO_BUF && buf.capacity() <= 4 * IO_BUF {
             buf.clear();
-            free.push(buf);
+            self.free.push(buf);
         }
+    }
+}
+
+/// A per-core free list that returns to the allocator what no request needed for a while: a
+/// burst of concurrent requests grows it, and without trimming its buffers would stay resident
+/// for good (counted against every idle connection after the burst).
+pub struct FreeList<T> {
+    free: RefCell<Vec<T>>,
+    /// The fewest items the list held since the last trim: that many sat unused all along.
+    low: Cell<usize>,
+    cap: usize,
+}
+
+impl<T> FreeList<T> {
+    pub fn new(cap: usize) -> FreeList<T> {
+        FreeList {
+            free: RefCell::new(Vec::new()),
+            low: Cell::new(0),
+            cap,
+        }
+    }
+
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        let mut free = self.free.borrow_mut();
+        let item = free.pop();
+        if free.len() < self.low.get() {
+            self.low.set(free.len());
+        }
+        item
+    }
+
+    /// Keeps `item` unless the list is full (then it is dropped).
+    #[inline]
+    pub fn push(&self, item: T) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.cap {
+            free.push(item);
+        }
+    }
+
+    /// Frees the items that sat unused since the last trim, beyond `keep`.
+    pub fn trim(&self, keep: usize) {
+        let mut free = self.free.borrow_mut();
+        let unused = self.low.get().min(free.len());
+        let release = unused.saturating_sub(keep);
+        // The unused ones are at the bottom: pops and pushes work at the top.
+        free.drain(..release);
+        self.low.set(free.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.free.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -292,7 +348,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         date: Cell::new([b' '; 29]),
         date_second: Cell::new(0),
         listeners: RefCell::new(listeners.iter().map(|l| l.as_raw_fd()).collect()),
-        states: RefCell::new(Vec::new()),
+        states: FreeList::new(POOLED_STATES),
         scratch: Cell::new(Vec::new()),
         request_ids: RefCell::new(RequestIds::new(spec.id as u16, random_seed())),
         logs: RefCell::new(Vec::new()),
@@ -306,8 +362,14 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
     let _ = spec.started.send(Ok((spec.id, driver)));
 
     let mut drain_deadline: Option<Instant> = None;
+    let mut ticks: u64 = 0;
     loop {
         rt::sleep(watch::TICK).await;
+        ticks += 1;
+        if ticks.is_multiple_of(TRIM_EVERY_TICKS) {
+            worker.bufs.free.trim(POOL_KEEP);
+            worker.states.trim(POOL_KEEP);
+        }
         worker.watchdog.tick();
         worker.refresh_date();
         worker.publish_gauges();
@@ -383,5 +445,38 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
                 rt::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FreeList;
+
+    #[test]
+    fn a_trim_frees_what_sat_unused_since_the_last_one() {
+        let list = FreeList::new(100);
+        for i in 0..50 {
+            list.push(i);
+        }
+        list.trim(0); // starts the first interval: nothing was measured yet
+        assert_eq!(list.len(), 50);
+        // A request burst takes 10 and gives them back: 40 sat unused the whole interval.
+        let taken: Vec<_> = (0..10).filter_map(|_| list.pop()).collect();
+        for t in taken {
+            list.push(t);
+        }
+        list.trim(5);
+        assert_eq!(list.len(), 15, "the 10 in use plus 5 kept");
+        // With every item in use during an interval, nothing is freed.
+        let taken: Vec<_> = (0..15).filter_map(|_| list.pop()).collect();
+        for t in taken {
+            list.push(t);
+        }
+        list.trim(0);
+        assert_eq!(list.len(), 15);
+        for _ in 0..200 {
+            list.push(0);
+        }
+        assert_eq!(list.len(), 100, "capped");
     }
 }
