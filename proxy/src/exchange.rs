@@ -182,7 +182,7 @@ pub async fn serve(
         _ => None,
     };
     let keep = run(worker, snap, c, st, &mut x, plan, upstream_head).await;
-    finish(worker, snap, c, st, &x, plan);
+    finish(worker, c, st, &x, plan);
     keep
 }
 
@@ -202,7 +202,7 @@ pub async fn refuse_unparsed(
     // one's).
     st.head.forget();
     answer_error(worker, c, st, &mut x, plan, e, false, false).await;
-    finish(worker, snap, c, st, &x, plan);
+    finish(worker, c, st, &x, plan);
 }
 
 async fn run(
@@ -219,7 +219,7 @@ async fn run(
     // CORS preflight: answered by the gateway for any path of an API with CORS, with or
     // without an OPTIONS route (AWS, "Configuring CORS for an HTTP API").
     if let Some(cors) = &plan.policies.cors
-        && let Some(answered) = preflight(worker, c, st, x, plan, cors).await
+        && let Some(answered) = preflight(worker, c, st, x, cors).await
     {
         if let Some(out) = upstream_head {
             worker.bufs.give(out);
@@ -305,7 +305,6 @@ async fn preflight(
     c: &mut Client,
     st: &mut RequestState,
     x: &mut RequestCtx,
-    plan: &RoutePlan,
     cors: &CorsPolicy,
 ) -> Option<bool> {
     let method_span = st.head.find(&st.rbuf, b"access-control-request-method");
@@ -340,7 +339,6 @@ async fn preflight(
     };
     respond::finish_head(&mut out, &lines);
     x.status = 204;
-    let _ = plan;
     Some(send(worker, c, out).await && keep)
 }
 
@@ -409,15 +407,7 @@ fn discard_body(st: &mut RequestState) -> bool {
 }
 
 /// Counts the request and writes its access log line.
-fn finish(
-    worker: &Worker,
-    snap: &Snapshot,
-    c: &Client,
-    st: &RequestState,
-    x: &RequestCtx,
-    plan: &RoutePlan,
-) {
-    let _ = snap;
+fn finish(worker: &Worker, c: &Client, st: &RequestState, x: &RequestCtx, plan: &RoutePlan) {
     let micros = x.started.elapsed().as_micros() as u64;
     plan.counters[worker.id].record(x.status, micros, x.integration_micros);
     if let Some(log) = &plan.access_log {
