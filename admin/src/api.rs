@@ -377,7 +377,12 @@ impl<P: DataPlane> Admin<P> {
         let version = st.store.next_version();
         let prepared = st
             .plane
-            .prepare(&doc, version, &mut st.metrics)
+            .prepare(
+                &doc,
+                &turnpike_core::tls::StoredCertificates::default(),
+                version,
+                &mut st.metrics,
+            )
             .map_err(|e| EditError::invalid(e.0))?;
         let meta = st.store.append(&doc, source).map_err(|e| EditError {
             status: 500,

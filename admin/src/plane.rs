@@ -4,6 +4,7 @@
 use turnpike_core::{
     config::{ConfigErrors, ConfigFile},
     metrics::MetricsRegistry,
+    tls::StoredCertificates,
 };
 
 pub trait DataPlane: Send + Sync + 'static {
@@ -12,9 +13,11 @@ pub trait DataPlane: Send + Sync + 'static {
 
     /// Checks `doc` exactly as `turnpike check` does (upstream names resolved) and compiles it
     /// as version `version`, taking its metric series from `metrics`.
+    /// `stored`: the certificates of the admin's store, which the document may name.
     fn prepare(
         &self,
         doc: &ConfigFile,
+        stored: &StoredCertificates,
         version: u64,
         metrics: &mut MetricsRegistry,
     ) -> Result<Self::Prepared, ConfigErrors>;

@@ -27,4 +27,5 @@ pub mod h1;
 pub mod metrics;
 pub mod resolve;
 pub mod route;
+pub mod tls;
 pub mod uri;

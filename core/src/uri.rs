@@ -17,6 +17,8 @@ enum Part {
 /// A parsed `http_proxy` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriTemplate {
+    /// `https://`.
+    pub tls: bool,
     authority: Vec<Part>,
     /// `None`: the URI has no path; the request path is forwarded unchanged.
     path: Option<Vec<Part>>,
@@ -26,9 +28,7 @@ pub struct UriTemplate {
 /// Why a URI template was refused (or could not be rendered for a stage).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {
-    #[error("https upstreams are not supported yet; use http://")]
-    Https,
-    #[error("expected an absolute http:// URI")]
+    #[error("expected an absolute http:// or https:// URI")]
     Scheme,
     #[error("unterminated {0:?}")]
     Unterminated(String),
@@ -51,13 +51,13 @@ pub enum UriError {
 impl UriTemplate {
     pub fn parse(uri: &str) -> Result<UriTemplate, UriError> {
         let lower = uri.get(..8).unwrap_or(uri).to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Err(UriError::Https);
-        }
-        if !lower.starts_with("http://") {
+        let (tls, rest) = if lower.starts_with("https://") {
+            (true, &uri[8..])
+        } else if lower.starts_with("http://") {
+            (false, &uri[7..])
+        } else {
             return Err(UriError::Scheme);
-        }
-        let rest = &uri[7..];
+        };
         if rest.contains('#') {
             return Err(UriError::Fragment);
         }
@@ -84,6 +84,7 @@ impl UriTemplate {
             Some(tokenize(path)?)
         };
         Ok(UriTemplate {
+            tls,
             authority,
             path,
             query,
@@ -136,7 +137,8 @@ impl UriTemplate {
             Ok(out)
         };
         let authority = render(&self.authority)?;
-        let (host, port) = split_authority(&authority)?;
+        let default_port = if self.tls { 443 } else { 80 };
+        let (host, port) = split_authority(&authority, default_port)?;
         let path =
             match &self.path {
                 None => None,
@@ -177,12 +179,13 @@ impl UriTemplate {
             }
             None => None,
         };
-        let host_header = if port == 80 {
+        let host_header = if port == default_port {
             host.clone()
         } else {
             format!("{}:{port}", bracket(&host))
         };
         Ok(UpstreamTarget {
+            tls: self.tls,
             host,
             port,
             host_header,
@@ -257,7 +260,7 @@ pub fn is_var_name(n: &str) -> bool {
 }
 
 /// Splits `host[:port]` (IPv6 in brackets), refusing anything that is not a plain host.
-fn split_authority(a: &str) -> Result<(String, u16), UriError> {
+fn split_authority(a: &str, default_port: u16) -> Result<(String, u16), UriError> {
     let bad = || UriError::BadAuthority(a.to_owned());
     if a.contains('@') {
         return Err(UriError::UserInfo);
@@ -285,7 +288,7 @@ fn split_authority(a: &str) -> Result<(String, u16), UriError> {
         (h.to_ascii_lowercase(), port)
     };
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(bad)?,
     };
     Ok((host, port))
@@ -294,6 +297,8 @@ fn split_authority(a: &str) -> Result<(String, u16), UriError> {
 /// Where an integration sends requests for one stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamTarget {
+    /// `https://`: the connection speaks TLS.
+    pub tls: bool,
     /// Host name or IP literal (no brackets), lower-case.
     pub host: String,
     pub port: u16,
@@ -377,7 +382,6 @@ mod tests {
     #[test]
     fn refuses_bad_templates() {
         let cases = [
-            ("https://a", UriError::Https),
             ("ftp://a", UriError::Scheme),
             ("http://{id}/x", UriError::ParamOutsidePath("id".into())),
             (

@@ -87,7 +87,8 @@ enum HeadRead {
     Refused(GatewayError),
 }
 
-pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, tls: bool) {
+    let _ = tls;
     let _ = stream.set_nodelay(true);
     let local_port = stream.local_addr().map_or(0, |a| a.port());
     let fd = stream.as_raw_fd();

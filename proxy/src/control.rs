@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use turnpike_admin::plane::{AccessLogReading, DataPlane};
 use turnpike_core::{
-    config::{ConfigErrors, ConfigFile, check},
+    config::{ConfigErrors, ConfigFile, check_with},
     metrics::MetricsRegistry,
+    tls::{StoredCertificates, StoredPem, TlsSource},
 };
 use turnpike_tuning::driver::DriverKind;
 
@@ -40,12 +41,41 @@ impl Plane {
 }
 
 /// Checks and compiles a document: what `turnpike check`, start-up and the admin API all do.
+/// Certificate files are read here (blocking: call off the workers); `stored` holds the
+/// admin store's certificates the document may name.
 pub fn compile(
     doc: &ConfigFile,
+    stored: &StoredCertificates,
     version: u64,
     metrics: &mut MetricsRegistry,
 ) -> Result<Snapshot, ConfigErrors> {
-    Snapshot::build(check(doc)?, version, metrics)
+    Snapshot::build(check_with(doc, &FsTlsSource { stored })?, version, metrics)
+}
+
+/// TLS material for a config check: files from the file system, stored certificates from
+/// the admin's store, the wall clock for expiry.
+pub struct FsTlsSource<'a> {
+    pub stored: &'a StoredCertificates,
+}
+
+impl TlsSource for FsTlsSource<'_> {
+    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+    }
+
+    fn certificate(&self, id: &str) -> Option<StoredPem> {
+        self.stored.certificates.get(id).cloned()
+    }
+
+    fn client_certificate(&self, id: &str) -> Option<StoredPem> {
+        self.stored.client_certificates.get(id).cloned()
+    }
+
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
 }
 
 impl DataPlane for Plane {
@@ -54,10 +84,11 @@ impl DataPlane for Plane {
     fn prepare(
         &self,
         doc: &ConfigFile,
+        stored: &StoredCertificates,
         version: u64,
         metrics: &mut MetricsRegistry,
     ) -> Result<Snapshot, ConfigErrors> {
-        let mut snapshot = compile(doc, version, metrics)?;
+        let mut snapshot = compile(doc, stored, version, metrics)?;
         snapshot.open_access_logs(&self.access_logs)?;
         Ok(snapshot)
     }

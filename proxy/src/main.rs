@@ -21,6 +21,7 @@ use turnpike_admin::{
 use turnpike_core::{
     config::{self, ConfigErrors, ConfigFile},
     metrics::MetricsRegistry,
+    tls::StoredCertificates,
 };
 use turnpike_proxy::{
     access_log::{self, LogSinks},
@@ -126,7 +127,7 @@ fn check(path: &Path) -> ExitCode {
     let mut metrics = MetricsRegistry::new(1);
     let checked = config::parse(&text)
         .map_err(ConfigErrors::from)
-        .and_then(|doc| control::compile(&doc, 1, &mut metrics));
+        .and_then(|doc| control::compile(&doc, &StoredCertificates::default(), 1, &mut metrics));
     match checked {
         Ok(snap) => {
             for w in &snap.config.warnings {
@@ -193,7 +194,9 @@ fn serve(
         state_dir.display()
     );
     let doc: ConfigFile = chosen.document;
-    let checked = config::check(&doc).map_err(|e| invalid(&serving, &e))?;
+    let stored = StoredCertificates::default();
+    let checked = config::check_with(&doc, &control::FsTlsSource { stored: &stored })
+        .map_err(|e| invalid(&serving, &e))?;
     let workers = server::worker_count(checked.gateway.workers);
     let mut metrics = MetricsRegistry::new(workers);
     let mut snapshot =

@@ -328,8 +328,8 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
     let listen = first.config.gateway.listen.clone();
     let mut listeners = Vec::new();
     for addr in &listen {
-        match bind(*addr) {
-            Ok(l) => listeners.push(l),
+        match bind(addr.addr) {
+            Ok(l) => listeners.push((l, addr.tls)),
             Err(e) => {
                 let _ = spec.started.send(Err(format!("listen {addr}: {e}")));
                 return;
@@ -347,7 +347,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         draining: Cell::new(false),
         date: Cell::new([b' '; 29]),
         date_second: Cell::new(0),
-        listeners: RefCell::new(listeners.iter().map(|l| l.as_raw_fd()).collect()),
+        listeners: RefCell::new(listeners.iter().map(|(l, _)| l.as_raw_fd()).collect()),
         states: FreeList::new(POOLED_STATES),
         scratch: Cell::new(Vec::new()),
         request_ids: RefCell::new(RequestIds::new(spec.id as u16, random_seed())),
@@ -356,8 +356,8 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         warns_suppressed: Cell::new(0),
     });
     worker.refresh_date();
-    for l in listeners {
-        rt::spawn(accept_loop(worker.clone(), l));
+    for (l, tls) in listeners {
+        rt::spawn(accept_loop(worker.clone(), l, tls));
     }
     let _ = spec.started.send(Ok((spec.id, driver)));
 
@@ -427,14 +427,15 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind_with_config(addr, &opts)
 }
 
-async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
+/// Accepts connections for one listener; `tls`: the listener is `https://`.
+async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, tls: bool) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 if worker.draining() {
                     break;
                 }
-                rt::spawn_guarded(conn::serve(worker.clone(), stream, peer));
+                rt::spawn_guarded(conn::serve(worker.clone(), stream, peer, tls));
             }
             Err(e) => {
                 if worker.draining() {

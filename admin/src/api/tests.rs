@@ -24,6 +24,7 @@ impl DataPlane for FakePlane {
     fn prepare(
         &self,
         doc: &ConfigFile,
+        _stored: &turnpike_core::tls::StoredCertificates,
         version: u64,
         metrics: &mut MetricsRegistry,
     ) -> Result<u64, ConfigErrors> {

@@ -12,7 +12,8 @@ use super::{
     IntegrationFile, IntegrationType,
     model::{
         AccessLog, Admin, Api, DEFAULT_INTEGRATION_TIMEOUT, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE,
-        Gateway, HttpProxy, Integration, IntegrationKind, Mock, Route, Stage, UpstreamPolicy,
+        Gateway, HttpProxy, Integration, IntegrationKind, Listener, Mock, Route, Stage,
+        UpstreamPolicy, UpstreamTls,
     },
 };
 use crate::{
@@ -22,12 +23,23 @@ use crate::{
     uri::{UriTemplate, is_var_name},
 };
 
-/// Checks a parsed document and builds the model the data plane runs.
+/// Checks a parsed document that needs no files or stored certificates (no TLS settings) and
+/// builds the model the data plane runs. See [`check_with`].
 pub fn check(file: &ConfigFile) -> Result<Config, ConfigErrors> {
+    check_with(file, &crate::tls::NoTlsSource)
+}
+
+/// Checks a parsed document and builds the model the data plane runs. Certificate and
+/// truststore files, stored certificates and the time certificates are judged at come from
+/// `tls`. Errors: every problem found, each with its field path.
+pub fn check_with(
+    file: &ConfigFile,
+    tls: &dyn crate::tls::TlsSource,
+) -> Result<Config, ConfigErrors> {
     let mut c = Checker::default();
     let gateway = c.gateway(&file.gateway);
     let admin = c.admin(&file.admin);
-    let apis: Vec<Api> = file
+    let mut apis: Vec<Api> = file
         .apis
         .iter()
         .enumerate()
@@ -56,6 +68,7 @@ pub fn check(file: &ConfigFile) -> Result<Config, ConfigErrors> {
         );
     }
     let domains = c.domains(file);
+    let tls = c.tls(file, &gateway.listen, &mut apis, tls);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -69,12 +82,13 @@ pub fn check(file: &ConfigFile) -> Result<Config, ConfigErrors> {
         apis,
         domains,
         default_api,
+        tls,
         warnings: c.warnings,
     })
 }
 
 #[derive(Default)]
-struct Checker {
+pub(super) struct Checker {
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
 }
@@ -92,11 +106,11 @@ fn is_name(s: &str) -> bool {
 }
 
 impl Checker {
-    fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(ConfigError::new(path, reason));
     }
 
-    fn warn(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn warn(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.warnings.push(ConfigError::new(path, reason));
     }
 
@@ -112,11 +126,15 @@ impl Checker {
             self.err("gateway.listen", "at least one address is needed");
         }
         for (i, a) in g.listen.iter().enumerate() {
-            match parse_listen(a) {
-                Some(addr) => listen.push(addr),
+            let (tls, addr) = match a.strip_prefix("https://") {
+                Some(rest) => (true, rest),
+                None => (false, a.strip_prefix("http://").unwrap_or(a)),
+            };
+            match parse_listen(addr) {
+                Some(addr) => listen.push(Listener { addr, tls }),
                 None => self.err(
                     format!("gateway.listen[{i}]"),
-                    format!("{a:?} is not an IP:port address"),
+                    format!("{a:?} is not an IP:port address (or https://IP:port)"),
                 ),
             }
         }
@@ -432,6 +450,7 @@ impl Checker {
                 name: st.name.clone(),
                 variables: st.variables.clone(),
                 access_log,
+                client_certificate: None,
             });
         }
         out
@@ -498,7 +517,11 @@ impl Checker {
                 if let Some(t) = f.timeout_ms {
                     self.range(&format!("{at}.timeout_ms"), t, 50, 3_600_000);
                 }
+                let tls = UriTemplate::parse(&uri)
+                    .is_ok_and(|t| t.tls)
+                    .then(UpstreamTls::default);
                 IntegrationKind::HttpProxy(HttpProxy {
+                    tls,
                     uri,
                     timeout: f.timeout_ms.map_or(DEFAULT_INTEGRATION_TIMEOUT, ms),
                     preserve_host: f.preserve_host.unwrap_or(false),

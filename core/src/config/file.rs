@@ -21,14 +21,20 @@ pub struct ConfigFile {
     pub apis: Vec<ApiFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<DomainFile>,
+    /// Certificates kept in PEM files, named for `gateway.tls` and `domains[]` to use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<crate::tls::CertificateFile>,
 }
 
 /// Listener and connection-level settings shared by every API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayFile {
-    /// Addresses to listen on, `host:port`.
+    /// Addresses to listen on: `host:port` (plain HTTP) or `https://host:port` (TLS).
     pub listen: Vec<String>,
+    /// What `https://` listeners present by default (certificate, security policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsFile>,
     /// `auto` (one per CPU) or a number.
     pub workers: Workers,
     /// Time allowed for a request's header block to arrive (slowloris guard).
@@ -51,6 +57,7 @@ impl Default for GatewayFile {
     fn default() -> Self {
         Self {
             listen: vec!["0.0.0.0:8080".to_owned()],
+            tls: None,
             workers: Workers::Auto,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
@@ -250,6 +257,10 @@ pub struct IntegrationFile {
     /// mock: response body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// http_proxy with an `https://` uri: how the backend's certificate is verified (AWS
+    /// `tlsConfig`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<crate::tls::IntegrationTlsFile>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +288,10 @@ pub struct StageFile {
     /// The stage's access log (AWS `accessLogSettings`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<AccessLogFile>,
+    /// A client certificate (id from `/v1/clientcertificates`) presented to every `https://`
+    /// backend of this stage (AWS REST `clientCertificateId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
 }
 
 /// `{ destination: /var/log/turnpike/access.log, format: json }`.
@@ -302,6 +317,17 @@ pub struct DomainFile {
     pub name: String,
     #[serde(default)]
     pub mappings: Vec<MappingFile>,
+    /// The certificate `https://` listeners present for this name (SNI): a `certificates[]`
+    /// name or a stored certificate's id (AWS `certificateArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// AWS security policy name (`TLS_1_2`, `SecurityPolicy_TLS13_1_3_2025_09`); default
+    /// `gateway.tls.security_policy`, else `TLS_1_2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_policy: Option<String>,
+    /// Mutual TLS: clients must present a certificate chaining to this truststore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutual_tls: Option<crate::tls::MutualTlsFile>,
 }
 
 /// `{ api: shop, stage: prod, base_path: "v1" }`.

@@ -6,6 +6,7 @@
 //! - the model ([`Config`], [`Api`], ...): what the data plane runs.
 
 mod check;
+mod check_tls;
 mod error;
 mod file;
 mod load;
@@ -13,7 +14,7 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-pub use check::check;
+pub use check::{check, check_with};
 pub use error::{ConfigError, ConfigErrors};
 pub use file::*;
 pub use load::{parse, parse_value, to_json, to_yaml};

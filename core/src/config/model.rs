@@ -1,12 +1,17 @@
 //! The checked model: what the data plane runs. Built only by [`super::check`], so every
 //! reference in it resolves and every template renders (or carries the reason it cannot).
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use rustc_hash::FxHashMap;
 
 use super::{ConfigError, Workers};
-use crate::{domain::DomainTable, route::RouteTable, uri::UpstreamTarget};
+use crate::{
+    domain::DomainTable,
+    route::RouteTable,
+    tls::{Certificate, SecurityPolicy, Truststore},
+    uri::UpstreamTarget,
+};
 
 #[derive(Debug)]
 pub struct Config {
@@ -16,13 +21,15 @@ pub struct Config {
     pub domains: DomainTable,
     /// The API for requests whose Host matches no domain.
     pub default_api: Option<usize>,
+    /// What `https://` listeners present, per server name.
+    pub tls: TlsConfig,
     /// Problems that do not stop the config from serving (shown by `turnpike check`).
     pub warnings: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<Listener>,
     pub workers: Workers,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
@@ -31,6 +38,56 @@ pub struct Gateway {
     pub max_headers: usize,
     pub upstream: UpstreamPolicy,
     pub log_level: Option<String>,
+}
+
+/// A listening address, and whether it speaks TLS (`https://` in `gateway.listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+impl std::fmt::Display for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tls {
+            write!(f, "https://{}", self.addr)
+        } else {
+            write!(f, "{}", self.addr)
+        }
+    }
+}
+
+/// TLS for `https://` listeners, checked: every certificate parsed, matching its key, in date
+/// and covering the names it serves.
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    /// Certificates by the name the config uses (a `certificates[]` name or a stored id).
+    pub certificates: Vec<(String, Arc<Certificate>)>,
+    /// For server names no domain claims, and for clients that send none (`gateway.tls`).
+    pub default: Option<DomainTls>,
+    /// Domain name (exact, or `*.` wildcard) -> what its handshakes get.
+    pub domains: Vec<(String, DomainTls)>,
+}
+
+/// What a handshake for one server name gets.
+#[derive(Debug, Clone)]
+pub struct DomainTls {
+    /// Index into [`TlsConfig::certificates`].
+    pub certificate: u32,
+    pub policy: SecurityPolicy,
+    /// Mutual TLS: the CAs a client certificate must chain to.
+    pub truststore: Option<Arc<Truststore>>,
+}
+
+/// How an `https://` backend is verified and what the gateway presents to it.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTls {
+    /// The name verified and sent as SNI; `None`: the URI's host.
+    pub server_name: Option<String>,
+    /// CAs trusted instead of the system roots.
+    pub ca_bundle: Option<Arc<Truststore>>,
+    /// Accept any certificate (test backends).
+    pub insecure_skip_verification: bool,
 }
 
 /// The admin API's settings, checked.
@@ -100,6 +157,8 @@ pub struct Stage {
     pub name: String,
     pub variables: BTreeMap<String, String>,
     pub access_log: Option<AccessLog>,
+    /// The client certificate presented to `https://` backends: (id, certificate).
+    pub client_certificate: Option<(String, Arc<Certificate>)>,
 }
 
 /// A stage's access log settings, checked.
@@ -126,6 +185,8 @@ pub struct HttpProxy {
     pub uri: String,
     pub timeout: Duration,
     pub preserve_host: bool,
+    /// Set for `https://` URIs.
+    pub tls: Option<UpstreamTls>,
     /// Per stage (same index as `Api::stages`): the rendered target, or why this stage cannot
     /// use the integration (a stage variable it does not define): requests there get a 500.
     pub targets: Vec<Result<UpstreamTarget, String>>,

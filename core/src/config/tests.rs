@@ -107,7 +107,7 @@ gateway: { listen: ["nope", "127.0.0.1:1"], header_timeout_ms: 1 }
 apis:
   - name: "bad name"
     integrations:
-      p: { type: http_proxy, uri: "https://x", body: "no" }
+      p: { type: http_proxy, uri: "ftp://x", body: "no" }
       q: { type: http_proxy }
       r: { type: http_proxy, uri: "http://h/{id}" }
       m: { type: mock, status: 99, uri: "http://x", headers: { Content-Length: "1", "bad name": x } }
@@ -137,7 +137,7 @@ domains:
         ("apis[0].name", "use 1-128"),
         (
             "apis[0].integrations.p.uri",
-            "https upstreams are not supported yet",
+            "expected an absolute http:// or https:// URI",
         ),
         (
             "apis[0].integrations.p.body",

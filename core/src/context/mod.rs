@@ -20,6 +20,7 @@ mod escape;
 mod ids;
 mod template;
 mod time;
+pub(crate) use time::civil_from_days;
 mod var;
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ fn two(out: &mut [u8], n: u64) {
 
 /// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01, proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z % 146_097;
