@@ -21,6 +21,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "support"))
 
 from origin import Origin  # noqa: E402
+from pki import Pki  # noqa: E402
 
 BIN = os.environ.get("TURNPIKE_BIN", os.path.join(ROOT, "target", "release", "turnpike"))
 
@@ -167,6 +168,12 @@ def proxy_api(origin_addr, name="api", routes=None, integrations=None, stages=No
     }
     api.update(extra)
     return api
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A test PKI writing into this test's directory (CAs shared by the whole session)."""
+    return Pki(tmp_path / "pki")
 
 
 @pytest.fixture
