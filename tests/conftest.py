@@ -176,6 +176,16 @@ def pki(tmp_path):
     return Pki(tmp_path / "pki")
 
 
+def require_tool(found, what):
+    """Skips the test when a tool it needs is missing -- except under CI (or
+    TURNPIKE_REQUIRE_TOOLS=1), where scripts/test installed it and missing means broken."""
+    if found:
+        return
+    if os.environ.get("CI", "") not in ("", "0", "false") or os.environ.get("TURNPIKE_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{what} is missing (scripts/test installs it)")
+    pytest.skip(f"{what} is not installed")
+
+
 @pytest.fixture
 def proxied(gateway, origin):
     """A gateway that forwards every request unchanged to the recording origin."""
