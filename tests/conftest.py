@@ -21,6 +21,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "support"))
 
 from origin import Origin  # noqa: E402
+from pki import Pki  # noqa: E402
 
 BIN = os.environ.get("TURNPIKE_BIN", os.path.join(ROOT, "target", "release", "turnpike"))
 
@@ -167,6 +168,22 @@ def proxy_api(origin_addr, name="api", routes=None, integrations=None, stages=No
     }
     api.update(extra)
     return api
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A test PKI writing into this test's directory (CAs shared by the whole session)."""
+    return Pki(tmp_path / "pki")
+
+
+def require_tool(found, what):
+    """Skips the test when a tool it needs is missing -- except under CI (or
+    TURNPIKE_REQUIRE_TOOLS=1), where scripts/test installed it and missing means broken."""
+    if found:
+        return
+    if os.environ.get("CI", "") not in ("", "0", "false") or os.environ.get("TURNPIKE_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{what} is missing (scripts/test installs it)")
+    pytest.skip(f"{what} is not installed")
 
 
 @pytest.fixture
