@@ -16,6 +16,7 @@
 //! | `turnpike_integration_duration_seconds` | histogram | `api`, `stage`, `route` |
 //! | `turnpike_worker_connections` | gauge | `worker` |
 //! | `turnpike_worker_config_generation` | gauge | `worker` |
+//! | `turnpike_tls_handshakes_total` | counter | `result` (`full`, `resumed`, or why it failed: `closed`, `plain_http`, `not_tls`, `unknown_name`, `client_certificate`, `refused`) |
 //! | `turnpike_config_version` | gauge | |
 //! | `turnpike_workers` | gauge | |
 //! | `turnpike_info` | gauge, always 1 | `version`, `driver` |
@@ -235,6 +236,25 @@ impl Scrape {
                 .encode(generation.encode_family(&labels)?)?;
         }
 
+        let mut handshakes = encoder.encode_descriptor(
+            "turnpike_tls_handshakes",
+            "Client TLS handshakes on https listeners: completed (full or resumed) or failed, and why.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (i, result) in turnpike_core::metrics::HANDSHAKE_OUTCOMES
+            .iter()
+            .enumerate()
+        {
+            let total: u64 = self
+                .reading
+                .workers
+                .iter()
+                .map(|w| w.tls_handshakes[i])
+                .sum();
+            ConstCounter::new(total).encode(handshakes.encode_family(&[("result", *result)])?)?;
+        }
+
         if !self.access_logs.is_empty() {
             let mut written = encoder.encode_descriptor(
                 "turnpike_access_log_lines",
@@ -331,10 +351,12 @@ mod tests {
             WorkerReading {
                 connections: 5,
                 config_generation: 3,
+                tls_handshakes: [2, 1, 0, 0, 0, 0, 0, 0],
             },
             WorkerReading {
                 connections: 0,
                 config_generation: 2,
+                ..WorkerReading::default()
             },
         ];
         reading
@@ -478,6 +500,9 @@ mod tests {
             r#"turnpike_worker_connections{worker="1"} 0"#.to_owned(),
             r#"turnpike_worker_config_generation{worker="0"} 3"#.to_owned(),
             r#"turnpike_worker_config_generation{worker="1"} 2"#.to_owned(),
+            r#"turnpike_tls_handshakes_total{result="full"} 2"#.to_owned(),
+            r#"turnpike_tls_handshakes_total{result="resumed"} 1"#.to_owned(),
+            r#"turnpike_tls_handshakes_total{result="refused"} 0"#.to_owned(),
             "# TYPE turnpike_config_version gauge".to_owned(),
             "turnpike_config_version 7".to_owned(),
             "turnpike_workers 2".to_owned(),

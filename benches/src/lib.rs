@@ -520,7 +520,7 @@ pub const LARGE_RESOLVE_CASES: &[ResolveCase] = &[
 
 /// The client the header-mapping benches forward for (formatted once, as per connection).
 pub fn client() -> ClientInfo {
-    ClientInfo::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23)), 8080)
+    ClientInfo::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23)), 8080, false)
 }
 
 /// The lines every answer ends with, for an HTTP/1.1 keep-alive answer with no CORS.

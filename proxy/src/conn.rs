@@ -24,6 +24,8 @@ use crate::{
         response::ResponseHead,
     },
     rt::{self, TcpStream},
+    stream::Stream,
+    tls::server::{self as tls_server, HandshakeFailure},
     upstream::request::ClientInfo,
     watch::{ConnWatch, Side},
     worker::Worker,
@@ -41,7 +43,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct Client {
     /// Declared before `stream` so it drops first: the registry never holds a closed fd.
     pub watch: ConnWatch,
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub fd: RawFd,
     pub info: ClientInfo,
     /// The connection closes with request bytes unread: linger before closing.
@@ -87,16 +89,27 @@ enum HeadRead {
     Refused(GatewayError),
 }
 
-pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, tls: bool) {
-    let _ = tls;
-    let _ = stream.set_nodelay(true);
-    let local_port = stream.local_addr().map_or(0, |a| a.port());
-    let fd = stream.as_raw_fd();
+/// Serves one client connection; `tls`: it came to an `https://` listener, so a handshake
+/// comes first.
+pub async fn serve(worker: Rc<Worker>, tcp: TcpStream, peer: SocketAddr, tls: bool) {
+    let _ = tcp.set_nodelay(true);
+    let local_port = tcp.local_addr().map_or(0, |a| a.port());
+    let fd = tcp.as_raw_fd();
+    let watch = worker.watchdog.register(fd);
+    let stream = if tls {
+        // Boxed: a handshake's state is large and gone once it ends.
+        match Box::pin(handshake(&worker, &watch, tcp)).await {
+            Some(s) => s,
+            None => return,
+        }
+    } else {
+        Stream::Plain(tcp)
+    };
     let mut c = Client {
-        watch: worker.watchdog.register(fd),
+        watch,
         stream,
         fd,
-        info: ClientInfo::new(peer.ip(), local_port),
+        info: ClientInfo::new(peer.ip(), local_port, tls),
         linger: false,
     };
     let mut first = true;
@@ -105,12 +118,12 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, tls:
         let mut st = match held.take() {
             Some(st) => st,
             None => {
-                if !wait_readable(&worker, &c, first).await {
+                if !wait_readable(&worker, &mut c, first).await {
                     break;
                 }
                 let mut st = worker.take_request_state();
                 // The request is there: take it with one recv rather than a driver read.
-                match rt::recv_ready(c.fd, &mut st.rbuf) {
+                match c.stream.read_now(&mut st.rbuf) {
                     Ok(0) => {
                         worker.give_request_state(st);
                         break;
@@ -163,13 +176,13 @@ pub async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, tls:
         }
     }
     if c.linger {
-        Box::pin(linger(&worker, &mut c)).await;
+        Box::pin(linger(&worker, &c.watch, c.fd, &mut c.stream)).await;
     }
 }
 
 /// Waits, holding no buffer, until the client sends something: up to the header timeout on a
 /// new connection, the idle timeout on a kept-alive one. `false`: closed, timed out or draining.
-async fn wait_readable(worker: &Worker, c: &Client, first: bool) -> bool {
+async fn wait_readable(worker: &Worker, c: &mut Client, first: bool) -> bool {
     if worker.draining() {
         return false;
     }
@@ -184,7 +197,7 @@ async fn wait_readable(worker: &Worker, c: &Client, first: bool) -> bool {
     // Not relaxed: on the epoll driver a relaxed wait trusts readiness left over from the
     // last read and returns at once, so the connection would wait in a read, holding a buffer
     // and past the idle timeout. Strict readiness costs a poll(2) there; none on io_uring.
-    let res = c.stream.readable(false).await;
+    let res = c.stream.readable().await;
     drop(armed);
     c.watch.set_idle(false);
     res.is_ok() && !c.watch.fired() && !worker.draining()
@@ -193,17 +206,17 @@ async fn wait_readable(worker: &Worker, c: &Client, first: bool) -> bool {
 /// Half-closes and discards what the client still sends, for a bounded time: closing a socket
 /// with unread data makes the kernel send a reset, which can destroy the answer just written
 /// before the client reads it (nginx's lingering close).
-async fn linger(worker: &Worker, c: &mut Client) {
-    rt::shutdown_write(c.fd);
-    let deadline = c.watch.deadline_in(LINGER);
+async fn linger(worker: &Worker, watch: &ConnWatch, fd: RawFd, stream: &mut Stream) {
+    rt::shutdown_write(fd);
+    let deadline = watch.deadline_in(LINGER);
     let mut buf = worker.bufs.take();
     loop {
         buf.clear();
-        let armed = c.watch.arm_at(deadline, c.fd, Side::Read);
-        let (res, b) = rt::read_more(&mut c.stream, buf, crate::worker::IO_BUF).await;
+        let armed = watch.arm_at(deadline, fd, Side::Read);
+        let (res, b) = stream.read_more(buf, crate::worker::IO_BUF).await;
         drop(armed);
         buf = b;
-        if c.watch.fired() || !matches!(res, Ok(n) if n > 0) {
+        if watch.fired() || !matches!(res, Ok(n) if n > 0) {
             break;
         }
     }
@@ -234,7 +247,7 @@ async fn read_head(worker: &Worker, c: &mut Client, st: &mut RequestState) -> He
         }
         let buf = std::mem::take(&mut st.rbuf);
         let armed = c.watch.arm_at(deadline, c.fd, Side::Read);
-        let (res, buf) = rt::read_more(&mut c.stream, buf, max).await;
+        let (res, buf) = c.stream.read_more(buf, max).await;
         drop(armed);
         st.rbuf = buf;
         if c.watch.fired() {
@@ -250,6 +263,47 @@ async fn read_head(worker: &Worker, c: &mut Client, st: &mut RequestState) -> He
         match res {
             Ok(0) | Err(_) => return HeadRead::Closed,
             Ok(_) => {}
+        }
+    }
+}
+
+/// The server side of a TLS handshake, within the header timeout; counted either way. `None`:
+/// it failed and the connection is done (a plain HTTP request got its 400 first).
+async fn handshake(worker: &Worker, watch: &ConnWatch, mut tcp: TcpStream) -> Option<Stream> {
+    let snap = worker.snapshot();
+    let timeout = snap.config.gateway.header_timeout;
+    let Some(server) = snap.tls.clone() else {
+        // A checked config has a certificate for every https:// listener; a listener kept
+        // from an earlier config (listeners change on restart) may not.
+        worker.count_handshake(Err(HandshakeFailure::UnknownName));
+        return None;
+    };
+    drop(snap);
+    let fd = tcp.as_raw_fd();
+    let armed = watch.arm(timeout, fd, Side::Both);
+    let res = tls_server::accept(tcp, &server).await;
+    drop(armed);
+    match res {
+        Ok(tls) => {
+            worker.count_handshake(Ok(tls.connection().handshake_kind()));
+            Some(Stream::Tls(Box::new(tls)))
+        }
+        Err((failure, t)) => {
+            let failure = if watch.fired() {
+                HandshakeFailure::Closed
+            } else {
+                failure
+            };
+            worker.count_handshake(Err(failure));
+            if failure == HandshakeFailure::PlainHttp {
+                tcp = t;
+                let armed = watch.arm(timeout, fd, Side::Both);
+                let _ = rt::write_all(&mut tcp, tls_server::PLAIN_HTTP_ANSWER.to_vec()).await;
+                drop(armed);
+                // The request is unread: linger so the client sees the answer, not a reset.
+                linger(worker, watch, fd, &mut Stream::Plain(tcp)).await;
+            }
+            None
         }
     }
 }

@@ -28,7 +28,6 @@ use crate::{
     },
     plan::{PlanIntegration, RoutePlan},
     respond::{self, AnswerLines},
-    rt,
     snapshot::{Snapshot, SnapshotRef},
     upstream::{self, Forwarded},
     watch::Side,
@@ -387,7 +386,7 @@ pub async fn answer_error(
 pub async fn send(worker: &Worker, c: &mut Client, out: Vec<u8>) -> bool {
     let idle = worker.snapshot().config.gateway.idle_timeout;
     let armed = c.watch.arm(idle, c.fd, Side::Both);
-    let (res, out) = rt::write_all(&mut c.stream, out).await;
+    let (res, out) = c.stream.write_all(out).await;
     drop(armed);
     worker.bufs.give(out);
     res.is_ok()
@@ -456,6 +455,7 @@ fn context<'a>(
         error_message: e.map(|e| e.message()),
         error_response_type: e.map(|e| e.response_type().name()),
         data_processed: x.request_length + x.response_length,
+        client_cert: c.stream.client_cert().map(|cert| cert.info()),
         ..RequestContext::default()
     }
 }

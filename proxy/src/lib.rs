@@ -29,6 +29,8 @@ pub mod respond;
 pub mod rt;
 pub mod server;
 pub mod snapshot;
+pub mod stream;
+pub mod tls;
 pub mod upstream;
 pub mod watch;
 pub mod worker;

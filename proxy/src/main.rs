@@ -165,7 +165,13 @@ fn serve(
         ),
     };
     let seed = parse_and_check(&source, &text)?;
-    let bootstrap = config::check(&seed).map_err(|e| invalid(&source, &e))?;
+    let bootstrap = config::check_with(
+        &seed,
+        &control::FsTlsSource {
+            stored: &StoredCertificates::default(),
+        },
+    )
+    .map_err(|e| invalid(&source, &e))?;
     let (state_dir, token_file) = admin_paths(&bootstrap.admin);
 
     // Without the admin API nothing can apply a config, so nothing is stored: the file rules.

@@ -57,6 +57,10 @@ pub struct ProxyPlan {
 /// Where an `http_proxy` integration sends a stage's requests.
 pub struct ProxyTarget {
     pub addr: SocketAddr,
+    /// `https://` backends: the handshake's settings.
+    pub tls: Option<crate::tls::client::TlsClient>,
+    /// The upstream pool's key for this target.
+    pub pool_key: crate::upstream::pool::PoolKey,
     pub host_header: Box<[u8]>,
     pub path: Option<PathTemplate>,
     pub query: Option<Box<[u8]>>,

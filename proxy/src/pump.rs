@@ -3,11 +3,11 @@
 //! or re-chunked). Used for request bodies (client -> upstream) and response bodies (upstream
 //! -> client) alike.
 
-use std::{os::fd::AsRawFd, time::Duration};
+use std::time::Duration;
 
 use crate::{
     h1::{body::BodyDecoder, chunked::Event, encode},
-    rt::{self, TcpStream},
+    stream::Stream,
     watch::{ConnWatch, Side},
 };
 
@@ -49,8 +49,8 @@ pub struct Pumped {
 }
 
 pub struct Pump<'a> {
-    pub src: &'a mut TcpStream,
-    pub dst: &'a mut TcpStream,
+    pub src: &'a mut Stream,
+    pub dst: &'a mut Stream,
     /// The client connection's deadlines, armed around every read and write.
     pub watch: &'a ConnWatch,
     pub decoder: &'a mut BodyDecoder,
@@ -77,7 +77,7 @@ impl Pump<'_> {
             write_idle,
             limit,
         } = self;
-        let (src_fd, dst_fd) = (src.as_raw_fd(), dst.as_raw_fd());
+        let (src_fd, dst_fd) = (src.fd(), dst.fd());
         let direct = out == Out::Raw && !matches!(decoder, BodyDecoder::Chunked(_));
         let mut total: u64 = 0;
         macro_rules! fail {
@@ -143,7 +143,7 @@ impl Pump<'_> {
             }
             if !scratch.is_empty() {
                 let armed = watch.arm(write_idle, dst_fd, Side::Both);
-                let (res, s) = rt::write_all(dst, scratch).await;
+                let (res, s) = dst.write_all(scratch).await;
                 drop(armed);
                 scratch = s;
                 scratch.clear();
@@ -153,7 +153,7 @@ impl Pump<'_> {
             }
             if let Some((s, e)) = direct_range {
                 let armed = watch.arm(write_idle, dst_fd, Side::Both);
-                let (res, i) = rt::write_range(dst, input, s, e).await;
+                let (res, i) = dst.write_range(input, s, e).await;
                 drop(armed);
                 input = i;
                 if res.is_err() {
@@ -179,7 +179,7 @@ impl Pump<'_> {
             pos = 0;
             let cap = input.capacity().max(crate::worker::IO_BUF);
             let armed = watch.arm(read_idle, src_fd, Side::Read);
-            let (res, i) = rt::read_more(src, input, cap).await;
+            let (res, i) = src.read_more(input, cap).await;
             drop(armed);
             input = i;
             if watch.fired() {
@@ -191,7 +191,7 @@ impl Pump<'_> {
                         if out == Out::Chunked {
                             scratch.extend_from_slice(encode::LAST_CHUNK);
                             let armed = watch.arm(write_idle, dst_fd, Side::Both);
-                            let (res, s) = rt::write_all(dst, scratch).await;
+                            let (res, s) = dst.write_all(scratch).await;
                             drop(armed);
                             scratch = s;
                             scratch.clear();

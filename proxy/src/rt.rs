@@ -26,6 +26,15 @@ pub async fn read_more(
     mut buf: Vec<u8>,
     max_capacity: usize,
 ) -> (io::Result<usize>, Vec<u8>) {
+    make_room(&mut buf, max_capacity);
+    let (len, cap) = (buf.len(), buf.capacity());
+    let (res, slice) = stream.read(SliceMut::new(buf, len, cap)).await;
+    (res, slice.into_inner())
+}
+
+/// Grows a full buffer so a read has room (never past `max_capacity`, at least one byte).
+#[inline]
+pub fn make_room(buf: &mut Vec<u8>, max_capacity: usize) {
     if buf.len() == buf.capacity() {
         let grow = buf
             .capacity()
@@ -33,9 +42,6 @@ pub async fn read_more(
             .min(max_capacity.saturating_sub(buf.len()).max(1));
         buf.reserve_exact(grow);
     }
-    let (len, cap) = (buf.len(), buf.capacity());
-    let (res, slice) = stream.read(SliceMut::new(buf, len, cap)).await;
-    (res, slice.into_inner())
 }
 
 /// A failed write, and whether any byte had been accepted by the kernel before it failed.

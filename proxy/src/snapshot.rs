@@ -20,7 +20,7 @@ use std::{
 use arc_swap::ArcSwap;
 use turnpike_core::{
     access_log::LogDestination,
-    config::{Api, Config, ConfigError, ConfigErrors, IntegrationKind, Mock},
+    config::{Api, Config, ConfigError, ConfigErrors, IntegrationKind, Mock, Stage, UpstreamTls},
     metrics::{MetricsRegistry, SeriesKey, WorkerGauges},
 };
 
@@ -30,6 +30,8 @@ use crate::{
     h1::{encode, request::Limits},
     plan::{MockResponse, PlanIntegration, ProxyPlan, ProxyTarget, RoutePlan},
     respond::Policies,
+    tls::{client::TlsClient, server::TlsServer},
+    upstream::pool::PoolKey,
 };
 
 /// What one worker runs: the checked config and its route plans.
@@ -47,6 +49,8 @@ pub struct Snapshot {
     pub limits: Limits,
     /// Upstream response head limits.
     pub upstream_limits: Limits,
+    /// What `https://` listeners serve; `None` when no certificate is configured.
+    pub tls: Option<Arc<TlsServer>>,
     /// Per-worker gauges (connections, config generation).
     pub gauges: Arc<[WorkerGauges]>,
 }
@@ -119,6 +123,11 @@ impl Snapshot {
             }
             plan_base.push(bases);
         }
+        let tls = TlsServer::build(&config.tls)
+            .map_err(|e| errors.push(ConfigError::new("gateway.tls", e)))
+            .ok()
+            .flatten()
+            .map(Arc::new);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -155,6 +164,7 @@ impl Snapshot {
         };
         Ok(Snapshot {
             generation,
+            tls,
             config,
             plans,
             plan_base,
@@ -244,9 +254,34 @@ fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> V
                             ));
                             Arc::from(e.as_str())
                         })?;
+                        let tls = match (t.tls, &p.tls) {
+                            (false, _) => None,
+                            (true, settings) => {
+                                let settings = settings.clone().unwrap_or_default();
+                                let client = TlsClient::build(
+                                    &t.host,
+                                    &settings,
+                                    stage.client_certificate.as_ref().map(|(_, c)| c),
+                                )
+                                .map_err(|e| {
+                                    errors.push(ConfigError::new(
+                                        format!("{at}.tls_config"),
+                                        format!("stage {:?}: {e}", stage.name),
+                                    ));
+                                    Arc::from(e.as_str())
+                                })?;
+                                Some((client, tls_identity(&t.host, &settings, stage)))
+                            }
+                        };
+                        let pool_key = PoolKey {
+                            addr,
+                            tls: tls.as_ref().map_or(0, |(_, id)| *id),
+                        };
                         Ok(Arc::new(ProxyPlan {
                             target: ProxyTarget {
                                 addr,
+                                tls: tls.map(|(client, _)| client),
+                                pool_key,
                                 host_header: t.host_header.as_bytes().into(),
                                 path: t.path.clone(),
                                 query: t.query.as_ref().map(|q| q.as_bytes().into()),
@@ -260,6 +295,24 @@ fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> V
         });
     }
     compiled
+}
+
+/// A hash of what shapes a backend TLS handshake (name, trust, client certificate): the
+/// upstream pool's key beside the address, stable across reloads. Never 0 (plain TCP's key).
+fn tls_identity(host: &str, tls: &UpstreamTls, stage: &Stage) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    tls.server_name.as_deref().unwrap_or(host).hash(&mut h);
+    tls.insecure_skip_verification.hash(&mut h);
+    if let Some(bundle) = &tls.ca_bundle {
+        for root in &bundle.roots {
+            root.as_ref().hash(&mut h);
+        }
+    }
+    if let Some((_, cert)) = &stage.client_certificate {
+        cert.details.fingerprint_sha256.hash(&mut h);
+    }
+    h.finish() | 1
 }
 
 /// Whether this process can write to an access log destination: a file opened for append

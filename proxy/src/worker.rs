@@ -158,6 +158,19 @@ impl Worker {
 
     /// A 502 or 504 the gateway made: warned with its reason, at most once a second per
     /// worker (the count of those not shown goes with the next one).
+    /// Counts a client TLS handshake: completed (full or resumed) or failed, and why.
+    pub fn count_handshake(
+        &self,
+        outcome: Result<Option<rustls::HandshakeKind>, crate::tls::server::HandshakeFailure>,
+    ) {
+        let i = match outcome {
+            Ok(Some(rustls::HandshakeKind::Resumed)) => 1,
+            Ok(_) => 0,
+            Err(f) => f.outcome(),
+        };
+        self.snapshot().gauges[self.id].tls_handshakes[i].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn warn_integration_failure(&self, plan: &RoutePlan, e: GatewayError) {
         let now = self.watchdog.now_ms();
         if now.saturating_sub(self.last_warn_ms.get()) < WARN_EVERY_MS

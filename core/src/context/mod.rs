@@ -101,7 +101,7 @@ pub struct RequestContext<'a> {
     /// `$context.dataProcessed`: request plus response payload bytes.
     pub data_processed: u64,
     /// `$context.identity.clientCert.*`: the client certificate, on a mutual TLS domain.
-    pub client_cert: Option<&'a ClientCertInfo<'a>>,
+    pub client_cert: Option<ClientCertInfo<'a>>,
     /// `$context.authorizer.error`: the error an authorizer returned.
     pub authorizer_error: Option<&'a str>,
     /// `$context.authorizer.principalId`: the principal a Lambda authorizer returned.

@@ -41,7 +41,7 @@ fn full() -> RequestContext<'static> {
         error_message: Some("Unauthorized"),
         error_response_type: Some("UNAUTHORIZED"),
         data_processed: 1234,
-        client_cert: Some(&CERT),
+        client_cert: Some(CERT),
         authorizer_error: Some("expired"),
         authorizer_principal_id: Some("user-1"),
     }

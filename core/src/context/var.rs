@@ -162,7 +162,7 @@ impl Var {
         };
         let opt = |s: Option<&'a str>| s.map_or(Missing, Value::Text);
         let cert = |f: fn(&super::ClientCertInfo<'a>) -> &'a str| {
-            ctx.client_cert.map_or(Missing, |c| text(f(c)))
+            ctx.client_cert.as_ref().map_or(Missing, |c| text(f(c)))
         };
         match self {
             Var::AccountId => opt(ctx.account_id),

@@ -35,7 +35,22 @@ pub struct WorkerGauges {
     pub connections: AtomicU64,
     /// Generation of the config snapshot this worker serves with.
     pub config_generation: AtomicU64,
+    /// TLS handshakes completed on `https://` listeners, by [`HANDSHAKE_OUTCOMES`] index.
+    pub tls_handshakes: [AtomicU64; HANDSHAKE_OUTCOMES.len()],
 }
+
+/// The outcomes a client's TLS handshake is counted under (the metric's `result` label):
+/// completed in full or resumed, or why it failed.
+pub const HANDSHAKE_OUTCOMES: [&str; 8] = [
+    "full",
+    "resumed",
+    "closed",
+    "plain_http",
+    "not_tls",
+    "unknown_name",
+    "client_certificate",
+    "refused",
+];
 
 /// Which route a series counts: names as the config spells them (`GET /users/{id}`,
 /// `$default`).
@@ -115,6 +130,7 @@ impl MetricsRegistry {
                 .map(|g| WorkerReading {
                     connections: g.connections.load(Relaxed),
                     config_generation: g.config_generation.load(Relaxed),
+                    tls_handshakes: g.tls_handshakes.each_ref().map(|c| c.load(Relaxed)),
                 })
                 .collect(),
         }
@@ -148,4 +164,6 @@ pub struct MetricsReading {
 pub struct WorkerReading {
     pub connections: u64,
     pub config_generation: u64,
+    /// By [`HANDSHAKE_OUTCOMES`] index.
+    pub tls_handshakes: [u64; HANDSHAKE_OUTCOMES.len()],
 }

@@ -223,11 +223,13 @@ fn worker_gauges_are_read_per_worker() {
         [
             WorkerReading {
                 connections: 7,
-                config_generation: 0
+                config_generation: 0,
+                ..WorkerReading::default()
             },
             WorkerReading {
                 connections: 3,
-                config_generation: 2
+                config_generation: 2,
+                ..WorkerReading::default()
             },
         ]
     );

@@ -14,8 +14,6 @@ pub mod request;
 pub mod response;
 
 use std::{
-    net::SocketAddr,
-    os::fd::AsRawFd,
     rc::Rc,
     time::{Duration, Instant},
 };
@@ -34,11 +32,12 @@ use crate::{
         request::BodyKind,
         response::{self as h1response, ResponseBody, ResponseError},
     },
-    plan::{ProxyPlan, RoutePlan},
+    plan::{ProxyPlan, ProxyTarget, RoutePlan},
     pump::{Out, Pump, PumpError},
     respond,
     rt::{self, TcpStream},
     snapshot::SnapshotRef,
+    stream::Stream,
     watch::Side,
     worker::Worker,
 };
@@ -89,6 +88,7 @@ pub async fn forward(
     let idempotent = st.head.is_idempotent(&st.rbuf);
     let body_start = st.head.end;
     let addr = p.target.addr;
+    let key = p.target.pool_key;
 
     // The request body: small and already here -> along with the head; else streamed.
     let mut body = match st.head.body {
@@ -106,7 +106,7 @@ pub async fn forward(
 
     let attempt = Attempt {
         policy: &gw.upstream,
-        addr,
+        target: &p.target,
         idempotent,
         deadline,
         until,
@@ -131,7 +131,7 @@ pub async fn forward(
             out.clear();
             out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             let armed = c.watch.arm(gw.idle_timeout, c.fd, Side::Both);
-            let (res, o) = rt::write_all(&mut c.stream, out).await;
+            let (res, o) = c.stream.write_all(out).await;
             drop(armed);
             out = o;
             if res.is_err() {
@@ -264,7 +264,7 @@ pub async fn forward(
         let extra = input.len() > head_end;
         worker.bufs.give(input);
         if reusable && !extra {
-            worker.pool.checkin(addr, upstream, &gw.upstream);
+            worker.pool.checkin(key, upstream, &gw.upstream);
         }
         return Forwarded::Done {
             keep: crate::exchange::send(worker, c, out).await && keep,
@@ -291,7 +291,7 @@ pub async fn forward(
     worker.bufs.give(pumped.input);
     worker.bufs.give(pumped.scratch);
     if reusable && clean {
-        worker.pool.checkin(addr, upstream, &gw.upstream);
+        worker.pool.checkin(key, upstream, &gw.upstream);
     }
     Forwarded::Done {
         keep: pumped.result.is_ok() && keep,
@@ -302,7 +302,7 @@ pub async fn forward(
 #[derive(Clone, Copy)]
 struct Attempt<'a> {
     policy: &'a UpstreamPolicy,
-    addr: SocketAddr,
+    target: &'a ProxyTarget,
     idempotent: bool,
     /// The integration deadline, on the connection watch's clock (ms).
     deadline: u64,
@@ -319,10 +319,10 @@ async fn send_head(
     a: &Attempt<'_>,
     out: &mut Vec<u8>,
     fresh: bool,
-) -> Result<(TcpStream, bool), GatewayError> {
+) -> Result<(Stream, bool), GatewayError> {
     let Attempt {
         policy,
-        addr,
+        target,
         idempotent,
         deadline,
         until,
@@ -330,17 +330,18 @@ async fn send_head(
     let mut pooled = if fresh {
         None
     } else {
-        worker.pool.checkout(addr, policy)
+        worker.pool.checkout(target.pool_key, policy)
     };
+    let addr = target.addr;
     let mut retried = false;
     loop {
         let reused = pooled.is_some();
         let mut upstream = match pooled.take() {
             Some(u) => u,
-            None => connect(addr, policy.connect_timeout, until).await?,
+            None => connect(target, policy.connect_timeout, until).await?,
         };
-        let armed = c.watch.arm_at(deadline, upstream.as_raw_fd(), Side::Both);
-        let (res, o) = rt::write_all(&mut upstream, std::mem::take(out)).await;
+        let armed = c.watch.arm_at(deadline, upstream.fd(), Side::Both);
+        let (res, o) = upstream.write_all(std::mem::take(out)).await;
         drop(armed);
         *out = o;
         match res {
@@ -366,13 +367,63 @@ async fn send_head(
     }
 }
 
-/// Connects within the connect timeout and what is left of the integration timeout, whichever
-/// ends first.
+/// Connects (and, for `https://`, completes the TLS handshake) within the connect timeout and
+/// what is left of the integration timeout, whichever ends first.
 async fn connect(
-    addr: SocketAddr,
+    target: &ProxyTarget,
+    timeout: Duration,
+    until: Instant,
+) -> Result<Stream, GatewayError> {
+    let tcp = connect_tcp(target, timeout, until).await?;
+    let Some(client) = &target.tls else {
+        return Ok(Stream::Plain(tcp));
+    };
+    let connect_until = Instant::now() + timeout;
+    match rt::until(
+        connect_until.min(until),
+        crate::tls::client::connect(tcp, client),
+    )
+    .await
+    {
+        None => Err(up(
+            ErrorKind::GatewayTimeout,
+            "upstream TLS handshake timed out",
+        )),
+        Some(Ok(tls)) => Ok(Stream::Tls(Box::new(tls))),
+        Some(Err(e)) => {
+            tracing::debug!(addr = %target.addr, error = %e, "upstream TLS handshake failed");
+            Err(up(ErrorKind::BadGateway, tls_failure(&e)))
+        }
+    }
+}
+
+/// Why a backend's TLS handshake failed, in words fit for a log line and
+/// `$context.integrationErrorMessage`.
+fn tls_failure(e: &std::io::Error) -> &'static str {
+    use rustls::{CertificateError as C, Error as E};
+    match e.get_ref().and_then(|e| e.downcast_ref::<E>()) {
+        Some(E::InvalidCertificate(C::UnknownIssuer)) => {
+            "upstream TLS handshake failed: certificate not trusted (unknown issuer)"
+        }
+        Some(E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => {
+            "upstream TLS handshake failed: certificate not valid for the server name"
+        }
+        Some(E::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
+            "upstream TLS handshake failed: certificate expired"
+        }
+        Some(E::InvalidCertificate(_)) => "upstream TLS handshake failed: certificate refused",
+        Some(E::AlertReceived(_)) => "upstream TLS handshake failed: the upstream sent an alert",
+        Some(_) => "upstream TLS handshake failed",
+        None => "upstream closed the connection during the TLS handshake",
+    }
+}
+
+async fn connect_tcp(
+    target: &ProxyTarget,
     timeout: Duration,
     until: Instant,
 ) -> Result<TcpStream, GatewayError> {
+    let addr = target.addr;
     let connect_until = Instant::now() + timeout;
     let integration_first = until < connect_until;
     match rt::until(connect_until.min(until), TcpStream::connect_addr(addr)).await {
@@ -426,7 +477,7 @@ impl HeadFailure {
 /// `Expect` itself) and 101 refused (no protocol switch on an HTTP route).
 #[allow(clippy::too_many_arguments)]
 async fn read_response_head(
-    upstream: &mut TcpStream,
+    upstream: &mut Stream,
     input: &mut Vec<u8>,
     c: &mut Client,
     st: &mut RequestState,
@@ -456,7 +507,7 @@ async fn read_response_head(
                         let armed = c
                             .watch
                             .arm(snap.config.gateway.idle_timeout, c.fd, Side::Both);
-                        let (res, _) = rt::write_all(&mut c.stream, head).await;
+                        let (res, _) = c.stream.write_all(head).await;
                         drop(armed);
                         if res.is_err() {
                             return Err(HeadFailure::ClientGone);
@@ -487,8 +538,8 @@ async fn read_response_head(
                 }
             }
         }
-        let armed = c.watch.arm_at(deadline, upstream.as_raw_fd(), Side::Read);
-        let (res, b) = rt::read_more(upstream, std::mem::take(input), max + 1).await;
+        let armed = c.watch.arm_at(deadline, upstream.fd(), Side::Read);
+        let (res, b) = upstream.read_more(std::mem::take(input), max + 1).await;
         drop(armed);
         *input = b;
         if c.watch.fired() {

@@ -1,36 +1,45 @@
-//! Per-core keep-alive pools of upstream connections, keyed by address. Bounded per address
+//! Per-core keep-alive pools of upstream connections, keyed by address and TLS identity
+//! ([`PoolKey`]: a TLS connection serves only requests that would have opened it the same way).
+//! Bounded per key
 //! (`max_idle_per_core`), aged out after `idle_timeout`, checked for a peer close before reuse.
 //! Per-core pools multiply origin connections by the worker count, hence the cap.
 
-use std::{cell::RefCell, net::SocketAddr, os::fd::AsRawFd, time::Instant};
+use std::{cell::RefCell, net::SocketAddr, time::Instant};
 
 use rustc_hash::FxHashMap;
 use turnpike_core::config::UpstreamPolicy;
 
-use crate::rt::{self, TcpStream};
+use crate::{rt, stream::Stream};
+
+/// What a pooled connection is interchangeable by: the backend's address and, for TLS, a hash
+/// of everything that shaped the handshake (server name, roots, client certificate); 0 for
+/// plain TCP. Stable across reloads, so pooled connections survive them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub addr: SocketAddr,
+    pub tls: u64,
+}
 
 struct Idle {
-    stream: TcpStream,
+    stream: Stream,
     since: Instant,
 }
 
 #[derive(Default)]
 pub struct UpstreamPool {
-    idle: RefCell<FxHashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<FxHashMap<PoolKey, Vec<Idle>>>,
 }
 
 impl UpstreamPool {
-    /// The most recently used live connection to `addr`, if any. Stale or peer-closed ones
+    /// The most recently used live connection for `key`, if any. Stale or peer-closed ones
     /// found on the way are closed.
     #[inline]
-    pub fn checkout(&self, addr: SocketAddr, policy: &UpstreamPolicy) -> Option<TcpStream> {
+    pub fn checkout(&self, key: PoolKey, policy: &UpstreamPolicy) -> Option<Stream> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&key)?;
         let now = Instant::now();
         while let Some(c) = list.pop() {
-            if now.duration_since(c.since) < policy.idle_timeout
-                && !rt::peer_gone(c.stream.as_raw_fd())
-            {
+            if now.duration_since(c.since) < policy.idle_timeout && !rt::peer_gone(c.stream.fd()) {
                 return Some(c.stream);
             }
         }
@@ -39,9 +48,9 @@ impl UpstreamPool {
 
     /// Returns a connection whose last exchange completed cleanly.
     #[inline]
-    pub fn checkin(&self, addr: SocketAddr, stream: TcpStream, policy: &UpstreamPolicy) {
+    pub fn checkin(&self, key: PoolKey, stream: Stream, policy: &UpstreamPolicy) {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
+        let list = idle.entry(key).or_default();
         if list.len() < policy.max_idle_per_core {
             list.push(Idle {
                 stream,

@@ -24,6 +24,8 @@ use crate::{
 pub struct ClientInfo {
     pub ip: IpAddr,
     pub local_port: u16,
+    /// The connection came over TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
     ip_text: [u8; 48],
     ip_len: u8,
     port_text: [u8; 5],
@@ -31,7 +33,7 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub fn new(ip: IpAddr, local_port: u16) -> ClientInfo {
+    pub fn new(ip: IpAddr, local_port: u16, tls: bool) -> ClientInfo {
         let mut ip_text = [0u8; 48];
         let mut cursor = &mut ip_text[..];
         let _ = write!(cursor, "{ip}");
@@ -43,6 +45,7 @@ impl ClientInfo {
         ClientInfo {
             ip,
             local_port,
+            tls,
             ip_text,
             ip_len,
             port_text,
@@ -141,7 +144,11 @@ pub fn write_head(
         out.extend_from_slice(b", ");
     }
     out.extend_from_slice(client.ip_text());
-    out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
+    out.extend_from_slice(if client.tls {
+        b"\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: "
+    } else {
+        b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: "
+    });
     out.extend_from_slice(client.port_text());
     out.extend_from_slice(b"\r\nForwarded: ");
     if forwarded.is_some() {
@@ -161,7 +168,11 @@ pub fn write_head(
         out.extend_from_slice(h);
         out.push(b'"');
     }
-    out.extend_from_slice(b";proto=http\r\n");
+    out.extend_from_slice(if client.tls {
+        b";proto=https\r\n"
+    } else {
+        b";proto=http\r\n"
+    });
 
     match head.body {
         BodyKind::None => {
