@@ -3,7 +3,9 @@
 
 Opens --conns connections to 127.0.0.1:PORT, sends one small keep-alive GET on each and reads
 its whole response (Content-Length or chunked), so every connection has been through a request
-and sits idle in keep-alive, as an idle client's does. Then prints one line on stdout:
+and sits idle in keep-alive, as an idle client's does. With --tls, each is a TLS 1.3 connection
+(a full handshake, ALPN http/1.1, the certificate verified with --cafile for --server-name, or
+not at all without --cafile). Then prints one line on stdout:
 
     ready OPENED FAILED SECONDS
 
@@ -21,9 +23,40 @@ import argparse
 import resource
 import select
 import socket
+import ssl
 import struct
 import sys
 import time
+
+
+def tls_context(cafile):
+    """A TLS 1.3 client context: verifying against cafile, or (None) trusting any certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.set_alpn_protocols(["http/1.1"])
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def closed_by_server(s):
+    """True if the server has closed s (EOF, a reset, or bytes nobody asked for). For TLS, a
+    readable socket may only hold records without data (a session ticket): read to tell."""
+    if not isinstance(s, ssl.SSLSocket):
+        return True
+    s.setblocking(False)
+    try:
+        s.recv(1)  # EOF or an unexpected byte: closed either way
+        return True
+    except ssl.SSLWantReadError:
+        return False
+    except OSError:
+        return True
+    finally:
+        s.setblocking(True)
 
 
 def read_response(s, buf):
@@ -79,7 +112,11 @@ def main():
     p.add_argument("--batch", type=int, default=256, help="connections opened before their requests are sent")
     p.add_argument("--timeout", type=float, default=5.0, help="per connect and per response, seconds")
     p.add_argument("--hold-max", type=float, default=600.0, help="exit after this long whatever stdin says")
+    p.add_argument("--tls", action="store_true", help="TLS 1.3 connections")
+    p.add_argument("--cafile", help="--tls: verify the server's certificate against this PEM file")
+    p.add_argument("--server-name", help="--tls: the name sent as SNI and verified (default: no SNI)")
     a = p.parse_args()
+    ctx = tls_context(a.cafile) if a.tls else None
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = a.conns + 64
@@ -100,6 +137,10 @@ def main():
             try:
                 s = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if ctx:
+                    # Without --server-name the IP is checked against the certificate (when
+                    # verifying) and no SNI is sent, as for an IP address.
+                    s = ctx.wrap_socket(s, server_hostname=a.server_name or "127.0.0.1")
                 s.sendall(req)
                 batch.append(s)
             except OSError as e:
@@ -128,7 +169,8 @@ def main():
             poller = select.poll()
             for s in held:
                 poller.register(s, select.POLLIN | select.POLLRDHUP | select.POLLHUP | select.POLLERR)
-            closed = len(poller.poll(0))
+            by_fd = {s.fileno(): s for s in held}
+            closed = sum(closed_by_server(by_fd[fd]) for fd, _ in poller.poll(0))
             print(f"open {len(held) - closed} closed {closed}", flush=True)
             continue
         if cmd and cmd != "quit":

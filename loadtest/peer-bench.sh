@@ -12,8 +12,15 @@
 #   loadtest/peer-bench.sh --wrk-check          # turnpike-load vs wrk against the backend
 #   loadtest/peer-bench.sh --scrape-check       # turnpike with and without a /metrics scrape every 100 ms
 #   loadtest/peer-bench.sh --idle-check         # resident memory per idle keep-alive connection
+#   loadtest/peer-bench.sh --scenarios "tls tls-newconn tls-resume"  # proxies terminating TLS 1.3
+#   loadtest/peer-bench.sh --idle-check --tls   # resident memory per idle TLS connection
 #   TURNPIKE_BASE=old/turnpike loadtest/peer-bench.sh  # also a second turnpike binary, turnpike-base,
 #                                               # with the same config: new against old
+#
+# TLS scenarios (tls, tls-newconn, tls-resume) and --idle-check --tls: each proxy also
+# terminates TLS 1.3 on a port of its own (turnpike :18443, nginx :18444, HAProxy :18445,
+# turnpike-base :18446) with one ECDSA P-256 self-signed certificate made for the run
+# (bench.turnpike.test and IP 127.0.0.1), proxying to the same plain-HTTP backend.
 #
 # Everything runs on loopback high ports; every process started here is stopped on exit.
 set -euo pipefail
@@ -47,6 +54,8 @@ TURNPIKE_BASE=${TURNPIKE_BASE:-}
 WRK_CHECK=0
 SCRAPE_CHECK=0
 IDLE_CHECK=0
+# --idle-check --tls: the idle connections speak TLS.
+IDLE_TLS=${IDLE_TLS:-0}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 # --idle-check: longest wait for a proxy's RSS to stop moving once its connections are open.
 IDLE_SETTLE_MAX=${IDLE_SETTLE_MAX:-15}
@@ -66,6 +75,13 @@ TURNPIKE_BASE_PORT=18085
 TURNPIKE_BASE_POLICIES_PORT=18086
 ADMIN_BASE_PORT=18092
 ADMIN_BASE_POLICIES_PORT=18093
+# TLS listeners (TLS scenarios and --idle-check --tls only); the backend stays plain HTTP.
+TURNPIKE_TLS_PORT=18443
+NGINX_TLS_PORT=18444
+HAPROXY_TLS_PORT=18445
+TURNPIKE_BASE_TLS_PORT=18446
+# The certificate's name: sent as SNI by the TLS scenarios; its IP SAN is 127.0.0.1.
+TLS_NAME=bench.turnpike.test
 # Connection limits and client idle timeouts of the proxies; --idle-check raises them.
 NGINX_WORKER_CONNECTIONS=16384
 HAPROXY_MAXCONN=8000
@@ -84,7 +100,16 @@ Options (environment variable in brackets):
   --workers N         proxy workers (nginx worker_processes, haproxy nbthread, turnpike workers) [WORKERS=$WORKERS]
   --proxy-cpus LIST   taskset CPU list for the proxies [PROXY_CPUS=$PROXY_CPUS]
   --load-cpus LIST    taskset CPU list for the generator and the backend [LOAD_CPUS=$LOAD_CPUS]
-  --scenarios LIST    any of: small big upload newconn rate policies [SCENARIOS="$SCENARIOS"]
+  --scenarios LIST    any of: small big upload newconn rate policies tls tls-newconn tls-resume
+                      [SCENARIOS="$SCENARIOS"]
+                      tls: small GETs over kept-alive TLS 1.3 connections (--conns); tls-newconn:
+                      a new TLS connection per request, full handshakes; tls-resume: the same,
+                      each reconnect resuming a session (turnpike-load --tls-resume); both with
+                      NEWCONN_CONNS=$NEWCONN_CONNS connections. Against nginx, haproxy, turnpike and
+                      turnpike-base (not direct: the backend is plain HTTP), each terminating
+                      TLS with the same ECDSA P-256 certificate (the generator skips the chain
+                      check, --insecure, and sends SNI $TLS_NAME); the table adds each target's
+                      negotiated protocol and cipher suite and its resumed handshakes
                       policies: small GETs with an Origin header against nginx and turnpike, each
                       plain and with CORS + a JSON access log to a file (nginx-policies,
                       turnpike-policies); ratios in its table are to nginx-policies
@@ -101,6 +126,9 @@ Options (environment variable in brackets):
                       fresh for every round: RSS before, open --idle-conns connections with one request each,
                       RSS once it settles, (after - before) / connections; medians of --rounds
   --idle-conns N      connections held open by --idle-check [IDLE_CONNS=$IDLE_CONNS]
+  --tls               with --idle-check: the idle connections are TLS 1.3 ones, each through a
+                      full handshake and one request [IDLE_TLS=1; JSON default:
+                      peer-bench-idle-tls.json]
   --scrape-check      instead: turnpike's small-response throughput (or, with --rate, latency at that
                       constant rate) with and without a GET /metrics every 100 ms, interleaved
                       [SCRAPE_ROUTES=$SCRAPE_ROUTES routes besides \$default, so each scrape has
@@ -133,12 +161,24 @@ while [[ $# -gt 0 ]]; do
         --scrape-check) SCRAPE_CHECK=1; shift ;;
         --idle-check) IDLE_CHECK=1; shift ;;
         --idle-conns) IDLE_CONNS=$2; shift 2 ;;
+        --tls) IDLE_TLS=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "peer-bench: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
 
 log() { echo "peer-bench: $*" >&2; }
+
+# is_tls SCENARIO: the scenarios that run over TLS, against the proxies' TLS ports.
+is_tls() { [[ $1 == tls || $1 == tls-* ]]; }
+
+# WANT_TLS=1: the proxies get TLS listeners and the run a certificate.
+WANT_TLS=0
+for scenario in $SCENARIOS; do is_tls "$scenario" && WANT_TLS=1; done
+if [[ $IDLE_TLS == 1 ]]; then
+    [[ $IDLE_CHECK == 1 ]] || { log "--tls goes with --idle-check (TLS scenarios are chosen with --scenarios)"; exit 2; }
+    WANT_TLS=1
+fi
 
 # turnpike-base is a target only with a binary to run: added to the default targets when
 # TURNPIKE_BASE is set, dropped from any targets when it is not.
@@ -157,6 +197,8 @@ ensure_tools() {
     command -v wrk >/dev/null || missing+=(wrk)
     command -v python3 >/dev/null || missing+=(python3)
     command -v taskset >/dev/null || missing+=(util-linux)
+    command -v curl >/dev/null || missing+=(curl)
+    if [[ $WANT_TLS == 1 ]]; then command -v openssl >/dev/null || missing+=(openssl); fi
     if [[ ${#missing[@]} -gt 0 ]]; then
         log "installing ${missing[*]} with apt"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -170,7 +212,8 @@ ensure_binaries() {
         log "building turnpike-load (release)"
         (cd "$ROOT" && cargo build --release -p turnpike-load)
     fi
-    if [[ ! -x $TURNPIKE ]]; then
+    # Not for a run without a turnpike target (--targets "nginx haproxy").
+    if [[ ! -x $TURNPIKE && " $TARGETS " == *" turnpike "* ]]; then
         log "building turnpike (release)"
         (cd "$ROOT" && cargo build --release -p turnpike-proxy) ||
             log "turnpike did not build: its column will say missing"
@@ -291,6 +334,41 @@ nginx_http_common() {
 EOF
 }
 
+# make_cert: one self-signed ECDSA P-256 certificate for the run, for bench.turnpike.test and
+# 127.0.0.1 (an end-entity certificate, CA:FALSE, so that strict verifiers such as rustls'
+# accept it as its own trust anchor): cert.pem and key.pem (PKCS#8) for nginx and turnpike,
+# bench.pem (both) for HAProxy.
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -subj "/CN=$TLS_NAME" \
+        -addext "subjectAltName=DNS:$TLS_NAME,IP:127.0.0.1" \
+        -addext "basicConstraints=critical,CA:FALSE" \
+        -addext "keyUsage=critical,digitalSignature" \
+        -addext "extendedKeyUsage=serverAuth" 2>"$TMP/openssl.log" ||
+        { log "openssl could not make the certificate:"; cat "$TMP/openssl.log" >&2; exit 1; }
+    cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/bench.pem"
+    chmod 644 "$TMP/cert.pem" "$TMP/key.pem" "$TMP/bench.pem"
+}
+
+# TLS_UP[target]=1 once the target answers over TLS with the run's certificate.
+declare -A TLS_UP=()
+
+# tls_check TARGET: a GET over TLS that verifies the certificate (for IP 127.0.0.1) and says
+# what was negotiated; marks the target's TLS port as serving.
+tls_check() {
+    local port info
+    port=$(tls_port_of "$1")
+    if ! wait_port "$port" 5; then
+        info="nothing listens"
+    elif info=$(curl -sf -o /dev/null --cacert "$TMP/cert.pem" -w '%{http_version} %{ssl_verify_result}' \
+        "https://127.0.0.1:$port/" 2>&1); then
+        TLS_UP[$1]=1
+        log "$1: TLS on :$port verified, HTTP/$info (version, verify result)"
+    else
+        log "WARNING: $1 does not answer over TLS on :$port ($info): its TLS rows will say missing"
+    fi
+}
+
 start_backend() {
     head -c 16384 /dev/zero | tr '\0' 'b' >"$TMP/16k"
     head -c 1048576 /dev/zero | tr '\0' 'u' >"$TMP/1m.bin"
@@ -319,6 +397,17 @@ EOF
 # an operator would (64 KiB, flushed every second).
 start_nginx() {
     local variant=${1:-} name=nginx port=$NGINX_PORT http_extra= server_extra= location_extra=
+    if [[ -z $variant && $WANT_TLS == 1 ]]; then
+        server_extra=$(cat <<EOF
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl backlog=4096 reuseport;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+EOF
+)
+    fi
     if [[ $variant == policies ]]; then
         name=nginx-policies port=$NGINX_POLICIES_PORT
         : >"$TMP/nginx-access.log"
@@ -368,9 +457,14 @@ EOF
     start $name "$PROXY_CPUS" nginx -p "$TMP" -c "$TMP/$name.conf" -g 'daemon off;'
     wait_port $port 5 || { log "$name did not start"; cat "$TMP/$name.log" >&2; exit 1; }
     UP[$name]=1
+    if [[ -z $variant && $WANT_TLS == 1 ]]; then tls_check nginx; fi
 }
 
 start_haproxy() {
+    local HAPROXY_TLS_BIND=
+    if [[ $WANT_TLS == 1 ]]; then
+        HAPROXY_TLS_BIND="bind 127.0.0.1:$HAPROXY_TLS_PORT ssl crt $TMP/bench.pem ssl-min-ver TLSv1.3 alpn http/1.1"
+    fi
     cat >"$TMP/haproxy.cfg" <<EOF
 global
     nbthread $WORKERS
@@ -387,6 +481,7 @@ defaults
     timeout http-keep-alive ${CLIENT_IDLE_S}s
 frontend fe
     bind 127.0.0.1:$HAPROXY_PORT
+${HAPROXY_TLS_BIND:+    $HAPROXY_TLS_BIND}
     default_backend be
 backend be
     server s1 127.0.0.1:$BACKEND_PORT
@@ -394,6 +489,7 @@ EOF
     start haproxy "$PROXY_CPUS" haproxy -db -f "$TMP/haproxy.cfg"
     wait_port $HAPROXY_PORT 5 || { log "haproxy did not start"; cat "$TMP/haproxy.log" >&2; exit 1; }
     UP[haproxy]=1
+    if [[ $WANT_TLS == 1 ]]; then tls_check haproxy; fi
 }
 
 # UP[target]=1 once the target serves; WHY_MISSING[target] says why a turnpike one does not.
@@ -404,14 +500,16 @@ declare -A UP=() WHY_MISSING=()
 # The -policies ones: on their own port and admin port, with the API's CORS policy for
 # $CORS_ORIGIN and the stage's JSON access log written to a file (ACCESS_LOG[NAME]). A binary
 # that refuses this config (it predates CORS or access logs) leaves the rows "refused", with
-# `turnpike check`'s reason logged.
+# `turnpike check`'s reason logged. With TLS wanted, turnpike and turnpike-base also listen for
+# https on their TLS port with the run's certificate; a binary that refuses that (it predates
+# TLS) runs without it, and only its TLS rows say "refused".
 start_turnpike() {
     local name=${1:-turnpike} bin=$TURNPIKE port admin
-    local state=$TMP/$name-state cors= stage="{ name: \$default }"
+    local state=$TMP/$name-state cors= stage="{ name: \$default }" tls_port=
     case $name in
-        turnpike) port=$TURNPIKE_PORT admin=$ADMIN_PORT ;;
+        turnpike) port=$TURNPIKE_PORT admin=$ADMIN_PORT tls_port=$TURNPIKE_TLS_PORT ;;
         turnpike-policies) port=$TURNPIKE_POLICIES_PORT admin=$ADMIN_POLICIES_PORT ;;
-        turnpike-base) port=$TURNPIKE_BASE_PORT admin=$ADMIN_BASE_PORT bin=$TURNPIKE_BASE ;;
+        turnpike-base) port=$TURNPIKE_BASE_PORT admin=$ADMIN_BASE_PORT bin=$TURNPIKE_BASE tls_port=$TURNPIKE_BASE_TLS_PORT ;;
         turnpike-base-policies) port=$TURNPIKE_BASE_POLICIES_PORT admin=$ADMIN_BASE_POLICIES_PORT bin=$TURNPIKE_BASE ;;
         *) log "start_turnpike: unknown target $name"; exit 2 ;;
     esac
@@ -425,9 +523,56 @@ start_turnpike() {
         WHY_MISSING[$name]=missing
         return
     fi
+    [[ $WANT_TLS == 1 ]] || tls_port=
+    turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port"
+    if [[ -n $tls_port ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
+        log "ERROR: $bin refuses the $name config with TLS ($TMP/$name.yaml):"
+        sed 's/^/peer-bench:   /' "$TMP/$name.check" >&2
+        log "running $name without TLS: its TLS rows will say refused"
+        cp "$TMP/$name.yaml" "$TMP/$name.tls-refused.yaml"
+        WHY_MISSING[$name@tls]=refused
+        tls_port=
+        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" ""
+    fi
+    if ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
+        log "ERROR: $bin refuses the $name config ($TMP/$name.yaml):"
+        sed 's/^/peer-bench:   /' "$TMP/$name.check" >&2
+        log "its rows will say refused"
+        WHY_MISSING[$name]=refused
+        return
+    fi
+    start $name "$PROXY_CPUS" "$bin" serve --config "$TMP/$name.yaml"
+    if wait_port $port 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+        UP[$name]=1
+        if [[ $name == *-policies ]]; then SANITY_REQUESTS[$name]=$((${SANITY_REQUESTS[$name]:-0} + 1)); fi
+        if [[ -n $tls_port ]]; then tls_check "$name"; fi
+    else
+        log "$name did not start or does not proxy: its column will say missing"
+        tail -5 "$TMP/$name.log" >&2 || true
+        WHY_MISSING[$name]=missing
+    fi
+}
+
+# turnpike_config NAME PORT ADMIN STATE CORS STAGE TLS_PORT: writes $TMP/NAME.yaml; with a
+# TLS_PORT, an https listener there whose default certificate is the run's.
+turnpike_config() {
+    local name=$1 port=$2 admin=$3 state=$4 cors=$5 stage=$6 tls_port=$7 listen tls=
+    listen="\"127.0.0.1:$port\""
+    if [[ -n $tls_port ]]; then
+        listen+=", \"https://127.0.0.1:$tls_port\""
+        tls=", tls: { certificate: bench }"
+    fi
     cat >"$TMP/$name.yaml" <<EOF
-gateway: { listen: ["127.0.0.1:$port"], workers: $WORKERS, idle_timeout_ms: $((CLIENT_IDLE_S * 1000)) }
+gateway: { listen: [$listen]$tls, workers: $WORKERS, idle_timeout_ms: $((CLIENT_IDLE_S * 1000)) }
 admin: { listen: "127.0.0.1:$admin", state_dir: "$state", token_file: "$state/admin.token" }
+EOF
+    if [[ -n $tls_port ]]; then
+        cat >>"$TMP/$name.yaml" <<EOF
+certificates:
+  - { name: bench, certificate_chain: "$TMP/cert.pem", private_key: "$TMP/key.pem" }
+EOF
+    fi
+    cat >>"$TMP/$name.yaml" <<EOF
 apis:
   - name: bench
 $cors
@@ -447,22 +592,6 @@ EOF
     stages:
       - $stage
 EOF
-    if ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
-        log "ERROR: $bin refuses the $name config ($TMP/$name.yaml):"
-        sed 's/^/peer-bench:   /' "$TMP/$name.check" >&2
-        log "its rows will say refused"
-        WHY_MISSING[$name]=refused
-        return
-    fi
-    start $name "$PROXY_CPUS" "$bin" serve --config "$TMP/$name.yaml"
-    if wait_port $port 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
-        UP[$name]=1
-        if [[ $name == *-policies ]]; then SANITY_REQUESTS[$name]=$((${SANITY_REQUESTS[$name]:-0} + 1)); fi
-    else
-        log "$name did not start or does not proxy: its column will say missing"
-        tail -5 "$TMP/$name.log" >&2 || true
-        WHY_MISSING[$name]=missing
-    fi
 }
 
 port_of() {
@@ -475,6 +604,15 @@ port_of() {
         turnpike-policies) echo $TURNPIKE_POLICIES_PORT ;;
         turnpike-base) echo $TURNPIKE_BASE_PORT ;;
         turnpike-base-policies) echo $TURNPIKE_BASE_POLICIES_PORT ;;
+    esac
+}
+
+tls_port_of() {
+    case $1 in
+        nginx) echo $NGINX_TLS_PORT ;;
+        haproxy) echo $HAPROXY_TLS_PORT ;;
+        turnpike) echo $TURNPIKE_TLS_PORT ;;
+        turnpike-base) echo $TURNPIKE_BASE_TLS_PORT ;;
     esac
 }
 
@@ -520,6 +658,11 @@ load_args() {
         newconn) echo "-c $NEWCONN_CONNS --new-conn" ;;
         rate) echo "-c $CONNS --rate $RATE" ;;
         policies) echo "-c $CONNS -H Origin:$CORS_ORIGIN" ;;
+        # The chain check (--insecure skips it) would only cost the generator's CPU: every
+        # proxy does the same work either way. The handshake signature is still verified.
+        tls) echo "-c $CONNS --insecure --sni $TLS_NAME" ;;
+        tls-newconn) echo "-c $NEWCONN_CONNS --new-conn --insecure --sni $TLS_NAME" ;;
+        tls-resume) echo "-c $NEWCONN_CONNS --new-conn --tls-resume --insecure --sni $TLS_NAME" ;;
     esac
 }
 
@@ -536,6 +679,7 @@ run_one() {
     local scenario=$1 target=$2 round=$3
     local out="$TMP/results/$scenario.$target.$round.json"
     local url="http://127.0.0.1:$(port_of "$target")$(path_of "$scenario")"
+    if is_tls "$scenario"; then url="https://127.0.0.1:$(tls_port_of "$target")$(path_of "$scenario")"; fi
     wait_quiet
     local server=${PID_OF[$target]:-} cpu0 cpu1 t0 t1
     [[ $target == direct ]] && server=${PID_OF[backend]:-}
@@ -567,12 +711,14 @@ EOF
 
 # targets_for SCENARIO: the targets a scenario runs against, whether they serve or not (the
 # table lists the ones that do not as missing). policies: nginx, turnpike and turnpike-base from
-# TARGETS, each plain and with its policies.
+# TARGETS, each plain and with its policies. TLS scenarios: the proxies (not direct).
 targets_for() {
     local t
     for t in $TARGETS; do
         if [[ $1 == policies ]]; then
             [[ $t == nginx || $t == turnpike || $t == turnpike-base ]] && printf '%s\n' "$t" "$t-policies"
+        elif is_tls "$1"; then
+            if [[ $t != direct ]]; then echo "$t"; fi
         else
             echo "$t"
         fi
@@ -583,7 +729,11 @@ targets_for() {
 active_targets() {
     local t
     for t in $(targets_for "$1"); do
-        [[ $t == direct || ${UP[$t]:-0} == 1 ]] && echo "$t"
+        if is_tls "$1"; then
+            [[ ${TLS_UP[$t]:-0} == 1 ]] && echo "$t"
+        else
+            [[ $t == direct || ${UP[$t]:-0} == 1 ]] && echo "$t"
+        fi
     done
 }
 
@@ -726,6 +876,14 @@ for s, targets in scenario_targets.items():
         }
         if t in logs:
             table[s][t]["access_log"] = logs[t]
+        tls = [r["tls"] for r in runs if r.get("tls")]
+        if tls:
+            table[s][t]["tls"] = {
+                "protocol": tls[-1]["protocol"],
+                "cipher_suite": tls[-1]["cipher_suite"],
+                "full_handshakes": sum(x["full_handshakes"] for x in tls),
+                "resumed_handshakes": sum(x["resumed_handshakes"] for x in tls),
+            }
     # policies: each target with its policies against itself without them.
     for t, r in table[s].items():
         plain = table[s].get(t[: -len("-policies")]) if t.endswith("-policies") else None
@@ -770,18 +928,24 @@ print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
 print(f"command: {argv}")
 for s, row in table.items():
     pol = s == "policies"
+    tls = s == "tls" or s.startswith("tls-")
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     title += " (CORS + JSON access log to a file; ratios to nginx-policies)" if pol else ""
+    title += {"tls": " (TLS 1.3, kept-alive connections)",
+              "tls-newconn": " (TLS 1.3, a new connection per request, full handshakes)",
+              "tls-resume": " (TLS 1.3, a new connection per request, resumed sessions)"}.get(s, "")
     print(f"\n### {title}\n")
     extra_head, extra_rule = (" without policies: req/s, req per CPU-s | log lines / responses |", "---|---|") if pol else ("", "")
+    if tls:
+        extra_head, extra_rule = (" handshakes resumed | negotiated |", "---|---|")
     print(f"| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |{extra_head}")
     print(f"|---|---|---|---|---|---|---|{extra_rule}")
     base = row.get("nginx-policies" if pol else "nginx")
     for t in scenario_targets[s].split():
         r = row.get(t)
         if r is None:
-            m = why.get(t, "missing")
-            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol else ""))
+            m = why.get(f"{t}@tls", why.get(t, "missing")) if tls else why.get(t, "missing")
+            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls else ""))
             continue
         extra = ""
         if pol:
@@ -789,6 +953,14 @@ for s, row in table.items():
             extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
             lg = r.get("access_log")
             extra += f" {lg['log_lines']} / {lg['responses']} |" if lg else " - |"
+        if tls:
+            h = r.get("tls")
+            if h:
+                n = h["full_handshakes"] + h["resumed_handshakes"]
+                extra = f" {h['resumed_handshakes']} of {n} |" if n else " - |"
+                extra += f" {h['protocol'] or '-'} {h['cipher_suite'] or '-'} |"
+            else:
+                extra = " - | - |"
         b = base or {}
         errs = f" [{r['errors']} errors]" if r["errors"] else ""
         errs += f" [{r['non_2xx']} non-2xx]" if r["non_2xx"] else ""
@@ -1026,9 +1198,10 @@ idle_check() {
         done
     done
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$IDLE_CONNS" "$PROXY_CPUS" "${targets[*]}" "$*" \
-        "${WHY_MISSING[turnpike]:-}" <<'EOF'
+        "${WHY_MISSING[turnpike]:-}" "$IDLE_TLS" <<'EOF'
 import glob, json, os, platform, statistics, sys
-d, out, rounds, conns, pcpu, targets, argv, tp_missing = sys.argv[1:]
+d, out, rounds, conns, pcpu, targets, argv, tp_missing, tls = sys.argv[1:]
+tls = tls == "1"
 cpu = "unknown"
 for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
@@ -1058,12 +1231,14 @@ for r in table.values():
     if r and base:
         r["ratio_to_nginx"] = r["bytes_per_conn"] / base
 doc = {"machine": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()},
-       "idle_conns": int(conns), "rounds": int(rounds), "proxy_cpus": pcpu, "command": argv,
+       "idle_conns": int(conns), "tls": tls, "rounds": int(rounds), "proxy_cpus": pcpu, "command": argv,
        "idle": table}
 os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
 json.dump(doc, open(out, "w"), indent=2)
 print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; one proxy worker on CPU {pcpu}; "
-      f"{conns} idle keep-alive connections, one request each; medians of {rounds} interleaved rounds, "
+      f"{conns} idle keep-alive connections, "
+      f"{'TLS 1.3 (ECDSA P-256 certificate), a full handshake and one request each' if tls else 'one request each'}; "
+      f"medians of {rounds} interleaved rounds, "
       f"a fresh proxy process each")
 print(f"command: {argv}\n")
 print("| proxy | bytes per idle connection | vs nginx | RSS before | RSS with the connections | RSS after closing them | per round |")
@@ -1091,6 +1266,10 @@ EOF
 main() {
     ensure_tools
     ensure_binaries
+    if [[ $WRK_CHECK == 1 || $SCRAPE_CHECK == 1 ]]; then
+        WANT_TLS=0
+    fi
+    if [[ $WANT_TLS == 1 ]]; then make_cert; fi
     if [[ $WRK_CHECK == 1 ]]; then
         # The backend gets the proxies' CPU here: the generators have the other one to themselves.
         LOAD_CPUS=$PROXY_CPUS start_backend
@@ -1105,9 +1284,11 @@ main() {
         return
     fi
     if [[ $IDLE_CHECK == 1 ]]; then
-        [[ -n $JSON_SET ]] || OUT_JSON=$TARGET_DIR/peer-bench-idle.json
+        local tls_flag=
+        if [[ $IDLE_TLS == 1 ]]; then tls_flag="--tls "; fi
+        [[ -n $JSON_SET ]] || OUT_JSON=$TARGET_DIR/peer-bench-idle${tls_flag:+-tls}.json
         start_backend
-        idle_check "$0 --idle-check ${TURNPIKE_BASE:+--base $TURNPIKE_BASE }--idle-conns $IDLE_CONNS --rounds $ROUNDS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --targets \"$TARGETS\""
+        idle_check "$0 --idle-check $tls_flag${TURNPIKE_BASE:+--base $TURNPIKE_BASE }--idle-conns $IDLE_CONNS --rounds $ROUNDS --proxy-cpus $PROXY_CPUS --load-cpus $LOAD_CPUS --targets \"$TARGETS\""
         return
     fi
     start_backend

@@ -11,6 +11,7 @@ use crate::{
     run::Plan,
     scenario,
     target::Target,
+    tls::{TlsClient, TlsError, TlsOptions},
 };
 
 /// HTTP/1.1 load generator: closed loop (max throughput, like wrk) or constant rate with
@@ -18,7 +19,8 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(name = "turnpike-load", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// Target URL, http://host[:port][/path]. With --scenario, only host and port are used.
+    /// Target URL, http:// or https://host[:port][/path]. With --scenario, only the scheme, host
+    /// and port are used.
     pub url: String,
     /// Open connections, spread over the threads.
     #[arg(short = 'c', long, default_value_t = 64)]
@@ -42,6 +44,21 @@ pub struct Args {
     /// A fresh TCP connection per request (sends Connection: close).
     #[arg(long)]
     pub new_conn: bool,
+    /// https://: trust the certificates in this PEM file (a self-signed server certificate, or
+    /// the CA that signed it).
+    #[arg(long, value_name = "PATH")]
+    pub cacert: Option<PathBuf>,
+    /// https://: accept any server certificate (the handshake signature is still checked).
+    #[arg(long, conflicts_with = "cacert")]
+    pub insecure: bool,
+    /// https://: the server name to send (SNI) and verify. Default: the URL's host; when that
+    /// is an IP address, no SNI is sent.
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// https://: keep a TLS session cache, so that new connections (--new-conn: one per
+    /// request) resume a session instead of making a full handshake (default: full handshakes).
+    #[arg(long)]
+    pub tls_resume: bool,
     /// Request method.
     #[arg(short = 'm', long, default_value = "GET")]
     pub method: String,
@@ -81,7 +98,9 @@ const EXAMPLES: &str = "Examples:
   turnpike-load -c 64 -d 10s http://127.0.0.1:8080/
   turnpike-load --rate 20000 -c 64 -d 30s --warmup 2s --json out.json --svg out.svg http://127.0.0.1:8080/
   turnpike-load -m POST --body-file 1MiB.bin -H 'Content-Type: application/octet-stream' http://127.0.0.1:8080/upload
-  turnpike-load --scenario mix.yaml http://127.0.0.1:8080";
+  turnpike-load --scenario mix.yaml http://127.0.0.1:8080
+  turnpike-load --cacert cert.pem -c 64 -d 10s https://127.0.0.1:8443/
+  turnpike-load --insecure --new-conn --tls-resume -c 16 https://127.0.0.1:8443/";
 
 /// Why the flags do not make a runnable plan.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +113,8 @@ pub enum CliError {
     Scenario(#[from] scenario::ScenarioError),
     #[error(transparent)]
     Request(#[from] crate::request::RequestError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 fn flag(flag: &'static str, reason: impl Into<String>) -> CliError {
@@ -134,6 +155,7 @@ impl Args {
             ));
         }
         let target = Target::parse(&self.url)?;
+        let tls = self.tls(&target)?;
         let (templates, credentials) = match &self.scenario {
             Some(path) => {
                 let s = scenario::load(path)?;
@@ -150,6 +172,7 @@ impl Args {
         )?;
         Ok(Plan {
             target,
+            tls,
             requests,
             threads: self.threads,
             connections: self.connections,
@@ -163,6 +186,29 @@ impl Args {
             pin: self.pin.map(|c| c.0).unwrap_or_default(),
             progress: !self.quiet,
         })
+    }
+
+    /// The TLS client for an https:// target; the TLS flags are refused with http://.
+    fn tls(&self, target: &Target) -> Result<Option<TlsClient>, CliError> {
+        let opts = TlsOptions {
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+            sni: self.sni.clone(),
+            resume: self.tls_resume,
+        };
+        if !target.https {
+            let given = [
+                ("--cacert", opts.cacert.is_some()),
+                ("--insecure", opts.insecure),
+                ("--sni", opts.sni.is_some()),
+                ("--tls-resume", opts.resume),
+            ];
+            return match given.iter().find(|(_, set)| *set) {
+                Some((name, _)) => Err(flag(name, "only with an https:// URL")),
+                None => Ok(None),
+            };
+        }
+        Ok(Some(TlsClient::new(&target.host, &opts)?))
     }
 
     /// The single request of plain URL mode.

@@ -14,19 +14,22 @@
 //! was actually sent — any delay there came from our timer, not from the server. A request that
 //! fell due while the connection still waited for the server is measured from its due time.
 //! The loop wakes up to 1 ms early rather than late.
+//!
+//! `https://`: the same loops over a TLS [`Stream`]. The handshake is part of the connect, so
+//! in new-connection mode it is inside the measured latency, as the TCP connect is; a failed
+//! handshake counts as a `tls` error (a timed-out one as a timeout) and backs off like a failed
+//! connect.
 
 use std::{io, os::fd::AsRawFd};
 
-use monoio::{
-    buf::IoBufMut,
-    io::{AsyncReadRent, AsyncWriteRentExt},
-    net::TcpStream,
-};
+use monoio::net::TcpStream;
 
 use crate::{
     request::Rng,
     response::{Body, parse_head},
     stats::ErrorKind,
+    stream::{Stream, TlsStream},
+    tls::ThreadTls,
     worker::{Kill, Watch, Worker},
 };
 
@@ -58,7 +61,7 @@ struct Response {
 struct Conn<'a> {
     worker: &'a Worker,
     watch: &'a Watch,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     rbuf: Vec<u8>,
     /// Parse position in `rbuf`; `rbuf[pos..]` is unread.
     pos: usize,
@@ -234,10 +237,17 @@ impl Conn<'_> {
             monoio::time::timeout(w.plan.timeout, TcpStream::connect_addr(w.plan.target.addr))
                 .await;
         match attempt {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                self.watch.fd.set(stream.as_raw_fd());
+            Ok(Ok(tcp)) => {
+                let _ = tcp.set_nodelay(true);
+                self.watch.fd.set(tcp.as_raw_fd());
                 self.watch.killed.set(None);
+                let stream = match &w.tls {
+                    None => Stream::Plain(tcp),
+                    Some(tls) => match self.handshake(tls, tcp).await {
+                        Some(tls) => Stream::Tls(tls),
+                        None => return false,
+                    },
+                };
                 self.stream = Some(stream);
                 self.rbuf.clear();
                 self.pos = 0;
@@ -255,6 +265,44 @@ impl Conn<'_> {
                     "connect timed out",
                 ));
                 false
+            }
+        }
+    }
+
+    /// Runs the TLS handshake on a fresh socket; on failure counts it (a timeout if the watchdog
+    /// cut it short, else a `tls` error) and pauses like a failed connect.
+    async fn handshake(&mut self, tls: &ThreadTls, tcp: TcpStream) -> Option<Box<TlsStream>> {
+        let w = self.worker;
+        let conn = match tls.connection() {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.watch.fd.set(-1);
+                w.handshake_failed(&io::Error::other(e));
+                self.backoff().await;
+                return None;
+            }
+        };
+        let mut tls = Box::new(TlsStream::new(tcp, conn));
+        self.watch.deadline.set(w.now() + w.timeout_ns);
+        let result = tls.handshake().await;
+        self.watch.deadline.set(0);
+        match result {
+            Ok(kind) => {
+                w.stats.borrow_mut().handshake(kind, tls.negotiated());
+                Some(tls)
+            }
+            Err(e) => {
+                self.watch.fd.set(-1);
+                drop(tls);
+                match self.watch.killed.get() {
+                    Some(Kill::Timeout) => w.failed(ErrorKind::Timeout, w.now()),
+                    Some(Kill::End) => {}
+                    None => {
+                        w.handshake_failed(&e);
+                        self.backoff().await;
+                    }
+                }
+                None
             }
         }
     }
@@ -388,10 +436,8 @@ impl Conn<'_> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(ReadFail::Eof);
         };
-        let len = self.rbuf.len();
-        let buf = std::mem::take(&mut self.rbuf).slice_mut(len..);
-        let (res, buf) = stream.read(buf).await;
-        self.rbuf = buf.into_inner();
+        let (res, buf) = stream.read(std::mem::take(&mut self.rbuf)).await;
+        self.rbuf = buf;
         match res {
             Ok(0) => Err(ReadFail::Eof),
             Ok(_) => Ok(()),

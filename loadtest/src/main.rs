@@ -1,5 +1,5 @@
 //! turnpike-load: an HTTP/1.1 load generator on the same thread-per-core monoio runtime as the
-//! gateway. Closed loop for maximum throughput (like wrk), constant-rate open loop with
+//! gateway, over plain HTTP or TLS (rustls). Closed loop for maximum throughput (like wrk), constant-rate open loop with
 //! coordinated-omission correction (like wrk2), HDR histograms, text/JSON/SVG reports.
 //!
 //! Module map:
@@ -7,7 +7,9 @@
 //! - [`target`], [`scenario`], [`request`]: what to send, serialized once before the run;
 //! - [`run`]: the main thread (threads, progress, fail-fast, merge);
 //! - [`worker`]: one load thread (runtime, connection tasks, timeout watchdog);
+//! - [`tls`]: the TLS client configuration from the flags (`https://` targets);
 //! - [`conn`]: one connection's closed/open loop (the hot path);
+//! - [`stream`]: a connection's bytes, plain or through rustls;
 //! - [`response`]: response framing, bytes in, positions out;
 //! - [`stats`], [`report`], [`svg`]: measurements and how they are shown.
 //!
@@ -21,8 +23,10 @@ mod response;
 mod run;
 mod scenario;
 mod stats;
+mod stream;
 mod svg;
 mod target;
+mod tls;
 mod worker;
 
 use anyhow::Context;

@@ -57,6 +57,24 @@ impl LatencySummary {
     }
 }
 
+/// TLS of an `https://` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsSummary {
+    /// Negotiated protocol version and cipher suite (rustls' names, e.g. `TLSv1_3`,
+    /// `TLS13_AES_128_GCM_SHA256`); null if no handshake completed.
+    pub protocol: Option<&'static str>,
+    pub cipher_suite: Option<&'static str>,
+    /// The SNI sent; null when none was (an IP address host without `--sni`).
+    pub sni: Option<String>,
+    /// `false` with `--insecure`.
+    pub verified: bool,
+    /// `--tls-resume`.
+    pub resume: bool,
+    /// Completed handshakes, whole run (warm-up included): full and resumed.
+    pub full_handshakes: u64,
+    pub resumed_handshakes: u64,
+}
+
 /// Everything a run reports. Serialized as-is for `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -83,10 +101,13 @@ pub struct Report {
     pub bytes_written: u64,
     pub read_bytes_per_sec: f64,
     pub written_bytes_per_sec: f64,
+    /// Connections made (with TLS: handshakes completed), whole run.
     pub connects: u64,
+    /// `https://` targets only, else null.
+    pub tls: Option<TlsSummary>,
     /// Responses by status class: `1xx` ... `5xx`, `other`.
     pub status: BTreeMap<&'static str, u64>,
-    /// Errors by kind: `connect`, `timeout`, `read`, `write`, `parse`, and `total`.
+    /// Errors by kind: `connect`, `timeout`, `read`, `write`, `parse`, `tls`, and `total`.
     pub errors: BTreeMap<&'static str, u64>,
     /// Latency in µs. Rate mode: from each request's intended send time (corrected for
     /// coordinated omission). Closed loop: from the actual send.
@@ -139,6 +160,15 @@ impl Report {
             read_bytes_per_sec: s.bytes_read as f64 / secs,
             written_bytes_per_sec: s.bytes_written as f64 / secs,
             connects: s.connects,
+            tls: plan.tls.as_ref().map(|t| TlsSummary {
+                protocol: s.tls_negotiated.0,
+                cipher_suite: s.tls_negotiated.1,
+                sni: t.sni(),
+                verified: !t.insecure,
+                resume: t.resume,
+                full_handshakes: s.tls_full,
+                resumed_handshakes: s.tls_resumed,
+            }),
             status: classes.iter().copied().zip(s.status).collect(),
             errors,
             latency_us: LatencySummary::of(&s.latency),
@@ -178,6 +208,21 @@ impl Report {
             human_bytes(self.read_bytes_per_sec),
             human_bytes(self.written_bytes_per_sec)
         ));
+        if let Some(t) = &self.tls {
+            out.push_str(&format!(
+                "  tls        {} {}, sni {}, {}; handshakes: {} full, {} resumed\n",
+                t.protocol.unwrap_or("-"),
+                t.cipher_suite.unwrap_or("-"),
+                t.sni.as_deref().unwrap_or("none"),
+                if t.verified {
+                    "verified"
+                } else {
+                    "not verified"
+                },
+                t.full_handshakes,
+                t.resumed_handshakes,
+            ));
+        }
         let status: Vec<String> = self
             .status
             .iter()

@@ -16,12 +16,14 @@ use std::{
 
 use turnpike_tuning::driver::{DriverChoice, DriverKind};
 
-use crate::{request::RequestSet, stats::Stats, target::Target, worker};
+use crate::{request::RequestSet, stats::Stats, target::Target, tls::TlsClient, worker};
 
 /// Everything a run needs, fixed before it starts.
 #[derive(Debug)]
 pub struct Plan {
     pub target: Target,
+    /// `https://`: how connections speak TLS.
+    pub tls: Option<TlsClient>,
     pub requests: RequestSet,
     pub threads: usize,
     pub connections: usize,
@@ -219,6 +221,7 @@ mod tests {
         .expect("requests");
         let plan = Plan {
             target,
+            tls: None,
             requests,
             threads: 3,
             connections: 11,

@@ -22,15 +22,18 @@ pub enum ErrorKind {
     Write,
     /// The response was not valid HTTP/1.x.
     Parse,
+    /// The TLS handshake failed: a certificate not trusted, an alert, a protocol error.
+    Tls,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 6] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Parse,
+        ErrorKind::Tls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Read => "read",
             ErrorKind::Write => "write",
             ErrorKind::Parse => "parse",
+            ErrorKind::Tls => "tls",
         }
     }
 }
@@ -59,11 +63,16 @@ pub struct Stats {
     /// Responses by status class: index 0 = 1xx (unused), ..., 4 = 5xx, 5 = anything else.
     pub status: [u64; 6],
     /// Errors by [`ErrorKind`], in the order of [`ErrorKind::ALL`].
-    pub errors: [u64; 5],
+    pub errors: [u64; 6],
     pub bytes_read: u64,
     pub bytes_written: u64,
-    /// Successful TCP connects.
+    /// Connections made (with TLS: handshakes completed).
     pub connects: u64,
+    /// TLS handshakes by kind (whole run, warm-up included, like `connects`).
+    pub tls_full: u64,
+    pub tls_resumed: u64,
+    /// Protocol version and cipher suite of a handshake (the latest), for the report.
+    pub tls_negotiated: (Option<&'static str>, Option<&'static str>),
 }
 
 impl Default for Stats {
@@ -83,10 +92,13 @@ impl Stats {
             requests: 0,
             warmup_requests: 0,
             status: [0; 6],
-            errors: [0; 5],
+            errors: [0; 6],
             bytes_read: 0,
             bytes_written: 0,
             connects: 0,
+            tls_full: 0,
+            tls_resumed: 0,
+            tls_negotiated: (None, None),
         }
     }
 
@@ -108,6 +120,19 @@ impl Stats {
     #[inline]
     pub fn error(&mut self, kind: ErrorKind) {
         self.errors[kind as usize] += 1;
+    }
+
+    /// Counts one completed TLS handshake.
+    pub fn handshake(
+        &mut self,
+        kind: rustls::HandshakeKind,
+        negotiated: (Option<&'static str>, Option<&'static str>),
+    ) {
+        match kind {
+            rustls::HandshakeKind::Resumed => self.tls_resumed += 1,
+            _ => self.tls_full += 1,
+        }
+        self.tls_negotiated = negotiated;
     }
 
     pub fn error_count(&self, kind: ErrorKind) -> u64 {
@@ -134,6 +159,11 @@ impl Stats {
         self.bytes_read += other.bytes_read;
         self.bytes_written += other.bytes_written;
         self.connects += other.connects;
+        self.tls_full += other.tls_full;
+        self.tls_resumed += other.tls_resumed;
+        if self.tls_negotiated.0.is_none() {
+            self.tls_negotiated = other.tls_negotiated;
+        }
     }
 }
 
@@ -148,12 +178,20 @@ mod tests {
         a.record(503, 2_000, None);
         a.record(42, 3_000, None);
         a.error(ErrorKind::Timeout);
+        a.handshake(rustls::HandshakeKind::Full, (Some("TLSv1_3"), None));
         let mut b = Stats::new();
+        b.handshake(rustls::HandshakeKind::Resumed, (None, None));
+        b.handshake(
+            rustls::HandshakeKind::FullWithHelloRetryRequest,
+            (None, None),
+        );
         b.record(404, 5_000_000, Some(7));
         b.merge(&a);
         assert_eq!(b.requests, 4);
         assert_eq!(b.status, [0, 1, 0, 1, 1, 1]);
         assert_eq!(b.error_count(ErrorKind::Timeout), 1);
+        assert_eq!((b.tls_full, b.tls_resumed), (2, 1));
+        assert_eq!(b.tls_negotiated.0, Some("TLSv1_3"));
         assert_eq!(b.latency.len(), 4);
         assert_eq!(b.service.len(), 1);
         assert!(b.latency.max() >= 4_990_000);

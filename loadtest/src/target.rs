@@ -1,9 +1,7 @@
-//! The target: a plain `http://host[:port][/path]` URL turned into a socket address, the `Host`
-//! header value and the request path.
+//! The target: an `http://` or `https://host[:port][/path]` URL turned into a socket address,
+//! the `Host` header value, the host for TLS (server name) and the request path.
 //!
 //! Resolution happens once, before any load thread starts, so no thread ever blocks on DNS.
-//! Only plain HTTP is spoken for now; `https://` is refused with a clear message rather than
-//! silently sending cleartext to a TLS port.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -12,9 +10,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 pub enum TargetError {
     #[error("bad URL {url:?}: {reason}")]
     Malformed { url: String, reason: &'static str },
-    #[error("bad URL {url:?}: https:// is not supported yet (TLS will come later); use http://")]
-    Https { url: String },
-    #[error("bad URL {url:?}: unsupported scheme {scheme:?}; use http://")]
+    #[error("bad URL {url:?}: unsupported scheme {scheme:?}; use http:// or https://")]
     Scheme { url: String, scheme: String },
     #[error("bad URL {url:?}: port {port:?} is not a number from 1 to 65535")]
     Port { url: String, port: String },
@@ -31,6 +27,11 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The `Host` header value: the URL's authority as written.
     pub authority: String,
+    /// The host as written, without IPv6 brackets: the TLS server name unless `--sni` says
+    /// otherwise.
+    pub host: String,
+    /// `https://`: every connection speaks TLS.
+    pub https: bool,
     /// Path and query, `/` when the URL has none.
     pub path: String,
 }
@@ -38,7 +39,13 @@ pub struct Target {
 impl Target {
     /// Parses and resolves `url`.
     pub fn parse(url: &str) -> Result<Self, TargetError> {
-        let (authority, host, port, path) = split(url)?;
+        let Parts {
+            https,
+            authority,
+            host,
+            port,
+            path,
+        } = split(url)?;
         let addr = (host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| TargetError::Resolve {
@@ -54,13 +61,25 @@ impl Target {
             url: url.to_owned(),
             addr,
             authority,
+            host,
+            https,
             path,
         })
     }
 }
 
-/// Splits a URL into (authority, host, port, path) without resolving it.
-fn split(url: &str) -> Result<(String, String, u16, String), TargetError> {
+/// A URL taken apart, not resolved.
+#[derive(Debug, PartialEq, Eq)]
+struct Parts {
+    https: bool,
+    authority: String,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+/// Splits a URL into its parts without resolving it.
+fn split(url: &str) -> Result<Parts, TargetError> {
     let malformed = |reason| TargetError::Malformed {
         url: url.to_owned(),
         reason,
@@ -68,16 +87,17 @@ fn split(url: &str) -> Result<(String, String, u16, String), TargetError> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(malformed("expected http://host[:port][/path]"));
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "http" => {}
-        "https" => return Err(TargetError::Https { url: url.into() }),
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
         _ => {
             return Err(TargetError::Scheme {
                 url: url.into(),
                 scheme: scheme.into(),
             });
         }
-    }
+    };
+    let default_port = if https { 443 } else { 80 };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
         Some(i) => (&rest[..i], rest[i..].to_owned()),
@@ -111,19 +131,25 @@ fn split(url: &str) -> Result<(String, String, u16, String), TargetError> {
         };
         match after.strip_prefix(':') {
             Some(p) => (h.to_owned(), parse_port(url, p)?),
-            None if after.is_empty() => (h.to_owned(), 80),
+            None if after.is_empty() => (h.to_owned(), default_port),
             None => return Err(malformed("junk after IPv6 host")),
         }
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_owned(), parse_port(url, p)?),
-            None => (authority.to_owned(), 80),
+            None => (authority.to_owned(), default_port),
         }
     };
     if host.is_empty() {
         return Err(malformed("missing host"));
     }
-    Ok((authority.to_owned(), host, port, path))
+    Ok(Parts {
+        https,
+        authority: authority.to_owned(),
+        host,
+        port,
+        path,
+    })
 }
 
 fn parse_port(url: &str, p: &str) -> Result<u16, TargetError> {
@@ -140,35 +166,63 @@ fn parse_port(url: &str, p: &str) -> Result<u16, TargetError> {
 mod tests {
     use super::*;
 
+    fn parts(https: bool, authority: &str, host: &str, port: u16, path: &str) -> Parts {
+        Parts {
+            https,
+            authority: authority.into(),
+            host: host.into(),
+            port,
+            path: path.into(),
+        }
+    }
+
     #[test]
     fn splits_urls() {
-        let s = split;
         assert_eq!(
-            s("http://127.0.0.1:8080/a/b?x=1"),
-            Ok((
-                "127.0.0.1:8080".into(),
-                "127.0.0.1".into(),
+            split("http://127.0.0.1:8080/a/b?x=1"),
+            Ok(parts(
+                false,
+                "127.0.0.1:8080",
+                "127.0.0.1",
                 8080,
-                "/a/b?x=1".into()
+                "/a/b?x=1"
             ))
         );
         assert_eq!(
-            s("http://localhost"),
-            Ok(("localhost".into(), "localhost".into(), 80, "/".into()))
+            split("http://localhost"),
+            Ok(parts(false, "localhost", "localhost", 80, "/"))
         );
         assert_eq!(
-            s("http://[::1]:9000?q"),
-            Ok(("[::1]:9000".into(), "::1".into(), 9000, "/?q".into()))
+            split("http://[::1]:9000?q"),
+            Ok(parts(false, "[::1]:9000", "::1", 9000, "/?q"))
         );
-        assert_eq!(s("HTTP://h/p#frag").map(|t| t.3), Ok("/p".into()));
+        assert_eq!(split("HTTP://h/p#frag").map(|p| p.path), Ok("/p".into()));
+    }
+
+    #[test]
+    fn https_urls_default_to_port_443() {
+        assert_eq!(
+            split("https://bench.turnpike.test/x"),
+            Ok(parts(
+                true,
+                "bench.turnpike.test",
+                "bench.turnpike.test",
+                443,
+                "/x"
+            ))
+        );
+        assert_eq!(
+            split("HTTPS://[::1]"),
+            Ok(parts(true, "[::1]", "::1", 443, "/"))
+        );
+        assert_eq!(
+            split("https://127.0.0.1:18443/"),
+            Ok(parts(true, "127.0.0.1:18443", "127.0.0.1", 18443, "/"))
+        );
     }
 
     #[test]
     fn refuses_bad_urls() {
-        assert!(matches!(
-            split("https://h/"),
-            Err(TargetError::Https { .. })
-        ));
         assert!(matches!(split("ftp://h/"), Err(TargetError::Scheme { .. })));
         assert!(matches!(split("h:80/"), Err(TargetError::Malformed { .. })));
         assert!(matches!(

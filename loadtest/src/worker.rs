@@ -22,6 +22,7 @@ use crate::{
     conn,
     run::{Control, Plan, ThreadProgress},
     stats::{ErrorKind, Stats},
+    tls::ThreadTls,
 };
 
 /// How often the watchdog looks at deadlines; bounds how late a timeout fires.
@@ -56,6 +57,8 @@ pub struct Worker {
     progress: &'static ThreadProgress,
     start: Instant,
     pub stats: RefCell<Stats>,
+    /// `https://`: this thread's TLS client side (its own session cache).
+    pub tls: Option<ThreadTls>,
     responses: Cell<u64>,
     errors: Cell<u64>,
     /// Connection tasks still running.
@@ -102,6 +105,17 @@ impl Worker {
         self.failed(ErrorKind::Connect, self.now());
     }
 
+    /// A TLS handshake failed (not by timeout): counted as a `tls` error, and its reason is kept
+    /// for the fail-fast message as a refused connect's is.
+    pub fn handshake_failed(&self, err: &std::io::Error) {
+        let _ = self
+            .control
+            .first_connect_error
+            .set(format!("TLS handshake failed: {err}"));
+        self.failed(ErrorKind::Tls, self.now());
+    }
+
+    /// A connection is ready for requests (with TLS: its handshake is done).
     pub fn connected(&self) {
         self.stats.borrow_mut().connects += 1;
         self.progress.connects.fetch_add(1, Ordering::Relaxed);
@@ -138,6 +152,7 @@ pub fn thread_main(
         progress: &control.threads[t],
         start,
         stats: RefCell::new(Stats::new()),
+        tls: plan.tls.as_ref().map(|t| t.for_thread()),
         responses: Cell::new(0),
         errors: Cell::new(0),
         live: Cell::new(count),

@@ -14,7 +14,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{Origin, OriginOptions, closed_port, load, load_json, tempdir};
+use support::{Origin, OriginOptions, closed_port, fixture, load, load_json, tempdir};
 
 /// One load test at a time: a rate or latency check must not compete for the CPUs.
 fn serial() -> MutexGuard<'static, ()> {
@@ -147,6 +147,95 @@ fn new_connection_per_request() {
     assert_eq!(origin.connections(), u(&report, "/requests"));
 }
 
+fn tls(v: &Value, field: &str) -> Value {
+    v.pointer(&format!("/tls/{field}"))
+        .cloned()
+        .unwrap_or_else(|| panic!("tls.{field} missing in {v}"))
+}
+
+#[test]
+fn tls_keep_alive_and_new_connections_count_right() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions {
+        tls: true,
+        ..OriginOptions::default()
+    });
+    let url = origin.url("/");
+    let (report, out) = load_json(&["-c", "4", "-d", "1s", "--insecure", &url]);
+    assert_counts_match(&origin, &report);
+    assert_eq!(u(&report, "/connects"), 4);
+    assert_eq!(tls(&report, "protocol"), "TLSv1_3");
+    assert!(tls(&report, "cipher_suite").is_string(), "{report}");
+    assert_eq!(tls(&report, "resume"), Value::Bool(false));
+    assert_eq!(tls(&report, "full_handshakes"), 4);
+    assert_eq!(tls(&report, "resumed_handshakes"), 0);
+    assert_eq!(tls(&report, "verified"), Value::Bool(false));
+    // An IP address host: no SNI unless asked for.
+    assert_eq!(tls(&report, "sni"), Value::Null);
+    assert!(origin.seen_headers().contains("sni (none)"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("handshakes: 4 full, 0 resumed"), "{text}");
+
+    // A new verified connection per request, with a name to send: full handshakes each time.
+    let origin = Origin::start(OriginOptions {
+        tls: true,
+        ..OriginOptions::default()
+    });
+    let cert = fixture("cert.pem");
+    let url = origin.url("/");
+    let args = ["--new-conn", "-c", "2", "-d", "1s", "--cacert", &cert];
+    let (report, _) = load_json(&[&args[..], &["--sni", "bench.turnpike.test", &url]].concat());
+    assert_counts_match(&origin, &report);
+    assert_eq!(u(&report, "/connects"), origin.connections());
+    assert_eq!(tls(&report, "full_handshakes"), origin.connections());
+    assert_eq!(tls(&report, "resumed_handshakes"), 0);
+    assert_eq!(tls(&report, "sni"), "bench.turnpike.test");
+    assert_eq!(
+        origin.seen_headers().into_iter().collect::<Vec<_>>(),
+        ["sni bench.turnpike.test"]
+    );
+
+    // The same with a session cache: reconnects resume.
+    let origin = Origin::start(OriginOptions {
+        tls: true,
+        ..OriginOptions::default()
+    });
+    let url = origin.url("/");
+    let (report, _) = load_json(&[&args[..], &["--tls-resume", &url]].concat());
+    assert_counts_match(&origin, &report);
+    let full = tls(&report, "full_handshakes").as_u64().expect("count");
+    let resumed = tls(&report, "resumed_handshakes").as_u64().expect("count");
+    assert_eq!(full + resumed, origin.connections(), "{report}");
+    assert!(resumed > 10 * full, "{report}");
+}
+
+#[test]
+fn a_certificate_that_does_not_verify_fails_fast() {
+    let _g = serial();
+    let origin = Origin::start(OriginOptions {
+        tls: true,
+        ..OriginOptions::default()
+    });
+    let url = origin.url("/");
+    let cert = fixture("cert.pem");
+    let started = Instant::now();
+    assert_fails(
+        &[
+            "-c",
+            "2",
+            "-d",
+            "10s",
+            "--cacert",
+            &cert,
+            "--sni",
+            "other.example",
+            &url,
+        ],
+        "TLS handshake failed: invalid peer certificate",
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
 #[test]
 fn constant_rate_holds_within_one_percent() {
     let _g = serial();
@@ -234,6 +323,7 @@ fn json_report_has_every_documented_field_and_svg_is_written() {
         "read_bytes_per_sec",
         "written_bytes_per_sec",
         "connects",
+        "tls",
         "status",
         "errors",
         "latency_us",
@@ -241,10 +331,14 @@ fn json_report_has_every_documented_field_and_svg_is_written() {
     ] {
         assert!(report.get(field).is_some(), "missing {field}: {report}");
     }
+    // Plain HTTP: no TLS section.
+    assert_eq!(report["tls"], Value::Null);
     for class in ["1xx", "2xx", "3xx", "4xx", "5xx", "other"] {
         u(&report, &format!("/status/{class}"));
     }
-    for kind in ["connect", "timeout", "read", "write", "parse", "total"] {
+    for kind in [
+        "connect", "timeout", "read", "write", "parse", "tls", "total",
+    ] {
         u(&report, &format!("/errors/{kind}"));
     }
     for summary in ["latency_us", "service_time_us"] {
@@ -280,7 +374,19 @@ fn assert_fails(args: &[&str], expect: &str) {
 #[test]
 fn clear_errors_for_bad_input() {
     assert_fails(&["not a url"], "bad URL");
-    assert_fails(&["https://127.0.0.1:1/"], "https:// is not supported");
+    assert_fails(&["https://127.0.0.1:1/"], "https:// needs --cacert");
+    assert_fails(
+        &["--insecure", "http://127.0.0.1:1/"],
+        "--insecure: only with an https:// URL",
+    );
+    assert_fails(
+        &["--cacert", "/nonexistent.pem", "https://127.0.0.1:1/"],
+        "--cacert: cannot read",
+    );
+    assert_fails(
+        &["--insecure", "--sni", "10.0.0.1", "https://127.0.0.1:1/"],
+        "--sni",
+    );
     assert_fails(&["http://127.0.0.1:99999/"], "port");
     assert_fails(&["-H", "oops", "http://127.0.0.1:1/"], "--header");
     assert_fails(&["--rate", "0", "http://127.0.0.1:1/"], "--rate");

@@ -4,7 +4,13 @@
 //! The origin is deliberately plain (a std thread per connection, keep-alive, pipelining,
 //! request bodies skipped by Content-Length) so that the generator's counts can be checked
 //! against an independent count. It can answer with chunked bodies and can stall: pause every
-//! response for the first `stall` of each second, as a server in a GC pause would.
+//! response for the first `stall` of each second, as a server in a GC pause would. It can speak
+//! TLS (rustls, the certificate in `tests/fixtures`: self-signed ECDSA P-256 for
+//! bench.turnpike.test and 127.0.0.1, valid for a century, made with
+//! `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
+//! -subj /CN=bench.turnpike.test -addext subjectAltName=DNS:bench.turnpike.test,IP:127.0.0.1
+//! -addext basicConstraints=critical,CA:FALSE ...`), and then remembers the SNI each
+//! connection sent.
 
 use std::{
     collections::BTreeSet,
@@ -27,11 +33,14 @@ pub struct OriginOptions {
     pub stall: Option<Duration>,
     /// Remember the values of this request header.
     pub record_header: Option<String>,
+    /// Serve TLS with the fixture certificate.
+    pub tls: bool,
 }
 
 /// A running origin; stops accepting when dropped.
 pub struct Origin {
     pub addr: SocketAddr,
+    tls: bool,
     requests: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
     seen: Arc<Mutex<BTreeSet<String>>>,
@@ -46,9 +55,11 @@ impl Origin {
             addr,
             requests: Arc::default(),
             connections: Arc::default(),
+            tls: opts.tls,
             seen: Arc::default(),
             stop: Arc::default(),
         };
+        let tls = opts.tls.then(server_tls);
         let (requests, connections, seen, stop) = (
             origin.requests.clone(),
             origin.connections.clone(),
@@ -62,16 +73,36 @@ impl Origin {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                let _ = stream.set_nodelay(true);
                 connections.fetch_add(1, Ordering::Relaxed);
                 let (requests, seen, opts) = (requests.clone(), seen.clone(), opts.clone());
-                std::thread::spawn(move || serve(stream, &opts, epoch, &requests, &seen));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &opts, epoch, &requests, &seen),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        let mut stream = rustls::StreamOwned::new(conn, stream);
+                        // Finish the handshake first, so the SNI is known before any request.
+                        while stream.conn.is_handshaking() {
+                            if stream.conn.complete_io(&mut stream.sock).is_err() {
+                                return;
+                            }
+                        }
+                        let sni = stream.conn.server_name().unwrap_or("(none)").to_owned();
+                        seen.lock().expect("seen").insert(format!("sni {sni}"));
+                        serve(stream, &opts, epoch, &requests, &seen);
+                    }
+                });
             }
         });
         origin
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn requests(&self) -> u64 {
@@ -82,6 +113,7 @@ impl Origin {
         self.connections.load(Ordering::SeqCst)
     }
 
+    /// The recorded header values and, with TLS, `sni NAME` (or `sni (none)`) for each SNI seen.
     pub fn seen_headers(&self) -> BTreeSet<String> {
         self.seen.lock().expect("seen").clone()
     }
@@ -95,15 +127,37 @@ impl Drop for Origin {
     }
 }
 
+/// The fixture certificate and key.
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn server_tls() -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs = CertificateDer::pem_file_iter(fixture("cert.pem"))
+        .expect("fixture cert")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("fixture cert parses");
+    let key = PrivateKeyDer::from_pem_file(fixture("key.pem")).expect("fixture key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    Arc::new(config)
+}
+
 /// Serves one connection until the client closes it.
 fn serve(
-    mut stream: TcpStream,
+    mut stream: impl Read + Write,
     opts: &OriginOptions,
     epoch: Instant,
     requests: &AtomicU64,
     seen: &Mutex<BTreeSet<String>>,
 ) {
-    let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(64 << 10);
     let mut chunk = vec![0u8; 64 << 10];
     let mut out = Vec::new();
