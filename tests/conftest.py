@@ -46,12 +46,17 @@ def wait_port(port, proc, log_path, timeout=10.0):
 
 
 class Gateway:
-    """A running `turnpike serve --config FILE`."""
+    """A running `turnpike serve --config FILE`. With `tls`, it also listens on an
+    `https://` port, `tls_port` (the config must give it a certificate)."""
 
-    def __init__(self, config, tmp_path, args=()):
+    def __init__(self, config, tmp_path, args=(), tls=False):
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         gw = config.setdefault("gateway", {})
-        gw.setdefault("listen", [f"127.0.0.1:{self.port}"])
+        listen = [f"127.0.0.1:{self.port}"]
+        if tls:
+            listen.append(f"https://127.0.0.1:{self.tls_port}")
+        gw.setdefault("listen", listen)
         gw.setdefault("workers", 1)
         self.admin_port = free_port()
         self.state_dir = tmp_path / f"state-{self.port}"
@@ -76,6 +81,8 @@ class Gateway:
             stderr=subprocess.STDOUT,
         )
         wait_port(self.port, self.proc, self.log_path)
+        if self.tls_port:
+            wait_port(self.tls_port, self.proc, self.log_path)
         if self.config["admin"].get("enabled", True):
             wait_port(self.admin_port, self.proc, self.log_path)
 
@@ -145,11 +152,11 @@ def origin():
 
 @pytest.fixture
 def gateway(tmp_path):
-    """Factory: gateway(config_dict, args=()) -> Gateway; stopped after the test."""
+    """Factory: gateway(config_dict, args=(), tls=False) -> Gateway; stopped after the test."""
     started = []
 
-    def make(config, args=()):
-        g = Gateway(config, tmp_path, args)
+    def make(config, args=(), tls=False):
+        g = Gateway(config, tmp_path, args, tls)
         started.append(g)
         return g
 

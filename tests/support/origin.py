@@ -22,11 +22,17 @@ nothing. Paths choose behaviours:
   /download/<n>        n bytes streamed in 64 KiB writes (Content-Length)
 Request bodies are read (Content-Length or chunked) and hashed as they stream; only bodies up to
 1 MiB are kept.
+
+`Origin(tls=(certfile, keyfile))` speaks HTTPS instead (`tls=(certfile, keyfile, client_ca)`
+also asks for a client certificate chaining to `client_ca`): each accepted connection's
+handshake runs in its own thread; the server names clients sent (SNI) are kept in
+`server_names`, and handshakes that failed are counted in `tls_failures`.
 """
 
 import hashlib
 import json
 import socket
+import ssl
 import threading
 import time
 
@@ -68,7 +74,19 @@ def pattern(n):
 
 
 class Origin:
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = None
+        self.server_names = []
+        self.tls_failures = 0
+        if tls is not None:
+            certfile, keyfile, *rest = tls
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certfile, keyfile)
+            if rest and rest[0] is not None:
+                ctx.load_verify_locations(rest[0])
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.sni_callback = self._sni
+            self.tls = ctx
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -90,6 +108,12 @@ class Origin:
         with self.lock:
             self.requests = []
             self.connections = 0
+            self.server_names = []
+            self.tls_failures = 0
+
+    def _sni(self, _sock, name, _ctx):
+        with self.lock:
+            self.server_names.append(name)
 
     def stop(self):
         self.stopped = True
@@ -113,6 +137,16 @@ class Origin:
 
     def _serve(self, conn, peer):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                conn.settimeout(10)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
+            except (OSError, ssl.SSLError):
+                with self.lock:
+                    self.tls_failures += 1
+                conn.close()
+                return
         buf = bytearray()
         seq = 0
         try:
