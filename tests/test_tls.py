@@ -494,7 +494,7 @@ def test_mtls_client_certificate_reaches_the_access_log(gateway, pki, tmp_path, 
         assert line["issuer"] == "CN=Turnpike Test Client Intermediate CA,O=Turnpike Tests"
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: the serial keeps DER's leading 00 byte (see the report)")
+
 def test_mtls_serial_with_the_high_bit_set_is_printed_without_the_sign_byte(gateway, pki, tmp_path):
     log = tmp_path / "access.log"
     g = gateway(mtls_config(pki, log), tls=True)
@@ -553,7 +553,7 @@ def test_a_resumed_mtls_session_keeps_the_client_certificate(gateway, pki, tmp_p
     assert [line["cn"] for line in log_lines(log, 2)] == [client.subject_dn] * 2
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: sessions are not bound to a domain's mutual TLS (see the report)")
+
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls1.2", "tls1.3"])
 def test_a_session_from_before_mtls_was_enabled_does_not_skip_it(gateway, pki, tmp_path, version):
     """A client resumes a session it got while the domain had no mutual TLS: once the config
@@ -582,7 +582,7 @@ def test_a_domain_without_mtls_on_the_same_listener_asks_for_no_certificate(gate
     assert (ex.status, ex.body) == (200, b"open")
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: Host routes past the SNI's mutual TLS (see the report)")
+
 def test_mtls_is_not_bypassed_by_a_host_header_for_another_sni(gateway, pki, tmp_path):
     """A client without a certificate completes a handshake for the open domain, then names
     the mutual-TLS domain in Host: it must not reach that domain's API (nginx answers 421)."""

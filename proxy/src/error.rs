@@ -17,6 +17,9 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UriTooLong,
     ExpectationFailed,
+    /// A TLS connection's handshake was for a domain whose TLS settings differ from those of
+    /// the domain its Host names (RFC 9110 section 15.5.20).
+    MisdirectedRequest,
     HeaderFieldsTooLarge,
     /// The route's integration cannot serve this stage (a stage variable it needs is missing).
     ApiConfiguration,
@@ -73,6 +76,7 @@ impl GatewayError {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UriTooLong => 414,
             ErrorKind::ExpectationFailed => 417,
+            ErrorKind::MisdirectedRequest => 421,
             ErrorKind::HeaderFieldsTooLarge => 431,
             ErrorKind::ApiConfiguration => 500,
             ErrorKind::NotImplemented => 501,
@@ -92,6 +96,7 @@ impl GatewayError {
             ErrorKind::PayloadTooLarge => "Request Entity Too Large",
             ErrorKind::UriTooLong => "Request-URI Too Long",
             ErrorKind::ExpectationFailed => "Expectation Failed",
+            ErrorKind::MisdirectedRequest => "Misdirected Request",
             ErrorKind::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             ErrorKind::ApiConfiguration | ErrorKind::BadGateway => "Internal Server Error",
             ErrorKind::NotImplemented => "Not Implemented",
@@ -137,6 +142,7 @@ impl GatewayError {
                 | ErrorKind::NotImplemented
                 | ErrorKind::MethodNotAllowed
                 | ErrorKind::ExpectationFailed
+                | ErrorKind::MisdirectedRequest
         )
     }
 

@@ -29,6 +29,7 @@ use crate::{
     plan::{PlanIntegration, RoutePlan},
     respond::{self, AnswerLines},
     snapshot::{Snapshot, SnapshotRef},
+    stream::Stream,
     upstream::{self, Forwarded},
     watch::Side,
     worker::Worker,
@@ -214,6 +215,25 @@ async fn run(
     upstream_head: Option<Vec<u8>>,
 ) -> bool {
     let head_only = st.head.is_head(&st.rbuf);
+
+    // A TLS connection serves only Hosts its handshake could have been for: a client that
+    // completed a handshake for one domain must not reach a domain with another certificate,
+    // policy or truststore (a mutual TLS domain, above all) by naming it in Host.
+    if let Stream::Tls(tls) = &c.stream
+        && let Some(server) = &snap.tls
+        && let Some(host) = st.head.host
+        && server.identity_for(host.get(&st.rbuf)) != Some(tls.identity())
+    {
+        if let Some(out) = upstream_head {
+            worker.bufs.give(out);
+        }
+        let e = GatewayError::client(
+            ErrorKind::MisdirectedRequest,
+            "Host names a domain this TLS connection was not made for",
+        );
+        let read = discard_body(st);
+        return answer_error(worker, c, st, x, plan, e, read, head_only).await;
+    }
 
     // CORS preflight: answered by the gateway for any path of an API with CORS, with or
     // without an OPTIONS route (AWS, "Configuring CORS for an HTTP API").

@@ -32,6 +32,9 @@ pub struct TlsStream {
     conn: rustls::Connection,
     /// The client's certificate on a mutual TLS connection, parsed once after the handshake.
     client_cert: Option<Box<ClientCertificate>>,
+    /// Server side: the identity of the TLS settings the handshake used (see
+    /// `tls::server::TlsServer::identity_for`); 0 on the client side.
+    identity: u64,
 }
 
 impl Stream {
@@ -122,8 +125,8 @@ impl Stream {
 }
 
 impl TlsStream {
-    /// Wraps a connection whose handshake is complete.
-    pub fn new(tcp: TcpStream, conn: rustls::Connection) -> TlsStream {
+    /// Wraps a connection whose handshake is complete; `identity`: see [`TlsStream::identity`].
+    pub fn new(tcp: TcpStream, conn: rustls::Connection, identity: u64) -> TlsStream {
         let client_cert = match &conn {
             rustls::Connection::Server(s) => s
                 .peer_certificates()
@@ -136,7 +139,13 @@ impl TlsStream {
             tcp,
             conn,
             client_cert,
+            identity,
         }
+    }
+
+    /// Which TLS settings (certificate, policy, truststore) a server-side handshake used.
+    pub fn identity(&self) -> u64 {
+        self.identity
     }
 
     pub fn connection(&self) -> &rustls::Connection {

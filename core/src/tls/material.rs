@@ -144,7 +144,7 @@ fn details(chain: &[CertificateDer<'static>]) -> Result<CertificateDetails, Stri
         subject: dn(leaf.subject()),
         issuer: dn(leaf.issuer()),
         sans,
-        serial: hex_colons(leaf.raw_serial()),
+        serial: serial_hex(leaf.raw_serial()),
         not_before: leaf.validity().not_before.timestamp(),
         not_after: leaf.validity().not_after.timestamp(),
         fingerprint_sha256: hex_colons(
@@ -160,6 +160,16 @@ fn ip_from(b: &[u8]) -> Option<std::net::IpAddr> {
         4 => Some(<[u8; 4]>::try_from(b).ok()?.into()),
         16 => Some(<[u8; 16]>::try_from(b).ok()?.into()),
         _ => None,
+    }
+}
+
+/// A serial number as OpenSSL prints it, in ':'-separated hex: without the 00 byte DER puts
+/// before a serial whose first byte has its high bit set (the sign), which is not part of the
+/// number.
+fn serial_hex(raw: &[u8]) -> String {
+    match raw {
+        [0, rest @ ..] if !rest.is_empty() => hex_colons(rest),
+        _ => hex_colons(raw),
     }
 }
 
@@ -268,7 +278,7 @@ impl ClientCertificate {
             pem: pem_encode("CERTIFICATE", der),
             subject_dn: dn(cert.subject()),
             issuer_dn: dn(cert.issuer()),
-            serial_number: hex_colons(cert.raw_serial()),
+            serial_number: serial_hex(cert.raw_serial()),
             not_before: openssl_time(cert.validity().not_before.timestamp()),
             not_after: openssl_time(cert.validity().not_after.timestamp()),
         })

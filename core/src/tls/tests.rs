@@ -103,6 +103,13 @@ fn client_certificate_fields_as_aws_shows_them() {
     assert_eq!(c.not_before, "May 28 00:00:00 2019 GMT");
     assert_eq!(c.not_after, "Aug  5 00:00:00 2031 GMT");
     assert_eq!(c.pem.trim(), cert.pem().trim(), "PEM round trip");
+    params.serial_number = Some(vec![0x80, 0xff, 0x01].into());
+    let high = params.self_signed(&key).expect("cert");
+    let c = ClientCertificate::from_der(high.der()).expect("parses");
+    assert_eq!(
+        c.serial_number, "80:FF:01",
+        "DER's sign byte is not part of the number"
+    );
 }
 
 #[test]

@@ -99,7 +99,7 @@ pub async fn connect(tcp: TcpStream, client: &TlsClient) -> io::Result<TlsStream
         .map_err(io::Error::other)?;
     let mut conn = rustls::Connection::Client(conn);
     stream::handshake(&tcp, &mut conn).await?;
-    Ok(TlsStream::new(tcp, conn))
+    Ok(TlsStream::new(tcp, conn, 0))
 }
 
 /// The system's CA certificates, loaded once.

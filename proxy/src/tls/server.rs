@@ -26,7 +26,9 @@ use crate::{
 
 /// The compiled TLS side of a snapshot.
 pub struct TlsServer {
-    configs: Vec<Arc<ServerConfig>>,
+    /// Each config with its identity: a hash of its certificate's names, policy and truststore,
+    /// the same in every snapshot that has the same settings.
+    configs: Vec<(Arc<ServerConfig>, u64)>,
     exact: FxHashMap<Box<str>, u32>,
     /// (the suffix after `*.`, config), longest suffix first.
     wildcard: Vec<(Box<str>, u32)>,
@@ -65,26 +67,39 @@ impl TlsServer {
         Ok(Some(server))
     }
 
-    /// The config for a ClientHello's server name.
-    pub fn config_for(&self, sni: Option<&str>) -> Option<&Arc<ServerConfig>> {
+    /// The config (and its identity) for a ClientHello's server name.
+    pub fn config_for(&self, sni: Option<&str>) -> Option<&(Arc<ServerConfig>, u64)> {
         let pick = match sni {
             None => self.default,
-            Some(name) => {
-                let name = name.to_ascii_lowercase();
-                self.exact
-                    .get(name.as_str())
-                    .copied()
-                    .or_else(|| {
-                        let (_, parent) = name.split_once('.')?;
-                        self.wildcard
-                            .iter()
-                            .find(|(s, _)| **s == *parent)
-                            .map(|(_, i)| *i)
-                    })
-                    .or(self.default)
-            }
+            Some(name) => self.pick(&name.to_ascii_lowercase()),
         };
         pick.map(|i| &self.configs[i as usize])
+    }
+
+    /// The identity of the TLS settings a handshake for the name in a Host header value
+    /// (`name[:port]`, any case) would get; compared with the connection's own so that a
+    /// request cannot reach a domain with other TLS settings than those it shook hands with.
+    pub fn identity_for(&self, host: &[u8]) -> Option<u64> {
+        let name = match host.iter().rposition(|&b| b == b':') {
+            Some(i) if !host.starts_with(b"[") => &host[..i],
+            _ => host,
+        };
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+        self.pick(&name).map(|i| self.configs[i as usize].1)
+    }
+
+    fn pick(&self, name: &str) -> Option<u32> {
+        self.exact
+            .get(name)
+            .copied()
+            .or_else(|| {
+                let (_, parent) = name.split_once('.')?;
+                self.wildcard
+                    .iter()
+                    .find(|(s, _)| **s == *parent)
+                    .map(|(_, i)| *i)
+            })
+            .or(self.default)
     }
 }
 
@@ -93,13 +108,14 @@ fn intern<'a>(
     tls: &'a TlsConfig,
     d: &'a DomainTls,
     built: &mut Vec<(&'a DomainTls, u32)>,
-    configs: &mut Vec<Arc<ServerConfig>>,
+    configs: &mut Vec<(Arc<ServerConfig>, u64)>,
 ) -> Result<u32, String> {
     if let Some((_, i)) = built.iter().find(|(b, _)| same(b, d)) {
         return Ok(*i);
     }
     let i = configs.len() as u32;
-    configs.push(Arc::new(server_config(tls, d)?));
+    let id = identity(tls, d);
+    configs.push((Arc::new(server_config(tls, d, id)?), id));
     built.push((d, i));
     Ok(i)
 }
@@ -114,7 +130,32 @@ fn same(a: &DomainTls, b: &DomainTls) -> bool {
         }
 }
 
-fn server_config(tls: &TlsConfig, d: &DomainTls) -> Result<ServerConfig, String> {
+/// A hash of what a handshake with these settings proves: the names the certificate covers
+/// (not the certificate itself, so a rotated certificate for the same names keeps open
+/// connections and sessions valid), the policy and the truststore. Stable across snapshots;
+/// never 0.
+fn identity(tls: &TlsConfig, d: &DomainTls) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    let mut names = tls.certificates[d.certificate as usize]
+        .1
+        .details
+        .sans
+        .clone();
+    names.sort();
+    names.hash(&mut h);
+    d.policy.hash(&mut h);
+    if let Some(store) = &d.truststore {
+        for root in &store.roots {
+            root.as_ref().hash(&mut h);
+        }
+    }
+    h.finish() | 1
+}
+
+/// `identity` scopes the config's sessions: a session (ticket or id) made under other TLS
+/// settings (before mutual TLS was required, say) never resumes under these.
+fn server_config(tls: &TlsConfig, d: &DomainTls, identity: u64) -> Result<ServerConfig, String> {
     let provider = Arc::new(d.policy.provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(d.policy.versions())
@@ -137,8 +178,8 @@ fn server_config(tls: &TlsConfig, d: &DomainTls) -> Result<ServerConfig, String>
     let certified = tls.certificates[d.certificate as usize].1.certified.clone();
     let mut config = builder.with_cert_resolver(Arc::new(Fixed(certified)));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.session_storage = Arc::new(PerCoreSessions);
-    if let Some(t) = ticketer() {
+    config.session_storage = Arc::new(PerCoreSessions::scoped(identity));
+    if let Some(t) = ticketer(identity) {
         config.ticketer = t;
     }
     Ok(config)
@@ -235,7 +276,7 @@ pub async fn accept(
             }
         }
     };
-    let Some(config) = server.config_for(accepted.client_hello().server_name()) else {
+    let Some((config, identity)) = server.config_for(accepted.client_hello().server_name()) else {
         // rustls offers no way to send unrecognized_name from here; closing is what a
         // client sees from nginx without a default server certificate too.
         return Err((HandshakeFailure::UnknownName, tcp));
@@ -251,7 +292,7 @@ pub async fn accept(
     if let Err(e) = stream::handshake(&tcp, &mut conn).await {
         return Err((HandshakeFailure::of(&e), tcp));
     }
-    Ok(TlsStream::new(tcp, conn))
+    Ok(TlsStream::new(tcp, conn, *identity))
 }
 
 /// The first byte the client sent, without taking it; `None` if it closed first.

@@ -1,5 +1,8 @@
-//! Server-side TLS session state: a per-core session-id cache and one ticket key set for the
-//! whole process.
+//! Server-side TLS session state: a per-core session-id cache and ticket keys, both scoped by
+//! the identity of the TLS settings (certificate, policy, truststore) that made the session,
+//! so a session never resumes under other settings (rustls checks only the server name and
+//! suite): a client that resumed a session from before its domain required client
+//! certificates would otherwise skip giving one.
 //!
 //! Tickets (TLS 1.3 and TLS 1.2 with the extension) are what most clients resume with; their
 //! keys are shared by every worker, since the kernel spreads a client's connections over all
@@ -10,7 +13,7 @@
 
 use std::{
     cell::RefCell,
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     sync::{Arc, OnceLock},
 };
 
@@ -31,12 +34,29 @@ struct Cache {
     order: VecDeque<Vec<u8>>,
 }
 
-/// The per-core session-id cache (stateless itself: the state is the calling thread's).
+/// The per-core session-id cache (the state is the calling thread's), seen through one
+/// identity's scope.
 #[derive(Debug, Default)]
-pub struct PerCoreSessions;
+pub struct PerCoreSessions {
+    scope: u64,
+}
+
+impl PerCoreSessions {
+    pub fn scoped(scope: u64) -> PerCoreSessions {
+        PerCoreSessions { scope }
+    }
+
+    fn key(&self, id: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(8 + id.len());
+        k.extend_from_slice(&self.scope.to_le_bytes());
+        k.extend_from_slice(id);
+        k
+    }
+}
 
 impl StoresServerSessions for PerCoreSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let key = self.key(&key);
         SESSIONS.with_borrow_mut(|c| {
             if c.map.len() >= SESSIONS_PER_CORE
                 && let Some(old) = c.order.pop_front()
@@ -51,12 +71,14 @@ impl StoresServerSessions for PerCoreSessions {
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        SESSIONS.with_borrow(|c| c.map.get(key).cloned())
+        let key = self.key(key);
+        SESSIONS.with_borrow(|c| c.map.get(&key).cloned())
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let key = self.key(key);
         // The key stays in `order` until evicted; a stale entry there costs nothing.
-        SESSIONS.with_borrow_mut(|c| c.map.remove(key))
+        SESSIONS.with_borrow_mut(|c| c.map.remove(&key))
     }
 
     fn can_cache(&self) -> bool {
@@ -64,18 +86,30 @@ impl StoresServerSessions for PerCoreSessions {
     }
 }
 
-/// The process's ticket keys (created on first use; rotating).
-pub fn ticketer() -> Option<Arc<dyn ProducesTickets>> {
-    static TICKETER: OnceLock<Option<Arc<dyn ProducesTickets>>> = OnceLock::new();
-    TICKETER
-        .get_or_init(|| match rustls::crypto::ring::Ticketer::new() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!(error = %e, "no TLS session tickets: key generation failed");
-                None
-            }
-        })
-        .clone()
+/// The ticket keys of one identity (created on first use, kept for the process's life so
+/// tickets survive reloads; rotating). Called when a snapshot is built, never on a worker.
+pub fn ticketer(identity: u64) -> Option<Arc<dyn ProducesTickets>> {
+    type Ticketers = HashMap<u64, Arc<dyn ProducesTickets>>;
+    // The control plane's lock: taken while a snapshot is built, never by a worker.
+    #[allow(clippy::disallowed_types)]
+    static TICKETERS: OnceLock<std::sync::Mutex<Ticketers>> = OnceLock::new();
+    let mut map = TICKETERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(t) = map.get(&identity) {
+        return Some(t.clone());
+    }
+    match rustls::crypto::ring::Ticketer::new() {
+        Ok(t) => {
+            map.insert(identity, t.clone());
+            Some(t)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no TLS session tickets: key generation failed");
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -86,10 +120,14 @@ mod tests {
 
     #[test]
     fn the_cache_is_per_thread_and_bounded() {
-        let s = PerCoreSessions;
+        let s = PerCoreSessions::scoped(7);
         assert!(s.put(b"a".to_vec(), b"1".to_vec()));
         assert_eq!(s.get(b"a").as_deref(), Some(&b"1"[..]));
-        std::thread::spawn(|| assert!(PerCoreSessions.get(b"a").is_none()))
+        assert!(
+            PerCoreSessions::scoped(8).get(b"a").is_none(),
+            "another identity's session"
+        );
+        std::thread::spawn(|| assert!(PerCoreSessions::scoped(7).get(b"a").is_none()))
             .join()
             .expect("thread");
         for i in 0..SESSIONS_PER_CORE + 10 {
