@@ -1,6 +1,7 @@
 //! turnpike-admin: the control plane.
 
 pub mod api;
+pub mod db;
 pub mod plane;
 pub mod prometheus;
 pub mod resources;
