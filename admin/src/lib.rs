@@ -1,6 +1,7 @@
 //! turnpike-admin: the control plane.
 
 pub mod api;
+pub mod certificates;
 pub mod db;
 pub mod plane;
 pub mod prometheus;
@@ -8,4 +9,7 @@ pub mod resources;
 pub mod server;
 pub mod startup;
 pub mod store;
+#[cfg(test)]
+mod testing;
+pub mod tls_files;
 pub mod token;
