@@ -7,7 +7,8 @@
 //! `If-Match` against the version's ETag keeps two operators from overwriting each other.
 //!
 //! Certificates and client certificates (`/v1/certificates`, `/v1/clientcertificates`) are
-//! resources of the resource store, not parts of the document: see [`certificates`].
+//! resources of the resource store ([`crate::db`]), not parts of the document: see
+//! [`crate::certificates`] and the `certificates` submodule, which serves them.
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
