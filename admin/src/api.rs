@@ -5,6 +5,10 @@
 //! Every write builds a whole new document, validates it exactly as `turnpike check` does, stores
 //! it durably as a new version, and only then publishes it; an invalid write changes nothing.
 //! `If-Match` against the version's ETag keeps two operators from overwriting each other.
+//!
+//! Certificates and client certificates (`/v1/certificates`, `/v1/clientcertificates`) are
+//! resources of the resource store ([`crate::db`]), not parts of the document: see
+//! [`crate::certificates`] and the `certificates` submodule, which serves them.
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
@@ -12,15 +16,20 @@ use serde_json::{Value, json};
 use turnpike_core::{
     config::{ConfigError, ConfigFile, parse, parse_value, to_yaml},
     metrics::{MetricsRegistry, SeriesKey},
+    tls::StoredCertificates,
 };
 
 use crate::{
+    db::ResourceDb,
     plane::DataPlane,
     prometheus,
     resources::{self, EditError, Resource, Write},
     store::{ConfigStore, VersionMeta},
+    tls_files,
     token::AdminToken,
 };
+
+mod certificates;
 
 /// A request as the server parsed it.
 pub struct Request<'a> {
@@ -73,6 +82,16 @@ impl Response {
         }
     }
 
+    /// 204, no body.
+    pub fn no_content() -> Response {
+        Response {
+            status: 204,
+            content_type: "application/json",
+            etag: None,
+            body: Vec::new(),
+        }
+    }
+
     pub fn message(status: u16, message: impl Into<String>) -> Response {
         Response::json(status, &json!({ "message": message.into() }))
     }
@@ -115,6 +134,14 @@ struct State<P: DataPlane> {
     pending_restart: Vec<String>,
     /// What the process started with, to tell which changes need a restart.
     started_with: ConfigFile,
+    /// Certificates and client certificates (and, later, the other stored resources).
+    resources: ResourceDb,
+    /// The stored certificates as configs are checked with: `resources`' contents, kept in
+    /// step with every write to it.
+    stored: StoredCertificates,
+    /// The TLS files the running config was built from, to tell whether a reload finds
+    /// anything new.
+    tls_files: tls_files::Contents,
 }
 
 /// What starting the admin needs: the running config and where it came from.
@@ -124,10 +151,31 @@ pub struct Running<P: DataPlane> {
     pub metrics: MetricsRegistry,
     pub current: ConfigFile,
     pub version: u64,
+    /// The resource store, open.
+    pub resources: ResourceDb,
+    /// What `current` was checked with ([`crate::certificates::load_stored`] of `resources`).
+    pub stored: StoredCertificates,
+}
+
+/// What [`Admin::reload_tls_files`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsReload {
+    /// The running config names no TLS file.
+    NoFiles,
+    /// Every file holds what the running config was built from.
+    Unchanged,
+    /// The running config was built again from the new files and published as `version`.
+    Reloaded { version: u64 },
+    /// The new files do not make a valid config (each problem with its field path) or the
+    /// version could not be stored; the running config keeps serving.
+    Refused(Vec<ConfigError>),
 }
 
 impl<P: DataPlane> Admin<P> {
     pub fn new(running: Running<P>, token: AdminToken, metrics_public: bool) -> Admin<P> {
+        // Read after the start-up check: a file changed in between is found different by
+        // the first reload, which is the safe side.
+        let tls_files = tls_files::read(&tls_files::paths(&running.current));
         #[allow(clippy::disallowed_types)]
         let state = std::sync::Mutex::new(State {
             plane: running.plane,
@@ -137,6 +185,9 @@ impl<P: DataPlane> Admin<P> {
             current: running.current,
             version: running.version,
             pending_restart: Vec::new(),
+            resources: running.resources,
+            stored: running.stored,
+            tls_files,
         });
         Admin {
             state,
@@ -163,9 +214,7 @@ impl<P: DataPlane> Admin<P> {
                 "Unauthorized: send Authorization: Bearer <admin token>",
             );
         }
-        // A poisoned lock means a handler panicked mid-change; the state itself is only
-        // replaced whole after a successful apply, so it is still consistent.
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.lock();
         match (req.method, req.path) {
             ("GET", "/metrics") => self.metrics(&st),
             ("GET", "/v1/status") => self.status(&st),
@@ -177,8 +226,74 @@ impl<P: DataPlane> Admin<P> {
             },
             (_, p) if p.starts_with("/v1/deployments/") => self.deployment(&mut st, req),
             (_, "/v1/config") if req.method == "PUT" => self.put_config(&mut st, req),
+            (_, p) if in_collection(p, "/v1/certificates") => self.certificates(&mut st, req),
+            (_, p) if in_collection(p, "/v1/clientcertificates") => {
+                self.client_certificates(&mut st, req)
+            }
             (_, p) if p.starts_with("/v1/") => self.resource(&mut st, req),
             _ => Response::message(404, "Not Found"),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<P>> {
+        // A poisoned lock means a handler panicked mid-change; the state itself is only
+        // replaced whole after a successful apply, so it is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The TLS files the running config names (see [`tls_files::paths`]).
+    pub fn tls_file_paths(&self) -> Vec<String> {
+        tls_files::paths(&self.lock().current)
+    }
+
+    /// Builds the running config again if a TLS file it names (a certificate chain or key, a
+    /// truststore, a CA bundle) holds something other than what it was built from, and
+    /// publishes it as a new version (source `tls-files`) so new handshakes use the new
+    /// files; connections already open are kept. The new version is a copy of the running
+    /// document: the workers pick up a snapshot when its version moves, and the deployment
+    /// list then shows when the files were taken.
+    ///
+    /// On failure (a key that does not match its certificate, an expired certificate, a file
+    /// that cannot be read) each problem is logged as a warning with its field path and the
+    /// running config keeps serving. `trigger` says why this was called, for the log.
+    pub fn reload_tls_files(&self, trigger: &str) -> TlsReload {
+        let mut st = self.lock();
+        let paths = tls_files::paths(&st.current);
+        if paths.is_empty() {
+            return TlsReload::NoFiles;
+        }
+        if tls_files::read(&paths) == st.tls_files {
+            tracing::debug!(trigger, "TLS files unchanged");
+            return TlsReload::Unchanged;
+        }
+        let doc = st.current.clone();
+        match self.apply(&mut st, doc, "tls-files") {
+            Ok(a) => {
+                tracing::info!(
+                    trigger,
+                    version = a.meta.version,
+                    "TLS files reloaded: new handshakes use them"
+                );
+                TlsReload::Reloaded {
+                    version: a.meta.version,
+                }
+            }
+            Err(e) => {
+                let errors = if e.errors.is_empty() {
+                    vec![ConfigError::new(".", e.message)]
+                } else {
+                    e.errors
+                };
+                for err in &errors {
+                    tracing::warn!(
+                        trigger,
+                        "TLS files not reloaded, the running config keeps serving: {}: {}",
+                        err.path,
+                        err.reason
+                    );
+                }
+                TlsReload::Refused(errors)
+            }
         }
     }
 
@@ -368,28 +483,50 @@ impl<P: DataPlane> Admin<P> {
         doc: ConfigFile,
         source: &str,
     ) -> Result<Applied, EditError> {
+        let prepared = self.prepare(st, &doc, None)?;
+        self.commit(st, doc, source, prepared)
+    }
+
+    /// Checks and compiles `doc` as the next version, with the stored certificates `stored`
+    /// (default: the store's). Changes nothing.
+    fn prepare(
+        &self,
+        st: &mut State<P>,
+        doc: &ConfigFile,
+        stored: Option<&StoredCertificates>,
+    ) -> Result<Prepared<P::Prepared>, EditError> {
         if doc.admin.state_dir != st.current.admin.state_dir {
             return Err(EditError::invalid(vec![ConfigError::new(
                 "admin.state_dir",
                 "read from the config file at start; change it there and restart with --replace-state",
             )]));
         }
+        // Read before the check reads them: a file that changes in between is seen as
+        // changed by the next reload, never missed.
+        let files = tls_files::read(&tls_files::paths(doc));
         let version = st.store.next_version();
-        let prepared = st
+        let snapshot = st
             .plane
-            .prepare(
-                &doc,
-                &turnpike_core::tls::StoredCertificates::default(),
-                version,
-                &mut st.metrics,
-            )
+            .prepare(doc, stored.unwrap_or(&st.stored), version, &mut st.metrics)
             .map_err(|e| EditError::invalid(e.0))?;
+        Ok(Prepared { snapshot, files })
+    }
+
+    /// Stores `doc` as a new version and publishes what [`Self::prepare`] made of it.
+    fn commit(
+        &self,
+        st: &mut State<P>,
+        doc: ConfigFile,
+        source: &str,
+        prepared: Prepared<P::Prepared>,
+    ) -> Result<Applied, EditError> {
         let meta = st.store.append(&doc, source).map_err(|e| EditError {
             status: 500,
             message: format!("the config could not be stored, so it was not applied: {e}"),
             errors: Vec::new(),
         })?;
-        st.plane.publish(prepared);
+        st.plane.publish(prepared.snapshot);
+        st.tls_files = prepared.files;
         st.metrics.retain(&series_of(&doc));
         if doc.gateway.log_level != st.current.gateway.log_level
             && let Err(e) = st
@@ -410,6 +547,18 @@ impl<P: DataPlane> Admin<P> {
 struct Applied {
     meta: VersionMeta,
     restart: Vec<String>,
+}
+
+/// A compiled config waiting to be stored and published, with the TLS files it was built from.
+struct Prepared<S> {
+    snapshot: S,
+    files: tls_files::Contents,
+}
+
+/// Whether `path` is `collection` or one of its members (`collection/...`).
+fn in_collection(path: &str, collection: &str) -> bool {
+    path.strip_prefix(collection)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn written(result: Result<Applied, EditError>, status: u16) -> Response {

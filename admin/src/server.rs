@@ -264,8 +264,11 @@ fn respond(mut stream: &TcpStream, resp: &Response, close: bool) -> io::Result<(
         resp.status,
         encode::reason(resp.status).as_bytes(),
     );
-    encode::header(&mut out, b"Content-Type", resp.content_type.as_bytes());
-    encode::content_length(&mut out, resp.body.len() as u64);
+    // A 204 has neither a body nor a length (RFC 9110 §8.6).
+    if resp.status != 204 {
+        encode::header(&mut out, b"Content-Type", resp.content_type.as_bytes());
+        encode::content_length(&mut out, resp.body.len() as u64);
+    }
     if let Some(v) = resp.etag {
         encode::header(&mut out, b"ETag", format!("\"{v}\"").as_bytes());
     }

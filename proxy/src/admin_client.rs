@@ -1,7 +1,14 @@
 //! `turnpike admin ...`: the common admin API calls for operators who would rather not curl.
 //! The token is read from the token file, as the server wrote it.
+//!
+//! Output is the API's JSON as it came, except `clientcerts show` (the PEM alone, to pipe to
+//! a backend's trust store; `--json` for the rest) and deletes (a line saying what went).
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use clap::{Args, Subcommand};
 
@@ -44,11 +51,72 @@ enum AdminCommand {
     Rollback { version: u64 },
     /// Show the runtime knobs, or change some: `turnpike admin tuning idle_timeout_ms=5000`.
     Tuning { settings: Vec<String> },
+    /// Certificates for https:// listeners and custom domains (domains[].certificate,
+    /// gateway.tls.certificate name them by id).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Client certificates the gateway presents to https:// backends (a stage's
+    /// client_certificate names one by id).
+    #[command(subcommand, name = "clientcerts")]
+    ClientCerts(ClientCertsCommand),
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Every stored certificate, with its details.
+    List,
+    /// One certificate: subject, names, issuer, validity, fingerprint, chain, where it is used.
+    Show { id: String },
+    /// Store a certificate chain and its private key; prints the new id.
+    Import {
+        /// PEM: the certificate, then its intermediates.
+        #[arg(long)]
+        chain: PathBuf,
+        /// PEM: the private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// A label to tell certificates apart.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Replace a certificate's chain and key under the same id; configs using it are
+    /// republished, so new handshakes get the new certificate.
+    Rotate {
+        id: String,
+        #[arg(long)]
+        chain: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Delete a certificate the running config does not use.
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum ClientCertsCommand {
+    /// Every client certificate (with its PEM).
+    List,
+    /// One client certificate's PEM (what a backend trusts); --json for its details.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a key pair and a self-signed certificate valid for 365 days.
+    Generate {
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a client certificate no stage uses.
+    Delete { id: String },
 }
 
 pub fn run(args: AdminArgs) -> ExitCode {
     match call(&args) {
         Ok((status, body)) => {
+            let body = render(&args.command, status, body);
             print!("{body}");
             if !body.ends_with('\n') {
                 println!();
@@ -133,6 +201,8 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
                 .header("Content-Type", "application/json")
                 .send(body.as_bytes())
         }
+        AdminCommand::Certs(c) => certs(&agent, &url, &auth, c)?,
+        AdminCommand::ClientCerts(c) => client_certs(&agent, &url, &auth, c)?,
     };
     let mut response = response.map_err(|e| format!("{}: {e}", args.url))?;
     let status = response.status().as_u16();
@@ -141,6 +211,122 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
         .read_to_string()
         .map_err(|e| e.to_string())?;
     Ok((status, body))
+}
+
+type Reply = Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+
+fn certs(
+    agent: &ureq::Agent,
+    url: &dyn Fn(&str) -> String,
+    auth: &str,
+    command: &CertsCommand,
+) -> Result<Reply, String> {
+    Ok(match command {
+        CertsCommand::List => agent
+            .get(url("/v1/certificates"))
+            .header("Authorization", auth)
+            .call(),
+        CertsCommand::Show { id } => agent
+            .get(url(&format!("/v1/certificates/{}", segment(id)?)))
+            .header("Authorization", auth)
+            .call(),
+        CertsCommand::Import { chain, key, name } => agent
+            .post(url("/v1/certificates"))
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .send(import_body(chain, key, name.as_deref())?.as_bytes()),
+        CertsCommand::Rotate {
+            id,
+            chain,
+            key,
+            name,
+        } => agent
+            .put(url(&format!("/v1/certificates/{}", segment(id)?)))
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .send(import_body(chain, key, name.as_deref())?.as_bytes()),
+        CertsCommand::Delete { id } => agent
+            .delete(url(&format!("/v1/certificates/{}", segment(id)?)))
+            .header("Authorization", auth)
+            .call(),
+    })
+}
+
+fn client_certs(
+    agent: &ureq::Agent,
+    url: &dyn Fn(&str) -> String,
+    auth: &str,
+    command: &ClientCertsCommand,
+) -> Result<Reply, String> {
+    Ok(match command {
+        ClientCertsCommand::List => agent
+            .get(url("/v1/clientcertificates"))
+            .header("Authorization", auth)
+            .call(),
+        ClientCertsCommand::Show { id, .. } => agent
+            .get(url(&format!("/v1/clientcertificates/{}", segment(id)?)))
+            .header("Authorization", auth)
+            .call(),
+        ClientCertsCommand::Generate { description } => {
+            let mut body = serde_json::Map::new();
+            if let Some(d) = description {
+                body.insert("description".into(), d.clone().into());
+            }
+            agent
+                .post(url("/v1/clientcertificates"))
+                .header("Authorization", auth)
+                .header("Content-Type", "application/json")
+                .send(serde_json::Value::Object(body).to_string().as_bytes())
+        }
+        ClientCertsCommand::Delete { id } => agent
+            .delete(url(&format!("/v1/clientcertificates/{}", segment(id)?)))
+            .header("Authorization", auth)
+            .call(),
+    })
+}
+
+/// An id as one URL path segment: ids are letters, digits and `-`, so anything else is a
+/// typo (or a path) and is refused here rather than sent.
+fn segment(id: &str) -> Result<&str, String> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(id)
+    } else {
+        Err(format!("{id:?} is not a certificate id"))
+    }
+}
+
+/// The JSON body of an import or rotation, from PEM files.
+fn import_body(chain: &Path, key: &Path, name: Option<&str>) -> Result<String, String> {
+    let read =
+        |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let mut body = serde_json::json!({
+        "certificate_chain": read(chain)?,
+        "private_key": read(key)?,
+    });
+    if let Some(n) = name {
+        body["name"] = n.into();
+    }
+    Ok(body.to_string())
+}
+
+/// What to print for a response: the body, except where a command asks for less.
+fn render(command: &AdminCommand, status: u16, body: String) -> String {
+    let ok = (200..300).contains(&status);
+    match command {
+        AdminCommand::ClientCerts(ClientCertsCommand::Show { json: false, .. }) if ok => {
+            serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["pemEncodedCertificate"].as_str().map(str::to_owned))
+                .unwrap_or(body)
+        }
+        AdminCommand::Certs(CertsCommand::Delete { id })
+        | AdminCommand::ClientCerts(ClientCertsCommand::Delete { id })
+            if ok =>
+        {
+            format!("deleted {id}\n")
+        }
+        _ => body,
+    }
 }
 
 /// `key=value` pairs as a JSON object; values that parse as JSON (numbers, true, lists) stay

@@ -14,8 +14,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, reload, util::SubscriberInitExt};
 use turnpike_admin::{
     api::{Admin, Running},
+    certificates::{load_stored, stored_ids_named, unknown_ids},
+    db::ResourceDb,
     server as admin_server, startup,
     store::ConfigStore,
+    tls_files,
     token::AdminToken,
 };
 use turnpike_core::{
@@ -63,6 +66,11 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// Where to find the certificates the config names by id (default: the config's
+        /// admin.state_dir). Read only when the config names one; a running gateway holds
+        /// the store, so stop it or check through the admin API.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Talk to a running gateway's admin API.
     Admin(admin_client::AdminArgs),
@@ -71,7 +79,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, state_dir } => check(&config, state_dir),
         Command::Admin(args) => admin_client::run(args),
         Command::Serve {
             config,
@@ -115,7 +123,7 @@ fn print_errors(source: &str, e: &ConfigErrors) {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, state_dir: Option<PathBuf>) -> ExitCode {
     let source = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -124,10 +132,22 @@ fn check(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let doc = match config::parse(&text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            print_errors(&source, &ConfigErrors::from(e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let (stored, not_read) = stored_for_check(&doc, state_dir);
     let mut metrics = MetricsRegistry::new(1);
-    let checked = config::parse(&text)
-        .map_err(ConfigErrors::from)
-        .and_then(|doc| control::compile(&doc, &StoredCertificates::default(), 1, &mut metrics));
+    let checked = control::compile(&doc, &stored, 1, &mut metrics);
+    if checked.is_err()
+        && let Some(why) = not_read
+        && !unknown_ids(&doc, &stored).is_empty()
+    {
+        eprintln!("{source}: note: stored certificates were not read: {why}");
+    }
     match checked {
         Ok(snap) => {
             for w in &snap.config.warnings {
@@ -144,6 +164,33 @@ fn check(path: &Path) -> ExitCode {
             print_errors(&source, &e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The stored certificates a `turnpike check` resolves ids with, and why they could not be
+/// read. The store is opened only if the document names a stored id, and never created.
+fn stored_for_check(
+    doc: &ConfigFile,
+    state_dir: Option<PathBuf>,
+) -> (StoredCertificates, Option<String>) {
+    let (certs, clients) = stored_ids_named(doc);
+    if certs.is_empty() && clients.is_empty() {
+        return (StoredCertificates::default(), None);
+    }
+    let dir = state_dir.unwrap_or_else(|| admin_paths(&doc.admin).0);
+    match ResourceDb::open_existing(&dir) {
+        Ok(Some(db)) => match load_stored(&db) {
+            Ok(stored) => (stored, None),
+            Err(e) => (StoredCertificates::default(), Some(e.to_string())),
+        },
+        Ok(None) => (
+            StoredCertificates::default(),
+            Some(format!(
+                "{} has no resource store (pass --state-dir)",
+                dir.display()
+            )),
+        ),
+        Err(e) => (StoredCertificates::default(), Some(e.to_string())),
     }
 }
 
@@ -165,30 +212,58 @@ fn serve(
         ),
     };
     let seed = parse_and_check(&source, &text)?;
-    let bootstrap = config::check_with(
-        &seed,
-        &control::FsTlsSource {
-            stored: &StoredCertificates::default(),
-        },
-    )
-    .map_err(|e| invalid(&source, &e))?;
-    let (state_dir, token_file) = admin_paths(&bootstrap.admin);
-
-    // Without the admin API nothing can apply a config, so nothing is stored: the file rules.
-    let (store, chosen) = if bootstrap.admin.enabled {
-        let mut store = ConfigStore::open(&state_dir, bootstrap.admin.history)
-            .with_context(|| format!("opening the config store in {}", state_dir.display()))?;
-        let chosen = startup::choose(&mut store, &seed, &source, replace_state)?;
-        (Some(store), chosen)
-    } else {
-        (
-            None,
-            startup::Startup {
-                document: seed.clone(),
-                version: 1,
-                note: None,
+    let (state_dir, token_file) = admin_paths(&seed.admin);
+    // A file that names no stored certificate is checked before the state directory is
+    // touched: a bad file then fails the start on its own.
+    let (certs, clients) = stored_ids_named(&seed);
+    let needs_store = !certs.is_empty() || !clients.is_empty();
+    if !needs_store {
+        config::check_with(
+            &seed,
+            &control::FsTlsSource {
+                stored: &StoredCertificates::default(),
             },
         )
+        .map_err(|e| invalid(&source, &e))?;
+    }
+
+    // Without the admin API nothing can apply a config, so nothing is stored: the file rules.
+    let (store, resources, stored, chosen) = if seed.admin.enabled {
+        let mut store = ConfigStore::open(&state_dir, seed.admin.history)
+            .with_context(|| format!("opening the config store in {}", state_dir.display()))?;
+        let resources = ResourceDb::open(&state_dir)
+            .with_context(|| format!("opening the resource store in {}", state_dir.display()))?;
+        let stored = load_stored(&resources).context("reading the stored certificates")?;
+        if needs_store {
+            config::check_with(&seed, &control::FsTlsSource { stored: &stored })
+                .map_err(|e| invalid(&source, &e))?;
+        }
+        let chosen = startup::choose(&mut store, &seed, &source, replace_state)?;
+        (Some(store), Some(resources), stored, chosen)
+    } else {
+        // Certificates stored while the admin API was on can still be named; none can be
+        // added.
+        let stored = match ResourceDb::open_existing(&state_dir) {
+            Ok(Some(db)) => load_stored(&db).unwrap_or_else(|e| {
+                tracing::warn!("stored certificates not read: {e}");
+                StoredCertificates::default()
+            }),
+            Ok(None) => StoredCertificates::default(),
+            Err(e) => {
+                tracing::warn!("stored certificates not read: {e}");
+                StoredCertificates::default()
+            }
+        };
+        if needs_store {
+            config::check_with(&seed, &control::FsTlsSource { stored: &stored })
+                .map_err(|e| invalid(&source, &e))?;
+        }
+        let chosen = startup::Startup {
+            document: seed.clone(),
+            version: 1,
+            note: None,
+        };
+        (None, None, stored, chosen)
     };
     if let Some(note) = &chosen.note {
         // The file given was not used: worth more than an info line.
@@ -200,7 +275,6 @@ fn serve(
         state_dir.display()
     );
     let doc: ConfigFile = chosen.document;
-    let stored = StoredCertificates::default();
     let checked = config::check_with(&doc, &control::FsTlsSource { stored: &stored })
         .map_err(|e| invalid(&serving, &e))?;
     let workers = server::worker_count(checked.gateway.workers);
@@ -258,7 +332,9 @@ fn serve(
         server.workers,
         server.driver,
     );
-    if let (Some((listener, token)), Some(store)) = (admin_listener, store) {
+    if let (Some((listener, token)), Some(store), Some(resources)) =
+        (admin_listener, store, resources)
+    {
         let plane = Arc::new(Plane::new(
             server.state.clone(),
             server.driver,
@@ -271,8 +347,15 @@ fn serve(
             metrics,
             current: doc,
             version: chosen.version,
+            resources,
+            stored,
         };
         let admin_api = Arc::new(Admin::new(running, token, admin.metrics_public));
+        // Certificate files are read again on SIGHUP and when they change on disk.
+        tls_files::spawn_watch(admin_api.clone(), tls_files::WATCH_PERIOD)
+            .context("starting the TLS file watch")?;
+        spawn_tls_sighup_listener(admin_api.clone())
+            .context("installing the SIGHUP handler (TLS file reload)")?;
         let bound = admin_server::spawn(admin_api, listener)?;
         tracing::info!(
             "admin API on http://{bound} (token in {})",
@@ -297,16 +380,45 @@ fn invalid(source: &str, e: &ConfigErrors) -> anyhow::Error {
     anyhow::anyhow!("{source} is not a valid config ({} problems)", e.0.len())
 }
 
+/// Reads the running config's TLS files again on each SIGHUP. A listener of its own beside
+/// the access log's (signal-hook delivers a signal to every listener), so the two reloads
+/// never wait on each other.
+fn spawn_tls_sighup_listener(admin: Arc<Admin<Plane>>) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new()
+        .name("turnpike-tls-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                admin.reload_tls_files("SIGHUP");
+            }
+        })?;
+    Ok(())
+}
+
 /// The admin's state directory and token file. The built-in defaults (/var/lib/turnpike,
 /// /etc/turnpike/admin.token) need root; run as anyone else, they move to
 /// ~/.local/state/turnpike so `turnpike serve` works out of the box.
-fn admin_paths(admin: &config::Admin) -> (PathBuf, PathBuf) {
-    if admin.default_paths && !is_root() {
+fn admin_paths(admin: &config::AdminFile) -> (PathBuf, PathBuf) {
+    let default_paths = admin.token_file.is_none() && admin.state_dir.is_none();
+    if default_paths && !is_root() {
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
         let dir = home.join(".local/state/turnpike");
         return (dir.clone(), dir.join("admin.token"));
     }
-    (admin.state_dir.clone(), admin.token_file.clone())
+    (
+        PathBuf::from(
+            admin
+                .state_dir
+                .as_deref()
+                .unwrap_or(config::DEFAULT_STATE_DIR),
+        ),
+        PathBuf::from(
+            admin
+                .token_file
+                .as_deref()
+                .unwrap_or(config::DEFAULT_TOKEN_FILE),
+        ),
+    )
 }
 
 fn is_root() -> bool {

@@ -5,8 +5,9 @@ use std::sync::{
 
 use serde_json::Value;
 use turnpike_core::{
-    config::{ConfigErrors, ConfigFile, check, parse},
+    config::{ConfigErrors, ConfigFile, check_with, parse},
     metrics::MetricsRegistry,
+    tls::MapTlsSource,
 };
 
 use super::*;
@@ -24,11 +25,33 @@ impl DataPlane for FakePlane {
     fn prepare(
         &self,
         doc: &ConfigFile,
-        _stored: &turnpike_core::tls::StoredCertificates,
+        stored: &turnpike_core::tls::StoredCertificates,
         version: u64,
         metrics: &mut MetricsRegistry,
     ) -> Result<u64, ConfigErrors> {
-        check(doc)?;
+        // Files as the real plane reads them; stored certificates as given.
+        struct Src(MapTlsSource);
+        impl turnpike_core::tls::TlsSource for Src {
+            fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+                std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+            }
+            fn certificate(&self, id: &str) -> Option<turnpike_core::tls::StoredPem> {
+                self.0.certificate(id)
+            }
+            fn client_certificate(&self, id: &str) -> Option<turnpike_core::tls::StoredPem> {
+                self.0.client_certificate(id)
+            }
+            fn now(&self) -> i64 {
+                self.0.now
+            }
+        }
+        let src = Src(MapTlsSource {
+            certificates: stored.certificates.clone(),
+            client_certificates: stored.client_certificates.clone(),
+            now: crate::testing::now(),
+            ..MapTlsSource::default()
+        });
+        check_with(doc, &src)?;
         for key in series_of(doc) {
             metrics.series(key);
         }
@@ -60,7 +83,7 @@ apis:
 "#;
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     plane: Arc<FakePlane>,
     admin: Admin<FakePlane>,
 }
@@ -78,13 +101,11 @@ fn fixture() -> Fixture {
         metrics: MetricsRegistry::new(2),
         current,
         version: 1,
+        resources: crate::db::ResourceDb::open(dir.path()).expect("resource store"),
+        stored: turnpike_core::tls::StoredCertificates::default(),
     };
     let admin = Admin::new(running, AdminToken::from_secret("tok"), false);
-    Fixture {
-        _dir: dir,
-        plane,
-        admin,
-    }
+    Fixture { dir, plane, admin }
 }
 
 const AUTH: (&[u8], &[u8]) = (b"Authorization", b"Bearer tok");
@@ -110,6 +131,8 @@ fn call(
     ));
     (resp.status, value, resp.etag)
 }
+
+mod certificates;
 
 #[test]
 fn the_token_is_required_except_for_healthz() {

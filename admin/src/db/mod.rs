@@ -1,0 +1,356 @@
+//! The resource store: resources that live beside the config document rather than in it
+//! (certificates and client certificates now; API keys and usage plans later), in one embedded
+//! transactional database file in the state directory.
+//!
+//! Layout: `state_dir/resources/` (mode 0700) holds `resources.redb` (mode 0600; it holds
+//! private keys). One redb table per resource kind ([`Table`]), keyed by the resource's id,
+//! each value the record as JSON, so a record gains fields with serde defaults and no
+//! migration.
+//!
+//! Why redb: one file, pure Rust (no C toolchain, no background threads), ACID transactions
+//! with copy-on-write pages and a checksummed commit slot, so a kill or power loss at any
+//! moment leaves the last committed transaction, never a torn record; a commit returns only
+//! after fsync (durability `Immediate`, the default). The file is `flock`ed while open, so two
+//! processes never write it at once.
+//!
+//! This module knows nothing of what a record means: [`crate::certificates`] does.
+
+pub mod ids;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    fs::{self, OpenOptions},
+    io,
+    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
+};
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// `state_dir/resources`.
+pub const DIR: &str = "resources";
+/// The database file in [`DIR`].
+pub const FILE: &str = "resources.redb";
+/// How long [`ResourceDb::open`] waits for another process (`turnpike check`, reading it) to
+/// let go of the file.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// redb's page cache: the records are a few KB each.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A resource kind: one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `/v1/certificates`: imported certificate chains with their private keys.
+    Certificates,
+    /// `/v1/clientcertificates`: generated client certificates with their private keys.
+    ClientCertificates,
+}
+
+impl Table {
+    pub const ALL: [Table; 2] = [Table::Certificates, Table::ClientCertificates];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Certificates => "certificates",
+            Table::ClientCertificates => "client_certificates",
+        }
+    }
+
+    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        TableDefinition::new(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "{path}: locked by another process; is another turnpike running on this state directory?"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "{path}: belongs to uid {owner}, but turnpike runs as uid {uid}: run it as the \
+         directory's owner, or set admin.state_dir to a directory of your own"
+    )]
+    Owner { path: PathBuf, owner: u32, uid: u32 },
+    #[error("{path}: cannot {op}: {reason}")]
+    Storage {
+        op: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{path}: {table} record {id:?} cannot be {op}: {reason}")]
+    Record {
+        op: &'static str,
+        path: PathBuf,
+        table: &'static str,
+        id: String,
+        reason: String,
+    },
+}
+
+/// The open resource database. Holds the file's lock while alive.
+pub struct ResourceDb {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for ResourceDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceDb")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl ResourceDb {
+    /// Opens `state_dir/resources/resources.redb`, creating the directory (0700) and the file
+    /// (0600) if missing, and every table. A file left by a killed process is repaired by
+    /// redb on open (back to its last commit).
+    ///
+    /// Errors: the directory or file cannot be created or belongs to another user, the file
+    /// is not a redb database, or another process holds it for longer than a few seconds.
+    pub fn open(state_dir: &Path) -> Result<ResourceDb, DbError> {
+        let dir = state_dir.join(DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io_error("create directory", &dir))?;
+        // As for the config store: root starting a gateway on the service's directory would
+        // leave a file the service cannot open.
+        let owner = fs::metadata(&dir).map_err(io_error("inspect", &dir))?.uid();
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        if owner != uid {
+            return Err(DbError::Owner {
+                path: dir,
+                owner,
+                uid,
+            });
+        }
+        let path = dir.join(FILE);
+        let db = open_locked(&path, true)?;
+        // A file made by hand (or an older umask) is brought back to private.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(io_error("chmod 0600", &path))?;
+        let db = ResourceDb { db, path };
+        db.create_tables()?;
+        Ok(db)
+    }
+
+    /// Opens the database only if it exists, creating nothing: for `turnpike check`, which
+    /// must not leave a state directory behind. `Ok(None)` if there is no file.
+    pub fn open_existing(state_dir: &Path) -> Result<Option<ResourceDb>, DbError> {
+        let path = state_dir.join(DIR).join(FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let db = open_once(&path, false)?;
+        Ok(Some(ResourceDb { db, path }))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn create_tables(&self) -> Result<(), DbError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(storage("begin a transaction", &self.path))?;
+        for t in Table::ALL {
+            txn.open_table(t.definition())
+                .map_err(storage("create a table", &self.path))?;
+        }
+        txn.commit().map_err(storage("commit", &self.path))
+    }
+
+    /// One record, `None` if there is no such id.
+    pub fn get<T: DeserializeOwned>(&self, table: Table, id: &str) -> Result<Option<T>, DbError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(storage("begin a transaction", &self.path))?;
+        let t = match txn.open_table(table.definition()) {
+            Ok(t) => t,
+            // open_existing does not create tables: a file from before a kind existed.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(storage("open a table", &self.path)(e)),
+        };
+        let Some(bytes) = t.get(id).map_err(storage("read", &self.path))? else {
+            return Ok(None);
+        };
+        self.decode(table, id, bytes.value()).map(Some)
+    }
+
+    /// Every record of a table, by id. A record that no longer decodes is skipped with a
+    /// warning naming it: one bad record never hides the others.
+    pub fn list<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(String, T)>, DbError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(storage("begin a transaction", &self.path))?;
+        let t = match txn.open_table(table.definition()) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage("open a table", &self.path)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(storage("read", &self.path))? {
+            let (k, v) = entry.map_err(storage("read", &self.path))?;
+            match self.decode(table, k.value(), v.value()) {
+                Ok(record) => out.push((k.value().to_owned(), record)),
+                Err(e) => tracing::warn!("resource store: skipping a record: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores `record` under `id` if no record has that id yet; `Ok(false)` (and nothing
+    /// written) if one has. Durable when this returns.
+    pub fn insert_new<T: Serialize>(
+        &self,
+        table: Table,
+        id: &str,
+        record: &T,
+    ) -> Result<bool, DbError> {
+        let bytes = self.encode(table, id, record)?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(storage("begin a transaction", &self.path))?;
+        {
+            let mut t = txn
+                .open_table(table.definition())
+                .map_err(storage("open a table", &self.path))?;
+            if t.get(id).map_err(storage("read", &self.path))?.is_some() {
+                return Ok(false);
+            }
+            t.insert(id, bytes.as_slice())
+                .map_err(storage("write", &self.path))?;
+        }
+        txn.commit().map_err(storage("commit", &self.path))?;
+        Ok(true)
+    }
+
+    /// Stores `record` under `id`, replacing any record there. Durable when this returns.
+    pub fn put<T: Serialize>(&self, table: Table, id: &str, record: &T) -> Result<(), DbError> {
+        let bytes = self.encode(table, id, record)?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(storage("begin a transaction", &self.path))?;
+        {
+            let mut t = txn
+                .open_table(table.definition())
+                .map_err(storage("open a table", &self.path))?;
+            t.insert(id, bytes.as_slice())
+                .map_err(storage("write", &self.path))?;
+        }
+        txn.commit().map_err(storage("commit", &self.path))
+    }
+
+    /// Deletes a record; `Ok(false)` if there was none. Durable when this returns.
+    pub fn remove(&self, table: Table, id: &str) -> Result<bool, DbError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(storage("begin a transaction", &self.path))?;
+        let removed = {
+            let mut t = txn
+                .open_table(table.definition())
+                .map_err(storage("open a table", &self.path))?;
+            t.remove(id)
+                .map_err(storage("delete", &self.path))?
+                .is_some()
+        };
+        txn.commit().map_err(storage("commit", &self.path))?;
+        Ok(removed)
+    }
+
+    fn encode<T: Serialize>(&self, table: Table, id: &str, record: &T) -> Result<Vec<u8>, DbError> {
+        serde_json::to_vec(record).map_err(|e| DbError::Record {
+            op: "encoded",
+            path: self.path.clone(),
+            table: table.name(),
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<T, DbError> {
+        serde_json::from_slice(bytes).map_err(|e| DbError::Record {
+            op: "decoded",
+            path: self.path.clone(),
+            table: table.name(),
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Opens the file, waiting up to [`LOCK_WAIT`] while another process holds it: `turnpike
+/// check` may be reading it at the moment the gateway starts.
+fn open_locked(path: &Path, create: bool) -> Result<Database, DbError> {
+    let started = Instant::now();
+    loop {
+        match open_once(path, create) {
+            Err(DbError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
+                thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(path: &Path, create: bool) -> Result<Database, DbError> {
+    // Created here, not by redb, for the mode: the file holds private keys.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error("open", path))?;
+    match redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create_file(file)
+    {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(DbError::Locked {
+            path: path.to_owned(),
+        }),
+        Err(e) => Err(storage("open the database", path)(e)),
+    }
+}
+
+fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DbError {
+    let path = path.to_owned();
+    move |source| DbError::Io { op, path, source }
+}
+
+fn storage<E: Into<redb::Error>>(op: &'static str, path: &Path) -> impl FnOnce(E) -> DbError {
+    let path = path.to_owned();
+    move |e| DbError::Storage {
+        op,
+        path,
+        reason: e.into().to_string(),
+    }
+}
