@@ -50,6 +50,15 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
+    /// Whether decrypted bytes are waiting inside the TLS layer (always `false` for plain TCP,
+    /// whose unread bytes stay in the socket where a peek sees them).
+    pub fn has_buffered(&mut self) -> bool {
+        match self {
+            Stream::Tls(t) => t.plaintext_waiting(),
+            Stream::Plain(_) => false,
+        }
+    }
+
     /// The client certificate of a mutual TLS connection.
     pub fn client_cert(&self) -> Option<&ClientCertificate> {
         match self {
@@ -270,17 +279,15 @@ impl Drop for TlsStream {
 /// (after its alert was sent, if the socket took it).
 pub async fn handshake(tcp: &TcpStream, conn: &mut rustls::Connection) -> io::Result<()> {
     let fd = tcp.as_raw_fd();
-    let mut sent = false;
     loop {
         while conn.wants_write() {
             match conn.write_tls(&mut FdIo(fd)) {
-                Ok(_) => sent = true,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => tcp.writable(false).await?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        let _ = sent;
         if !conn.is_handshaking() {
             return Ok(());
         }

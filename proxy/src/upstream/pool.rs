@@ -46,9 +46,13 @@ impl UpstreamPool {
         None
     }
 
-    /// Returns a connection whose last exchange completed cleanly.
+    /// Returns a connection whose last exchange completed cleanly. One holding decrypted
+    /// bytes nobody asked for (an upstream that sent more than its response) is closed.
     #[inline]
-    pub fn checkin(&self, key: PoolKey, stream: Stream, policy: &UpstreamPolicy) {
+    pub fn checkin(&self, key: PoolKey, mut stream: Stream, policy: &UpstreamPolicy) {
+        if stream.has_buffered() {
+            return;
+        }
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(key).or_default();
         if list.len() < policy.max_idle_per_core {
