@@ -229,7 +229,11 @@ def test_idle_connections_hold_no_read_buffer(gateway):
             assert b"200 OK" in s.recv(4096)
         time.sleep(0.5)
         per_conn = (g.rss_kb() - before) * 1024 / n
-        assert per_conn < 3 * 1024, f"{per_conn:.0f} bytes of RSS per idle keep-alive connection"
+        # A read buffer is 8 KiB; below 4 KiB none is held. The figure itself (2.1-3.2 KB
+        # here, 2.6 KB at 10,000 connections) comes from loadtest/peer-bench.sh --idle-check:
+        # at 2,000 connections the epoll driver's per-fd table doubles inside the measured
+        # batch or not, depending on how many fds the process already has.
+        assert per_conn < 4 * 1024, f"{per_conn:.0f} bytes of RSS per idle keep-alive connection"
     finally:
         for s in conns:
             s.close()
