@@ -349,11 +349,12 @@ def test_check_reads_stored_certificates_when_the_store_is_free(gateway, pki, tm
     doc = {"admin": {"state_dir": str(g.state_dir)}, "apis": [mock_api()], "domains": [domain(HOST, cert_id)]}
     path.write_text(json.dumps(doc))
 
-    # The running gateway holds the store: the check says why it could not resolve the id.
+    # The running gateway holds the store: the id cannot be judged, which the check says as a
+    # warning (it is not known to be wrong).
     r = subprocess.run([BIN, "check", "--config", str(path)], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 1
-    assert "domains[0].certificate" in r.stderr
-    assert "note: stored certificates were not read" in r.stderr and "locked" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "warning: domains[0].certificate" in r.stderr, r.stderr
+    assert "not checked" in r.stderr and "locked" in r.stderr
 
     assert g.terminate() == 0
     r = subprocess.run([BIN, "check", "--config", str(path)], capture_output=True, text=True, timeout=20)

@@ -250,7 +250,9 @@ def sni_site(tmp_path_factory):
         ("tenant.example.net", "wild"),
         ("vip.example.net", "vip"),  # the exact name beats the wildcard
         ("x.eu.example.net", "eu"),  # the longer wildcard
-        ("a.b.example.net", "default"),  # a wildcard covers one label only
+        # A wildcard domain covers every depth, for SNI as for Host routing (its certificate
+        # covers one label, so a client checking the name refuses it; this one checks the chain)
+        ("a.b.example.net", "wild"),
         ("example.net", "default"),
         ("unknown.test", "default"),
         (None, "default"),  # no SNI at all
@@ -289,7 +291,10 @@ def test_an_unknown_name_without_a_default_fails_the_handshake_and_others_are_se
     ctx = client_context(pki)
     keep = tls_connect(g.tls_port, "api.example.com", ctx)  # open across the failures
     for sni in ("unknown.test", "other.example.com", None):
-        assert refused(lambda: https(g.tls_port, sni, ctx)), sni
+        e = refused(lambda: https(g.tls_port, sni, ctx))
+        assert e is not None, sni
+        if sni:
+            assert "UNRECOGNIZED_NAME" in str(e), f"{sni}: the unrecognized_name alert, got {e!r}"
     assert https(g.tls_port, "api.example.com", ctx).status == 200
     keep.sendall(b"GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
     assert one_response(read_tls(keep)).status == 200
@@ -980,3 +985,63 @@ def test_the_stage_client_certificate_is_presented_to_the_backend(gateway, pki, 
         assert busy.status_code == 409, "in use by the stage"
     finally:
         origin.stop()
+
+
+def test_a_deeper_name_under_a_wildcard_mtls_domain_still_needs_a_client_certificate(gateway, pki, tmp_path):
+    """SNI and Host pick a domain by the same rule: a `*.` domain covers every depth of
+    subdomain for both, so a name two labels down gets the wildcard domain's mutual TLS (and
+    its policy), not the default certificate's open handshake."""
+    secure = pki.server_cert(["*.sec.test"], name="sec")
+    main = pki.server_cert(["site.test"], name="main")
+    config = {
+        "gateway": {"tls": {"certificate": "main"}},
+        "certificates": [cert_entry("main", main), cert_entry("sec", secure)],
+        "domains": [
+            mapped(
+                "*.sec.test",
+                api="secure",
+                certificate="sec",
+                security_policy="SecurityPolicy_TLS13_1_3_2025_09",
+                mutual_tls={"truststore": str(pki.truststore(pki.client_ca))},
+            )
+        ],
+        "apis": [mock_api("secure", body="secure", default=False), mock_api("open", body="open")],
+    }
+    g = gateway(config, tls=True)
+    insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    for sni in ("x.sec.test", "a.b.sec.test"):
+        e = refused(lambda: https(g.tls_port, sni, insecure))
+        assert e is not None, f"{sni}: served without a client certificate"
+    client = pki.client_cert("client-1")
+    ok = client_context(pki, cert=client)
+    ok.check_hostname = False
+    ok.verify_mode = ssl.CERT_NONE
+    assert https(g.tls_port, "a.b.sec.test", ok).body == b"secure"
+    # A trailing dot names the same domain.
+    assert https(g.tls_port, "x.sec.test", ok, host="x.sec.test.").body == b"secure"
+
+
+def test_a_plain_connection_cannot_reach_a_mutual_tls_domain(gateway, pki, tmp_path):
+    g = gateway(mtls_config(pki, tmp_path / "access.log"), tls=True)
+    r = requests.get(g.url("/"), headers={"Host": "mtls.example.com"}, timeout=5)
+    assert r.status_code == 421, r.text
+    assert r.json() == {"message": "Misdirected Request"}
+    r = requests.get(g.url("/"), headers={"Host": "open.example.com"}, timeout=5)
+    assert (r.status_code, r.text) == (200, "open")
+
+
+def test_a_second_gateway_on_a_busy_port_refuses_to_start(gateway, tmp_path):
+    g = gateway({"apis": [mock_api()]})
+    clash = {
+        "gateway": {"listen": [f"127.0.0.1:{g.port}"], "workers": 1},
+        "admin": {"enabled": False},
+        "apis": [mock_api()],
+    }
+    path = tmp_path / "clash.json"
+    path.write_text(json.dumps(clash))
+    p = subprocess.run([BIN, "serve", "--config", str(path)], capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert "in use" in p.stderr, p.stderr
+    assert requests.get(g.url("/"), timeout=5).status_code == 200

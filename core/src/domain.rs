@@ -48,20 +48,34 @@ impl Domain {
 }
 
 /// All custom domains of a config.
-#[derive(Debug, Clone, Default)]
-pub struct DomainTable {
-    exact: FxHashMap<Box<[u8]>, Domain>,
-    /// (suffix starting with '.', domain), longest suffix first.
-    wildcard: Vec<(Box<[u8]>, Domain)>,
+pub type DomainTable = NameTable<Domain>;
+
+/// Values by host name: exact names, then `*.` wildcards matching any depth of subdomain
+/// (longest suffix first). The one matching rule for everything chosen by name, so that a
+/// Host header and a TLS server name (SNI) always pick the same domain.
+#[derive(Debug, Clone)]
+pub struct NameTable<T> {
+    exact: FxHashMap<Box<[u8]>, T>,
+    /// (suffix starting with '.', value), longest suffix first.
+    wildcard: Vec<(Box<[u8]>, T)>,
+}
+
+impl<T> Default for NameTable<T> {
+    fn default() -> Self {
+        NameTable {
+            exact: FxHashMap::default(),
+            wildcard: Vec::new(),
+        }
+    }
 }
 
 /// Longest Host header value compared against domain names; longer ones match nothing.
 const MAX_HOST: usize = 255;
 
-impl DomainTable {
+impl<T> NameTable<T> {
     /// Builds the table; `name` is lower-case, either a host name or `*.` + a host name.
-    pub fn new(domains: Vec<(String, Domain)>) -> DomainTable {
-        let mut table = DomainTable::default();
+    pub fn new(domains: Vec<(String, T)>) -> NameTable<T> {
+        let mut table = NameTable::default();
         for (name, domain) in domains {
             match name.strip_prefix('*') {
                 Some(suffix) => table.wildcard.push((suffix.as_bytes().into(), domain)),
@@ -78,10 +92,10 @@ impl DomainTable {
         self.exact.is_empty() && self.wildcard.is_empty()
     }
 
-    /// Finds the domain for a Host header value (any case, with or without port, trailing dot
-    /// allowed).
+    /// Finds the value for a Host header value or a TLS server name (any case, with or
+    /// without port, trailing dot allowed).
     #[inline]
-    pub fn lookup(&self, host: &[u8]) -> Option<&Domain> {
+    pub fn lookup(&self, host: &[u8]) -> Option<&T> {
         if self.is_empty() {
             return None;
         }

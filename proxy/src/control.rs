@@ -71,6 +71,10 @@ impl TlsSource for FsTlsSource<'_> {
         self.stored.client_certificates.get(id).cloned()
     }
 
+    fn stored_unreadable(&self) -> Option<&str> {
+        self.stored.unreadable.as_deref()
+    }
+
     fn now(&self) -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -30,6 +30,7 @@ use crate::{
     respond::{self, AnswerLines},
     snapshot::{Snapshot, SnapshotRef},
     stream::Stream,
+    tls::server::TlsServer,
     upstream::{self, Forwarded},
     watch::Side,
     worker::Worker,
@@ -216,21 +217,18 @@ async fn run(
 ) -> bool {
     let head_only = st.head.is_head(&st.rbuf);
 
-    // A TLS connection serves only Hosts its handshake could have been for: a client that
-    // completed a handshake for one domain must not reach a domain with another certificate,
-    // policy or truststore (a mutual TLS domain, above all) by naming it in Host.
-    if let Stream::Tls(tls) = &c.stream
-        && let Some(server) = &snap.tls
+    // A connection serves only Hosts it could have been made for: a client that completed a
+    // handshake for one domain must not reach a domain with another certificate, policy or
+    // truststore (a mutual TLS domain, above all) by naming it in Host, and a plain
+    // connection cannot reach a domain that requires client certificates.
+    if let Some(server) = &snap.tls
         && let Some(host) = st.head.host
-        && server.identity_for(host.get(&st.rbuf)) != Some(tls.identity())
+        && let Some(reason) = misdirected(server, &c.stream, host.get(&st.rbuf))
     {
         if let Some(out) = upstream_head {
             worker.bufs.give(out);
         }
-        let e = GatewayError::client(
-            ErrorKind::MisdirectedRequest,
-            "Host names a domain this TLS connection was not made for",
-        );
+        let e = GatewayError::client(ErrorKind::MisdirectedRequest, reason);
         let read = discard_body(st);
         return answer_error(worker, c, st, x, plan, e, read, head_only).await;
     }
@@ -400,6 +398,17 @@ pub async fn answer_error(
     worker.scratch.set(scratch);
     x.status = status;
     send(worker, c, out).await && keep
+}
+
+/// Why a request for `host` must not be served on this connection, if it must not.
+#[inline]
+fn misdirected(server: &TlsServer, stream: &Stream, host: &[u8]) -> Option<&'static str> {
+    match stream {
+        Stream::Tls(tls) => (server.identity_for(host) != Some(tls.identity()))
+            .then_some("Host names a domain this TLS connection was not made for"),
+        Stream::Plain(_) => (!server.allows_plain(host))
+            .then_some("the domain requires mutual TLS; a plain HTTP connection cannot reach it"),
+    }
 }
 
 /// Writes `out` to the client within the idle timeout, then gives the buffer back to the pool.

@@ -181,7 +181,7 @@ fn stored_for_check(
     match ResourceDb::open_existing(&dir) {
         Ok(Some(db)) => match load_stored(&db) {
             Ok(stored) => (stored, None),
-            Err(e) => (StoredCertificates::default(), Some(e.to_string())),
+            Err(e) => unreadable(e.to_string()),
         },
         Ok(None) => (
             StoredCertificates::default(),
@@ -190,8 +190,17 @@ fn stored_for_check(
                 dir.display()
             )),
         ),
-        Err(e) => (StoredCertificates::default(), Some(e.to_string())),
+        // There, but not readable now (a running gateway holds it): ids are not judged.
+        Err(e) => unreadable(e.to_string()),
     }
+}
+
+fn unreadable(why: String) -> (StoredCertificates, Option<String>) {
+    let stored = StoredCertificates {
+        unreadable: Some(why.clone()),
+        ..StoredCertificates::default()
+    };
+    (stored, Some(why))
 }
 
 fn serve(

@@ -62,6 +62,19 @@ impl Server {
         if let Err(e) = turnpike_tuning::rlimit::raise_nofile() {
             tracing::warn!(error = %e, "could not raise the open-file limit");
         }
+        // Each worker binds its own SO_REUSEPORT listener, and the kernel would just as
+        // willingly share the port with another process's: a second gateway started on a busy
+        // port would take part of the first one's traffic. A plain bind first says whether
+        // anything listens there.
+        for l in &first.config.gateway.listen {
+            std::net::TcpListener::bind(l.addr).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    format!("listen {l}: the address is in use (another process listens there)")
+                } else {
+                    format!("listen {l}: {e}")
+                }
+            })?;
+        }
         let state = Arc::new(ServerState {
             snapshots: Arc::new(SnapshotCell::new(first)),
             draining: AtomicBool::new(false),

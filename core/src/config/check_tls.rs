@@ -2,7 +2,10 @@
 //! certificate, security policy and mutual TLS, stages' client certificates and integrations'
 //! `tls_config`. File contents and stored certificates come from the caller's [`TlsSource`].
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use super::{
     ConfigFile,
@@ -19,6 +22,8 @@ struct Certs<'s> {
     src: &'s dyn TlsSource,
     list: Vec<(String, Arc<Certificate>)>,
     by_name: HashMap<String, u32>,
+    /// `certificates[]` names whose files were refused (already reported).
+    refused: HashSet<String>,
 }
 
 impl Checker {
@@ -35,6 +40,7 @@ impl Checker {
             src,
             list: Vec::new(),
             by_name: HashMap::new(),
+            refused: HashSet::new(),
         };
         for (i, c) in file.certificates.iter().enumerate() {
             let at = format!("certificates[{i}]");
@@ -53,11 +59,17 @@ impl Checker {
                 .read(&c.private_key)
                 .map_err(|e| self.err(format!("{at}.private_key"), e))
                 .ok();
-            let (Some(chain), Some(key)) = (chain, key) else {
-                continue;
+            let cert = match (chain, key) {
+                (Some(chain), Some(key)) => self.certificate(&at, &chain, &key, src.now()),
+                _ => None,
             };
-            if let Some(cert) = self.certificate(&at, &chain, &key, src.now()) {
-                certs.add(&c.name, cert);
+            match cert {
+                Some(cert) => {
+                    certs.add(&c.name, cert);
+                }
+                None => {
+                    certs.refused.insert(c.name.clone());
+                }
             }
         }
 
@@ -134,6 +146,7 @@ impl Checker {
         if let Some(&i) = https.first()
             && default.is_none()
             && domains.is_empty()
+            && src.stored_unreadable().is_none()
         {
             self.err(
                 format!("gateway.listen[{i}]"),
@@ -195,7 +208,18 @@ impl Checker {
         if let Some(&i) = certs.by_name.get(name) {
             return Some(i);
         }
+        if certs.refused.contains(name) {
+            // Its own error says why; "no certificate" here would only mislead.
+            return None;
+        }
         let Some(pem) = certs.src.certificate(name) else {
+            if let Some(why) = certs.src.stored_unreadable() {
+                self.warn(
+                    at.to_owned(),
+                    format!("stored certificate {name:?} not checked: {why}"),
+                );
+                return None;
+            }
             self.err(
                 at.to_owned(),
                 format!(

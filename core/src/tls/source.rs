@@ -16,6 +16,9 @@ pub struct StoredPem {
 pub struct StoredCertificates {
     pub certificates: BTreeMap<String, StoredPem>,
     pub client_certificates: BTreeMap<String, StoredPem>,
+    /// Why the store could not be read (`turnpike check` while a gateway holds it): an id
+    /// not found is then a warning, not an error.
+    pub unreadable: Option<String>,
 }
 
 /// Everything TLS-related a config check needs from outside the document.
@@ -28,6 +31,11 @@ pub trait TlsSource {
     fn client_certificate(&self, id: &str) -> Option<StoredPem>;
     /// Now, in seconds since the Unix epoch (for expiry checks).
     fn now(&self) -> i64;
+    /// Why stored certificates could not be read, if they could not: ids are then not
+    /// judged.
+    fn stored_unreadable(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// No files and no stored certificates: for checking documents without TLS.

@@ -321,3 +321,57 @@ fn backend_tls_settings() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_refused_certificate_file_is_reported_once_and_unreadable_stores_warn() {
+    let (chain, _) = ec(&["api.example.com"]);
+    let (_, other_key) = ec(&["x"]);
+    let src = source(&[("/c.pem", &chain), ("/other.pem", &other_key)]);
+    let doc = format!(
+        "gateway: {{ listen: ['https://127.0.0.1:2'], tls: {{ certificate: m }} }}
+certificates: [{{ name: m, certificate_chain: /c.pem, private_key: /other.pem }}]
+domains: [{{ name: api.example.com, certificate: m, mappings: [{{ api: a, stage: $default }}] }}]
+{API}"
+    );
+    let e = errors(&doc, &src);
+    assert!(
+        e.iter()
+            .any(|e| e.contains("certificates[0]") && e.contains("does not match")),
+        "{e:?}"
+    );
+    assert!(
+        !e.iter().any(|e| e.contains("no certificate \"m\"")),
+        "no follow-on error for a certificate already refused: {e:?}"
+    );
+
+    struct Locked(MapTlsSource);
+    impl super::TlsSource for Locked {
+        fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+            self.0.read(path)
+        }
+        fn certificate(&self, _: &str) -> Option<StoredPem> {
+            None
+        }
+        fn client_certificate(&self, _: &str) -> Option<StoredPem> {
+            None
+        }
+        fn now(&self) -> i64 {
+            NOW
+        }
+        fn stored_unreadable(&self) -> Option<&str> {
+            Some("locked by another process")
+        }
+    }
+    let doc = format!(
+        "gateway: {{ listen: ['https://127.0.0.1:2'], tls: {{ certificate: cert-1 }} }}\n{API}"
+    );
+    let c =
+        check_with(&parse(&doc).expect("parses"), &Locked(source(&[]))).expect("only a warning");
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.to_string().contains("cert-1") && w.to_string().contains("locked")),
+        "{:?}",
+        c.warnings
+    );
+}

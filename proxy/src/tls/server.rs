@@ -8,15 +8,21 @@
 //! to the TLS port is recognised by its first byte and answered with a plain-text 400, as
 //! nginx does, instead of a hang or a bare reset.
 
-use std::{io, os::fd::AsRawFd, sync::Arc};
+use std::{
+    io::{self, Write},
+    os::fd::AsRawFd,
+    sync::Arc,
+};
 
-use rustc_hash::FxHashMap;
 use rustls::{
     ServerConfig,
     server::{Acceptor, ClientHello, ResolvesServerCert, WebPkiClientVerifier},
     sign::CertifiedKey,
 };
-use turnpike_core::config::{DomainTls, TlsConfig};
+use turnpike_core::{
+    config::{DomainTls, TlsConfig},
+    domain::NameTable,
+};
 
 use super::sessions::{PerCoreSessions, ticketer};
 use crate::{
@@ -24,15 +30,26 @@ use crate::{
     stream::{self, FdIo, TlsStream},
 };
 
+/// One server config and what it stands for.
+pub struct Served {
+    pub config: Arc<ServerConfig>,
+    /// A hash of its certificate's names, policy and truststore: the same in every snapshot
+    /// with the same settings.
+    pub identity: u64,
+    /// It requires client certificates.
+    pub mutual_tls: bool,
+}
+
 /// The compiled TLS side of a snapshot.
 pub struct TlsServer {
     /// Each config with its identity: a hash of its certificate's names, policy and truststore,
     /// the same in every snapshot that has the same settings.
-    configs: Vec<(Arc<ServerConfig>, u64)>,
-    exact: FxHashMap<Box<str>, u32>,
-    /// (the suffix after `*.`, config), longest suffix first.
-    wildcard: Vec<(Box<str>, u32)>,
+    configs: Vec<Served>,
+    /// Domain name -> config, matched exactly as Host headers are matched to domains.
+    names: NameTable<u32>,
     default: Option<u32>,
+    /// Some domain requires client certificates.
+    any_mutual_tls: bool,
 }
 
 impl TlsServer {
@@ -42,64 +59,53 @@ impl TlsServer {
         if tls.default.is_none() && tls.domains.is_empty() {
             return Ok(None);
         }
-        let mut server = TlsServer {
-            configs: Vec::new(),
-            exact: FxHashMap::default(),
-            wildcard: Vec::new(),
-            default: None,
-        };
+        let mut configs = Vec::new();
         let mut built = Vec::new();
-        if let Some(d) = &tls.default {
-            server.default = Some(intern(tls, d, &mut built, &mut server.configs)?);
-        }
+        let default = match &tls.default {
+            Some(d) => Some(intern(tls, d, &mut built, &mut configs)?),
+            None => None,
+        };
+        let mut names = Vec::with_capacity(tls.domains.len());
         for (name, d) in &tls.domains {
-            let i = intern(tls, d, &mut built, &mut server.configs)?;
-            match name.strip_prefix("*.") {
-                Some(suffix) => server.wildcard.push((suffix.into(), i)),
-                None => {
-                    server.exact.insert(name.as_str().into(), i);
-                }
-            }
+            names.push((name.clone(), intern(tls, d, &mut built, &mut configs)?));
         }
-        server
-            .wildcard
-            .sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
-        Ok(Some(server))
+        Ok(Some(TlsServer {
+            configs,
+            names: NameTable::new(names),
+            default,
+            any_mutual_tls: tls.domains.iter().any(|(_, d)| d.truststore.is_some()),
+        }))
     }
 
     /// The config (and its identity) for a ClientHello's server name.
-    pub fn config_for(&self, sni: Option<&str>) -> Option<&(Arc<ServerConfig>, u64)> {
+    pub fn config_for(&self, sni: Option<&str>) -> Option<&Served> {
         let pick = match sni {
             None => self.default,
-            Some(name) => self.pick(&name.to_ascii_lowercase()),
+            Some(name) => self.pick(name.as_bytes()),
         };
         pick.map(|i| &self.configs[i as usize])
+    }
+
+    /// Whether a request for this Host may be served on a plain (non-TLS) connection: not
+    /// when its domain requires client certificates, which a plain connection cannot carry.
+    #[inline]
+    pub fn allows_plain(&self, host: &[u8]) -> bool {
+        !self.any_mutual_tls
+            || self
+                .pick(host)
+                .is_none_or(|i| !self.configs[i as usize].mutual_tls)
     }
 
     /// The identity of the TLS settings a handshake for the name in a Host header value
     /// (`name[:port]`, any case) would get; compared with the connection's own so that a
     /// request cannot reach a domain with other TLS settings than those it shook hands with.
     pub fn identity_for(&self, host: &[u8]) -> Option<u64> {
-        let name = match host.iter().rposition(|&b| b == b':') {
-            Some(i) if !host.starts_with(b"[") => &host[..i],
-            _ => host,
-        };
-        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
-        self.pick(&name).map(|i| self.configs[i as usize].1)
+        self.pick(host).map(|i| self.configs[i as usize].identity)
     }
 
-    fn pick(&self, name: &str) -> Option<u32> {
-        self.exact
-            .get(name)
-            .copied()
-            .or_else(|| {
-                let (_, parent) = name.split_once('.')?;
-                self.wildcard
-                    .iter()
-                    .find(|(s, _)| **s == *parent)
-                    .map(|(_, i)| *i)
-            })
-            .or(self.default)
+    /// The config for a name (Host value or SNI): its domain's, else the default.
+    fn pick(&self, name: &[u8]) -> Option<u32> {
+        self.names.lookup(name).copied().or(self.default)
     }
 }
 
@@ -108,14 +114,18 @@ fn intern<'a>(
     tls: &'a TlsConfig,
     d: &'a DomainTls,
     built: &mut Vec<(&'a DomainTls, u32)>,
-    configs: &mut Vec<(Arc<ServerConfig>, u64)>,
+    configs: &mut Vec<Served>,
 ) -> Result<u32, String> {
     if let Some((_, i)) = built.iter().find(|(b, _)| same(b, d)) {
         return Ok(*i);
     }
     let i = configs.len() as u32;
-    let id = identity(tls, d);
-    configs.push((Arc::new(server_config(tls, d, id)?), id));
+    let identity = identity(tls, d);
+    configs.push(Served {
+        config: Arc::new(server_config(tls, d, identity)?),
+        identity,
+        mutual_tls: d.truststore.is_some(),
+    });
     built.push((d, i));
     Ok(i)
 }
@@ -276,12 +286,13 @@ pub async fn accept(
             }
         }
     };
-    let Some((config, identity)) = server.config_for(accepted.client_hello().server_name()) else {
-        // rustls offers no way to send unrecognized_name from here; closing is what a
-        // client sees from nginx without a default server certificate too.
+    let Some(served) = server.config_for(accepted.client_hello().server_name()) else {
+        // A fatal unrecognized_name alert (RFC 6066 section 3), written by hand: rustls has
+        // no way to send one from here. Best effort; the connection closes either way.
+        let _ = FdIo(fd).write(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112]);
         return Err((HandshakeFailure::UnknownName, tcp));
     };
-    let conn = match accepted.into_connection(config.clone()) {
+    let conn = match accepted.into_connection(served.config.clone()) {
         Ok(c) => c,
         Err((_, mut alert)) => {
             let _ = alert.write_all(&mut FdIo(fd));
@@ -292,7 +303,7 @@ pub async fn accept(
     if let Err(e) = stream::handshake(&tcp, &mut conn).await {
         return Err((HandshakeFailure::of(&e), tcp));
     }
-    Ok(TlsStream::new(tcp, conn, *identity))
+    Ok(TlsStream::new(tcp, conn, served.identity))
 }
 
 /// The first byte the client sent, without taking it; `None` if it closed first.
