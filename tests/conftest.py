@@ -32,11 +32,32 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """`n` distinct free ports (held open together while they are picked)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class PortTaken(RuntimeError):
+    """The gateway refused to start: a port picked for it was taken in the meantime."""
+
+
 def wait_port(port, proc, log_path, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"turnpike exited with {proc.returncode}:\n{open(log_path).read()}")
+            log = open(log_path).read()
+            if "the address is in use" in log:
+                raise PortTaken(log)
+            raise RuntimeError(f"turnpike exited with {proc.returncode}:\n{log}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -50,15 +71,31 @@ class Gateway:
     `https://` port, `tls_port` (the config must give it a certificate)."""
 
     def __init__(self, config, tmp_path, args=(), tls=False):
-        self.port = free_port()
-        self.tls_port = free_port() if tls else None
+        # Ports are picked free, then bound by the gateway a moment later: another listener
+        # can take one in between, which the gateway refuses. Then it starts again on others.
+        pristine = json.loads(json.dumps(config))
+        for attempt in range(3):
+            try:
+                # The caller's dict is filled in (tests read the ports and paths from it).
+                config.clear()
+                config.update(json.loads(json.dumps(pristine)))
+                self._configure(config, tmp_path, args, tls)
+                self.start(waits=0)
+                return
+            except PortTaken:
+                if attempt == 2:
+                    raise
+
+    def _configure(self, config, tmp_path, args, tls):
+        self.port, self.tls_port, self.admin_port = free_ports(3)
+        if not tls:
+            self.tls_port = None
         gw = config.setdefault("gateway", {})
         listen = [f"127.0.0.1:{self.port}"]
         if tls:
             listen.append(f"https://127.0.0.1:{self.tls_port}")
         gw.setdefault("listen", listen)
         gw.setdefault("workers", 1)
-        self.admin_port = free_port()
         self.state_dir = tmp_path / f"state-{self.port}"
         admin = config.setdefault("admin", {})
         admin.setdefault("listen", f"127.0.0.1:{self.admin_port}")
@@ -71,9 +108,20 @@ class Gateway:
         self.log_path = tmp_path / f"turnpike-{self.port}.log"
         self.args = list(args)
         self.proc = None
-        self.start()
 
-    def start(self):
+    def start(self, waits=5):
+        """Starts (or restarts, on the same ports) the process. A port still held elsewhere
+        for a moment (a restart right after a kill) is waited for, a few times."""
+        for attempt in range(waits + 1):
+            try:
+                return self._start()
+            except PortTaken:
+                self.log.close()
+                if attempt == waits:
+                    raise
+                time.sleep(0.2)
+
+    def _start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--config", str(self.config_path), *self.args],

@@ -1045,3 +1045,17 @@ def test_a_second_gateway_on_a_busy_port_refuses_to_start(gateway, tmp_path):
     assert p.returncode != 0
     assert "in use" in p.stderr, p.stderr
     assert requests.get(g.url("/"), timeout=5).status_code == 200
+
+
+def test_a_new_upstream_tls_connection_resumes_the_session(gateway, pki, tls_origin):
+    """The pool's connection is closed by the backend after each answer (`/close-after`): the
+    next request opens a new TLS connection, which resumes the first one's session."""
+    api = backend_api(tls_origin, ca_bundle=str(pki.root.cert_path), server_name_to_verify="origin.test")
+    g = gateway(front(pki, api))
+    for _ in range(3):
+        assert requests.get(g.url("/close-after"), timeout=5).status_code == 200
+        time.sleep(0.1)
+    with tls_origin.lock:
+        resumed = list(tls_origin.resumed)
+    assert len(resumed) == 3, resumed
+    assert resumed[0] is False and all(resumed[1:]), resumed

@@ -78,6 +78,8 @@ class Origin:
         self.tls = None
         self.server_names = []
         self.tls_failures = 0
+        # Per TLS connection: whether its handshake resumed an earlier session.
+        self.resumed = []
         if tls is not None:
             certfile, keyfile, *rest = tls
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -110,6 +112,7 @@ class Origin:
             self.connections = 0
             self.server_names = []
             self.tls_failures = 0
+            self.resumed = []
 
     def _sni(self, _sock, name, _ctx):
         with self.lock:
@@ -142,6 +145,8 @@ class Origin:
                 conn.settimeout(10)
                 conn = self.tls.wrap_socket(conn, server_side=True)
                 conn.settimeout(None)
+                with self.lock:
+                    self.resumed.append(conn.session_reused)
             except (OSError, ssl.SSLError):
                 with self.lock:
                     self.tls_failures += 1

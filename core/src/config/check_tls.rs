@@ -312,6 +312,13 @@ impl Checker {
                         format!("{n:?} is not a DNS name or IP address"),
                     );
                 }
+                if conf.insecure_skip_verification {
+                    self.warn(
+                        format!("{at}.insecure_skip_verification"),
+                        "the backend's certificate is not verified: any server can stand in \
+                         for it (for test backends only)",
+                    );
+                }
                 if conf.insecure_skip_verification && conf.ca_bundle.is_some() {
                     self.warn(
                         format!("{at}.ca_bundle"),

@@ -296,6 +296,19 @@ fn backend_tls_settings() {
     let target = p.targets[0].as_ref().expect("target");
     assert!(target.tls);
     assert_eq!(target.port, 8443);
+    let c = check_with(
+        &parse(&api("https://b", "{ insecure_skip_verification: true }")).expect("parses"),
+        &src,
+    )
+    .expect("valid");
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.to_string().contains("insecure_skip_verification")
+                && w.to_string().contains("not verified")),
+        "a warning at start: {:?}",
+        c.warnings
+    );
     let e = errors(
         &api("http://backend:80", "{ insecure_skip_verification: true }"),
         &src,
