@@ -10,14 +10,14 @@
 use std::{path::PathBuf, sync::Arc};
 
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    client::{
-        Resumption,
-        danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    },
-    crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature},
-    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    ClientConfig, ClientConnection, RootCertStore,
+    client::Resumption,
+    pki_types::{CertificateDer, ServerName, pem::PemObject},
 };
+// `--insecure`: any certificate chain is accepted, for benchmarks against a self-signed
+// certificate; the handshake signature is still verified, so the client does the same
+// public-key work per handshake as a verifying one, bar the chain.
+use turnpike_core::tls::verify::AcceptAnyCertificate;
 
 /// Sessions (per server name, a few TLS 1.3 tickets each) a load thread remembers with
 /// `--tls-resume`. Every connection of a run talks to the same server name, so one is plenty;
@@ -168,47 +168,6 @@ fn load_roots(path: &PathBuf) -> Result<RootCertStore, TlsError> {
         return Err(TlsError::NoCertificate { path: path.clone() });
     }
     Ok(roots)
-}
-
-/// `--insecure`: any certificate chain is accepted, for benchmarks against a self-signed
-/// certificate. The handshake signature is still verified, so the client does the same
-/// public-key work per handshake as a verifying one, bar the chain.
-#[derive(Debug)]
-struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }
 
 #[cfg(test)]

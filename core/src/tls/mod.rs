@@ -6,6 +6,8 @@
 //! - [`policy`]: [`SecurityPolicy`], the protocol versions and cipher suites each allows;
 //! - [`material`]: PEM -> a checked [`Certificate`] (key matches, key type and size allowed,
 //!   details for checks and the admin API) or [`Truststore`]; SAN coverage of a host name;
+//! - [`verify`]: [`verify::AcceptAnyCertificate`], for backends whose certificates are not
+//!   verified (and the load generator's `--insecure`);
 //! - [`source`]: where the checker gets PEM bytes ([`TlsSource`]: files and stored
 //!   certificates, supplied by the caller so this crate does no I/O).
 //!
@@ -15,6 +17,7 @@ pub mod file;
 pub mod material;
 pub mod policy;
 pub mod source;
+pub mod verify;
 
 pub use file::{CertificateFile, IntegrationTlsFile, MutualTlsFile, TlsFile};
 pub use material::{

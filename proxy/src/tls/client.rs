@@ -14,16 +14,13 @@ use std::{
 };
 
 use rustls::{
-    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    client::{
-        ResolvesClientCert,
-        danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    },
-    crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime},
-    sign::CertifiedKey,
+    ClientConfig, RootCertStore, SignatureScheme, client::ResolvesClientCert,
+    pki_types::ServerName, sign::CertifiedKey,
 };
-use turnpike_core::{config::UpstreamTls, tls::Certificate};
+use turnpike_core::{
+    config::UpstreamTls,
+    tls::{Certificate, verify::AcceptAnyCertificate},
+};
 
 use crate::{
     rt::TcpStream,
@@ -62,7 +59,9 @@ impl TlsClient {
         let builder = if tls.insecure_skip_verification {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
+                    provider.signature_verification_algorithms,
+                )))
         } else {
             let roots = match &tls.ca_bundle {
                 Some(bundle) => {
@@ -136,54 +135,5 @@ impl ResolvesClientCert for Present {
 
     fn has_certs(&self) -> bool {
         true
-    }
-}
-
-/// `insecure_skip_verification`: any certificate, but real signature checks.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
