@@ -382,6 +382,11 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         if ticks.is_multiple_of(TRIM_EVERY_TICKS) {
             worker.bufs.free.trim(POOL_KEEP);
             worker.states.trim(POOL_KEEP);
+            // mimalloc returns freed pages to the OS only when its thread allocates or frees
+            // again after a short delay; an idle worker does neither, so pages freed by a
+            // burst (and by the trims above) would stay resident. Once a second, let it.
+            // SAFETY: mi_collect has no preconditions; it works on the calling thread's heap.
+            unsafe { libmimalloc_sys::mi_collect(false) };
         }
         worker.watchdog.tick();
         worker.refresh_date();
