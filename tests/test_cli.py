@@ -136,7 +136,7 @@ def test_embedded_default_answers_on_8080_and_says_which_driver():
 def test_workers_auto_starts_one_per_cpu(gateway, origin):
     g = gateway({"gateway": {"workers": "auto"}, "apis": []})
     n = len(os.sched_getaffinity(0))
-    assert f"with {n} workers" in g.wait_log("workers")
+    assert f"with {n} workers" in g.wait_log(" workers, driver")
     assert requests.get(g.url("/x")).status_code == 404
 
 
