@@ -117,13 +117,14 @@ pub fn run(args: AdminArgs) -> ExitCode {
     match call(&args) {
         Ok((status, body)) => {
             let body = render(&args.command, status, body);
-            print!("{body}");
-            if !body.ends_with('\n') {
-                println!();
-            }
+            let newline = if body.ends_with('\n') { "" } else { "\n" };
+            // An answer on stdout, a refusal (the admin's JSON saying why) on stderr, so a
+            // script that pipes the output never takes an error for a result.
             if (200..300).contains(&status) {
+                print!("{body}{newline}");
                 ExitCode::SUCCESS
             } else {
+                eprint!("{body}{newline}");
                 ExitCode::FAILURE
             }
         }
