@@ -975,6 +975,7 @@ def test_the_stage_client_certificate_is_presented_to_the_backend(gateway, pki, 
         assert g.admin("PUT", "/v1/config", json=doc).status_code == 200
         r = requests.get(g.url("/echo"), timeout=5)
         assert r.status_code == 502, "no client certificate: the backend refuses the handshake"
+        assert "the upstream requires a client certificate" in g.wait_log("requires a client certificate")
         api["stages"][0]["client_certificate"] = cc["clientCertificateId"]
         applied = g.admin("PUT", "/v1/config", json=doc)
         assert applied.status_code == 200, applied.text

@@ -400,8 +400,8 @@ async fn connect(
 /// Why a backend's TLS handshake failed, in words fit for a log line and
 /// `$context.integrationErrorMessage`.
 fn tls_failure(e: &std::io::Error) -> &'static str {
-    use rustls::{CertificateError as C, Error as E};
-    match e.get_ref().and_then(|e| e.downcast_ref::<E>()) {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    match tls_error(e) {
         Some(E::InvalidCertificate(C::UnknownIssuer)) => {
             "upstream TLS handshake failed: certificate not trusted (unknown issuer)"
         }
@@ -412,10 +412,26 @@ fn tls_failure(e: &std::io::Error) -> &'static str {
             "upstream TLS handshake failed: certificate expired"
         }
         Some(E::InvalidCertificate(_)) => "upstream TLS handshake failed: certificate refused",
+        Some(E::AlertReceived(A::CertificateRequired)) => {
+            "upstream TLS handshake failed: the upstream requires a client certificate"
+        }
+        Some(E::AlertReceived(
+            A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::CertificateExpired
+            | A::CertificateRevoked
+            | A::UnsupportedCertificate,
+        )) => "upstream TLS handshake failed: the upstream refused the client certificate",
         Some(E::AlertReceived(_)) => "upstream TLS handshake failed: the upstream sent an alert",
         Some(_) => "upstream TLS handshake failed",
         None => "upstream closed the connection during the TLS handshake",
     }
+}
+
+/// The rustls error inside an I/O error, if it is one.
+fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
 }
 
 async fn connect_tcp(
@@ -550,6 +566,14 @@ async fn read_response_head(
         }
         match res {
             Ok(n) if n > 0 => received = true,
+            // A TLS alert instead of a response (TLS 1.3 backends refuse a client
+            // certificate only after the handshake): say which, and do not retry.
+            Err(e) if tls_error(&e).is_some() => {
+                return Err(HeadFailure::Error(up(
+                    ErrorKind::BadGateway,
+                    tls_failure(&e),
+                )));
+            }
             Ok(_) | Err(_) if !received => return Err(HeadFailure::ClosedUnanswered),
             Ok(_) => {
                 return Err(HeadFailure::Error(up(
