@@ -453,7 +453,7 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, tls: bool) {
                 if worker.draining() {
                     break;
                 }
-                rt::spawn_guarded(conn::serve(worker.clone(), stream, peer, tls));
+                conn::spawn(worker.clone(), stream, peer, tls);
             }
             Err(e) => {
                 if worker.draining() {
