@@ -22,11 +22,13 @@ mod tests;
 use std::{
     fs::{self, OpenOptions},
     io,
-    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
 };
+
+use crate::store::{PrivateDirError, private_dir};
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Serialize, de::DeserializeOwned};
@@ -121,23 +123,14 @@ impl ResourceDb {
     /// is not a redb database, or another process holds it for longer than a few seconds.
     pub fn open(state_dir: &Path) -> Result<ResourceDb, DbError> {
         let dir = state_dir.join(DIR);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_error("create directory", &dir))?;
-        // As for the config store: root starting a gateway on the service's directory would
-        // leave a file the service cannot open.
-        let owner = fs::metadata(&dir).map_err(io_error("inspect", &dir))?.uid();
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        if owner != uid {
-            return Err(DbError::Owner {
-                path: dir,
+        private_dir(&dir).map_err(|e| match e {
+            PrivateDirError::Io { op, source } => io_error(op, &dir)(source),
+            PrivateDirError::Owner { owner, uid } => DbError::Owner {
+                path: dir.clone(),
                 owner,
                 uid,
-            });
-        }
+            },
+        })?;
         let path = dir.join(FILE);
         let db = open_locked(&path, true)?;
         // A file made by hand (or an older umask) is brought back to private.

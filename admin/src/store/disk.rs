@@ -46,6 +46,41 @@ pub(super) fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) 
     move |source| StoreError::Io { op, path, source }
 }
 
+/// Why a state directory could not be made ready (see [`private_dir`]).
+#[derive(Debug)]
+pub(crate) enum PrivateDirError {
+    Io {
+        op: &'static str,
+        source: io::Error,
+    },
+    /// It belongs to another user.
+    Owner {
+        owner: u32,
+        uid: u32,
+    },
+}
+
+/// Creates `dir` (0700, with its parents) if missing and checks that it belongs to the user
+/// the gateway runs as: root starting a gateway on an installed service's directory would
+/// leave files (written 0600) the service cannot read. Shared by every store in the state
+/// directory.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), PrivateDirError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let io = |op| move |source| PrivateDirError::Io { op, source };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("create directory"))?;
+    let owner = fs::metadata(dir).map_err(io("inspect"))?.uid();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if owner != uid {
+        return Err(PrivateDirError::Owner { owner, uid });
+    }
+    Ok(())
+}
+
 /// Makes `dest` hold exactly `bytes`, or leaves it as it was: never anything in between.
 ///
 /// Why a crash (kill -9, or power loss) can never leave a partial `dest`:

@@ -17,6 +17,8 @@
 //! reads from disk: a file that does not parse is skipped with a warning, never fatal.
 
 mod disk;
+
+pub(crate) use disk::{PrivateDirError, private_dir};
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -24,7 +26,7 @@ mod tests;
 use std::{
     fs::{self, File},
     io,
-    os::unix::fs::{DirBuilderExt, MetadataExt},
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -132,24 +134,14 @@ impl ConfigStore {
     /// Fails if the directory cannot be created, listed or locked (another process has it).
     pub fn open(state_dir: &Path, keep: usize) -> Result<ConfigStore, StoreError> {
         let dir = state_dir.join("config");
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_error("create directory", &dir))?;
-        // Every file in the store must belong to the user the gateway runs as: root starting a
-        // gateway on an installed service's directory would leave versions the service cannot
-        // read (the store writes 0600).
-        let owner = fs::metadata(&dir).map_err(io_error("inspect", &dir))?.uid();
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        if owner != uid {
-            return Err(StoreError::Owner {
-                path: dir,
+        disk::private_dir(&dir).map_err(|e| match e {
+            PrivateDirError::Io { op, source } => io_error(op, &dir)(source),
+            PrivateDirError::Owner { owner, uid } => StoreError::Owner {
+                path: dir.clone(),
                 owner,
                 uid,
-            });
-        }
+            },
+        })?;
         // Creating the lock file also proves the directory is writable, so an unwritable state
         // directory fails the start, not the operator's first change.
         let lock = disk::lock(&dir)?;
