@@ -218,6 +218,23 @@ impl ResourceDb {
         id: &str,
         record: &T,
     ) -> Result<bool, DbError> {
+        self.write(table, id, record, false)
+    }
+
+    /// Stores `record` under `id`, replacing any record there. Durable when this returns.
+    pub fn put<T: Serialize>(&self, table: Table, id: &str, record: &T) -> Result<(), DbError> {
+        self.write(table, id, record, true).map(|_| ())
+    }
+
+    /// One write transaction storing `record` under `id`; unless `replace`, only if the id is
+    /// free (`Ok(false)`, nothing written, when it is not).
+    fn write<T: Serialize>(
+        &self,
+        table: Table,
+        id: &str,
+        record: &T,
+        replace: bool,
+    ) -> Result<bool, DbError> {
         let bytes = self.encode(table, id, record)?;
         let txn = self
             .db
@@ -227,7 +244,7 @@ impl ResourceDb {
             let mut t = txn
                 .open_table(table.definition())
                 .map_err(storage("open a table", &self.path))?;
-            if t.get(id).map_err(storage("read", &self.path))?.is_some() {
+            if !replace && t.get(id).map_err(storage("read", &self.path))?.is_some() {
                 return Ok(false);
             }
             t.insert(id, bytes.as_slice())
@@ -235,23 +252,6 @@ impl ResourceDb {
         }
         txn.commit().map_err(storage("commit", &self.path))?;
         Ok(true)
-    }
-
-    /// Stores `record` under `id`, replacing any record there. Durable when this returns.
-    pub fn put<T: Serialize>(&self, table: Table, id: &str, record: &T) -> Result<(), DbError> {
-        let bytes = self.encode(table, id, record)?;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(storage("begin a transaction", &self.path))?;
-        {
-            let mut t = txn
-                .open_table(table.definition())
-                .map_err(storage("open a table", &self.path))?;
-            t.insert(id, bytes.as_slice())
-                .map_err(storage("write", &self.path))?;
-        }
-        txn.commit().map_err(storage("commit", &self.path))
     }
 
     /// Deletes a record; `Ok(false)` if there was none. Durable when this returns.
