@@ -6,8 +6,6 @@
 //! `max(TAT, now) - now <= (burst - 1) * T`, where `T = 1 / rate`; it then moves TAT on by `T`.
 //! One compare-and-swap per decision, no lock, safe to share between cores (a global limit is
 //! one `Gcra` in an `Arc`). The clock is passed in, so tests drive time by hand.
-//!
-//! Not wired to the config yet: throttling settings come with their own change.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,6 +42,11 @@ pub struct Gcra {
 impl Gcra {
     pub fn new() -> Gcra {
         Gcra::default()
+    }
+
+    /// Forgets every token taken: the bucket is full again.
+    pub fn reset(&self) {
+        self.tat.store(0, Ordering::Relaxed);
     }
 
     /// Takes one token at `now_ns`: `Ok(())` if the request conforms, else `Err(ns)` with how

@@ -13,6 +13,7 @@
 //! - [`metrics`]: per-core counters and the registry that merges them.
 //! - [`gateway_response`]: AWS gateway response types and their per-API overrides.
 //! - [`gcra`]: the lock-free token bucket rate limits are built from.
+//! - [`usage`]: throttles, API keys, usage plans and quotas (tables, slots, request steps).
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
@@ -29,3 +30,4 @@ pub mod resolve;
 pub mod route;
 pub mod tls;
 pub mod uri;
+pub mod usage;

@@ -19,7 +19,7 @@
 mod escape;
 mod ids;
 mod template;
-mod time;
+pub(crate) mod time;
 pub(crate) use time::civil_from_days;
 mod var;
 
