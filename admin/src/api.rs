@@ -155,6 +155,8 @@ pub struct Running<P: DataPlane> {
     pub resources: ResourceDb,
     /// What `current` was checked with ([`crate::certificates::load_stored`] of `resources`).
     pub stored: StoredCertificates,
+    /// Where API key tables are published for the workers, and the per-key usage slots.
+    pub usage: Arc<turnpike_core::usage::UsageState>,
 }
 
 /// What [`Admin::reload_tls_files`] did.

@@ -25,6 +25,7 @@ use turnpike_core::{
     config::{self, ConfigErrors, ConfigFile},
     metrics::MetricsRegistry,
     tls::StoredCertificates,
+    usage::UsageState,
 };
 use turnpike_proxy::{
     access_log::{self, LogSinks},
@@ -327,7 +328,16 @@ fn serve(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let server = Server::start(snapshot, Options { driver }).map_err(|e| anyhow::anyhow!(e))?;
+    // API keys and usage plans: the admin builds key tables into it, workers read them.
+    let usage = Arc::new(UsageState::new());
+    let server = Server::start(
+        snapshot,
+        Options {
+            driver,
+            usage: usage.clone(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
         "turnpike {} serving {} (config version {}) on {} with {} workers, driver {}",
         env!("CARGO_PKG_VERSION"),
@@ -358,6 +368,7 @@ fn serve(
             version: chosen.version,
             resources,
             stored,
+            usage,
         };
         let admin_api = Arc::new(Admin::new(running, token, admin.metrics_public));
         // Certificate files are read again on SIGHUP and when they change on disk.

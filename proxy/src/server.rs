@@ -32,14 +32,18 @@ pub fn worker_count(workers: Workers) -> usize {
 
 /// What all workers share: the published config and the drain flag.
 pub struct ServerState {
+    /// API key tables and per-key usage state, published by the admin.
+    pub usage: Arc<turnpike_core::usage::UsageState>,
     pub snapshots: Arc<SnapshotCell>,
     pub draining: AtomicBool,
 }
 
 /// Start-up choices that are not part of the config document.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub driver: DriverChoice,
+    /// The published API key table and the per-key usage slots (empty: no keys).
+    pub usage: Arc<turnpike_core::usage::UsageState>,
 }
 
 /// A running gateway: its workers and shared state.
@@ -78,6 +82,7 @@ impl Server {
         let state = Arc::new(ServerState {
             snapshots: Arc::new(SnapshotCell::new(first)),
             draining: AtomicBool::new(false),
+            usage: options.usage,
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::with_capacity(count);

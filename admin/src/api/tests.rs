@@ -103,6 +103,7 @@ fn fixture() -> Fixture {
         version: 1,
         resources: crate::db::ResourceDb::open(dir.path()).expect("resource store"),
         stored: turnpike_core::tls::StoredCertificates::default(),
+        usage: Default::default(),
     };
     let admin = Admin::new(running, AdminToken::from_secret("tok"), false);
     Fixture { dir, plane, admin }
