@@ -191,9 +191,9 @@ fn the_embedded_default_is_valid() {
 #[test]
 fn features_not_built_yet_are_refused_not_ignored() {
     let e =
-        errors("apis:\n  - name: a\n    stages:\n      - { name: prod, throttle: { rate: 5 } }\n");
+        errors("apis:\n  - name: a\n    stages:\n      - { name: prod, caching: { ttl: 5 } }\n");
     assert!(
-        has(&e, "apis[0].stages[0].throttle", "unknown field `throttle`"),
+        has(&e, "apis[0].stages[0].caching", "unknown field `caching`"),
         "{e:?}"
     );
 }
