@@ -3,15 +3,12 @@ per-route settings, each a token bucket shared by every worker, with 429 THROTTL
 (Retry-After from the bucket) through the gateway responses; and routes that require an API
 key refusing requests without one (403 INVALID_API_KEY)."""
 
-import http.client
-import json
-import threading
 import time
 
 import pytest
 import requests
 
-from conftest import Gateway
+from conftest import hammer
 
 
 def mock_api(stage=None, routes=None, **extra):
@@ -34,40 +31,6 @@ def mock_api(stage=None, routes=None, **extra):
 
 def config(stage=None, throttle="off", **extra):
     return {"gateway": {"throttle": throttle}, "apis": [mock_api(stage, **extra)]}
-
-
-def hammer(port, path, seconds, conns=4):
-    """Sends GETs on `conns` keep-alive connections for `seconds`; returns
-    (statuses by code, elapsed seconds from the first send to the last answer)."""
-    counts = {}
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-    started = []
-
-    def run():
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        local = {}
-        while True:
-            now = time.monotonic()
-            if now >= stop:
-                break
-            if not started:
-                started.append(now)
-            c.request("GET", path)
-            r = c.getresponse()
-            r.read()
-            local[r.status] = local.get(r.status, 0) + 1
-        c.close()
-        with lock:
-            for k, v in local.items():
-                counts[k] = counts.get(k, 0) + v
-
-    threads = [threading.Thread(target=run) for _ in range(conns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return counts, time.monotonic() - started[0]
 
 
 def test_a_stage_throttle_admits_burst_plus_rate_times_time(gateway):
