@@ -5,12 +5,14 @@ it first). The I/O driver comes from the environment: MONOIO_FORCE_LEGACY_DRIVER
 whole suite on epoll; without it, io_uring where the kernel allows it.
 """
 
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -358,3 +360,41 @@ def one_response(data, **kw):
     rs = parse_responses(data, **kw)
     assert len(rs) == 1, rs
     return rs[0]
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+def hammer(port, path, seconds, conns=4, headers=None):
+    """Sends GETs on `conns` keep-alive connections for `seconds`; returns
+    (statuses by code, elapsed seconds from the first send to the last answer)."""
+    counts = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    started = []
+
+    def run():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        local = {}
+        while True:
+            now = time.monotonic()
+            if now >= stop:
+                break
+            if not started:
+                started.append(now)
+            c.request("GET", path, headers=headers or {})
+            r = c.getresponse()
+            r.read()
+            local[r.status] = local.get(r.status, 0) + 1
+        c.close()
+        with lock:
+            for k, v in local.items():
+                counts[k] = counts.get(k, 0) + v
+
+    threads = [threading.Thread(target=run) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return counts, time.monotonic() - started[0]
+

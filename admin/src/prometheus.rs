@@ -162,6 +162,26 @@ impl Scrape {
             }
         }
 
+        let mut throttled = encoder.encode_descriptor(
+            "turnpike_throttled_requests",
+            "Requests refused with 429 THROTTLED (account, route or usage plan throttle), by API, stage and route.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, route) in self.routes() {
+            ConstCounter::new(route.throttled).encode(throttled.encode_family(&labels)?)?;
+        }
+
+        let mut quota = encoder.encode_descriptor(
+            "turnpike_quota_exceeded_requests",
+            "Requests refused with 429 QUOTA_EXCEEDED (a key's usage plan quota used up), by API, stage and route.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, route) in self.routes() {
+            ConstCounter::new(route.quota_exceeded).encode(quota.encode_family(&labels)?)?;
+        }
+
         let seconds = Unit::Seconds;
         let mut latency = encoder.encode_descriptor(
             "turnpike_request_duration",

@@ -530,6 +530,7 @@ pub fn answer_lines() -> respond::AnswerLines<'static> {
         request_id: b"JKJaXmhLoAMEJeQ=",
         cors: None,
         persist: respond::Persist::Default,
+        retry_after: None,
     }
 }
 

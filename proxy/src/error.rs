@@ -11,6 +11,8 @@ use crate::h1::request::HeadError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     BadRequest,
+    /// No API key, or one that is unknown, disabled or has no usage plan for the stage.
+    InvalidApiKey,
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
@@ -21,6 +23,10 @@ pub enum ErrorKind {
     /// the domain its Host names (RFC 9110 section 15.5.20).
     MisdirectedRequest,
     HeaderFieldsTooLarge,
+    /// A throttle's bucket was empty (RFC 6585 section 4).
+    Throttled,
+    /// The API key's usage plan quota for the period is used up.
+    QuotaExceeded,
     /// The route's integration cannot serve this stage (a stage variable it needs is missing).
     ApiConfiguration,
     NotImplemented,
@@ -70,6 +76,7 @@ impl GatewayError {
     pub fn status(self) -> u16 {
         match self.kind {
             ErrorKind::BadRequest => 400,
+            ErrorKind::InvalidApiKey => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTimeout => 408,
@@ -78,6 +85,7 @@ impl GatewayError {
             ErrorKind::ExpectationFailed => 417,
             ErrorKind::MisdirectedRequest => 421,
             ErrorKind::HeaderFieldsTooLarge => 431,
+            ErrorKind::Throttled | ErrorKind::QuotaExceeded => 429,
             ErrorKind::ApiConfiguration => 500,
             ErrorKind::NotImplemented => 501,
             ErrorKind::BadGateway => 502,
@@ -90,6 +98,7 @@ impl GatewayError {
     pub fn message(self) -> &'static str {
         match self.kind {
             ErrorKind::BadRequest => "Bad Request",
+            ErrorKind::InvalidApiKey => "Forbidden",
             ErrorKind::NotFound => "Not Found",
             ErrorKind::MethodNotAllowed => "Method Not Allowed",
             ErrorKind::RequestTimeout => "Request Timeout",
@@ -98,6 +107,8 @@ impl GatewayError {
             ErrorKind::ExpectationFailed => "Expectation Failed",
             ErrorKind::MisdirectedRequest => "Misdirected Request",
             ErrorKind::HeaderFieldsTooLarge => "Request Header Fields Too Large",
+            ErrorKind::Throttled => "Too Many Requests",
+            ErrorKind::QuotaExceeded => "Limit Exceeded",
             ErrorKind::ApiConfiguration | ErrorKind::BadGateway => "Internal Server Error",
             ErrorKind::NotImplemented => "Not Implemented",
             ErrorKind::ServiceUnavailable => "Service Unavailable",
@@ -110,6 +121,9 @@ impl GatewayError {
     pub fn response_type(self) -> ResponseType {
         match self.kind {
             ErrorKind::NotFound => ResponseType::ResourceNotFound,
+            ErrorKind::InvalidApiKey => ResponseType::InvalidApiKey,
+            ErrorKind::Throttled => ResponseType::Throttled,
+            ErrorKind::QuotaExceeded => ResponseType::QuotaExceeded,
             ErrorKind::PayloadTooLarge => ResponseType::RequestTooLarge,
             ErrorKind::ApiConfiguration => ResponseType::ApiConfigurationError,
             ErrorKind::BadGateway => ResponseType::IntegrationFailure,
@@ -122,6 +136,9 @@ impl GatewayError {
     pub fn error_type(self) -> &'static str {
         match self.kind {
             ErrorKind::NotFound => "NotFoundException",
+            ErrorKind::InvalidApiKey => "ForbiddenException",
+            ErrorKind::Throttled => "TooManyRequestsException",
+            ErrorKind::QuotaExceeded => "LimitExceededException",
             ErrorKind::PayloadTooLarge => "RequestEntityTooLargeException",
             ErrorKind::GatewayTimeout => "IntegrationTimeoutException",
             ErrorKind::BadGateway | ErrorKind::ApiConfiguration => "InternalServerErrorException",

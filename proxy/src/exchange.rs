@@ -16,6 +16,10 @@ use turnpike_core::{
     context::{RequestContext, RequestId},
     cors::CorsPolicy,
     route::Params,
+    usage::{
+        Now, Refusal, RefusalKind, RequestStep,
+        steps::{self, StepInput},
+    },
 };
 
 use crate::{
@@ -31,6 +35,7 @@ use crate::{
     snapshot::{Snapshot, SnapshotRef},
     stream::Stream,
     tls::server::TlsServer,
+    traffic,
     upstream::{self, Forwarded},
     watch::Side,
     worker::Worker,
@@ -100,6 +105,8 @@ pub struct RequestCtx {
     pub error: Option<GatewayError>,
     /// The Origin header, when the API has a CORS policy.
     pub origin: Option<Span>,
+    /// Seconds a throttled or over-quota client should wait (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl RequestCtx {
@@ -116,6 +123,7 @@ impl RequestCtx {
             integration_status: None,
             error: None,
             origin: None,
+            retry_after: None,
         }
     }
 
@@ -132,6 +140,7 @@ impl RequestCtx {
             request_id: self.request_id.as_bytes(),
             cors: cors_for(plan, self.origin, buf),
             persist: respond::persist(keep, minor),
+            retry_after: self.retry_after,
         }
     }
 }
@@ -243,6 +252,30 @@ async fn run(
         }
         return answered;
     }
+    // Traffic control: API key, throttles, usage plan and quota.
+    if !plan.steps.is_empty()
+        && let Err(refusal) = admit(worker, st, x, plan)
+    {
+        if let Some(out) = upstream_head {
+            worker.bufs.give(out);
+        }
+        let e = match refusal.kind {
+            RefusalKind::InvalidApiKey => {
+                GatewayError::client(ErrorKind::InvalidApiKey, "no valid API key for this stage")
+            }
+            RefusalKind::Throttled => {
+                plan.counters[worker.id].count_throttled();
+                GatewayError::client(ErrorKind::Throttled, "throttled")
+            }
+            RefusalKind::QuotaExceeded => {
+                plan.counters[worker.id].count_quota_exceeded();
+                GatewayError::client(ErrorKind::QuotaExceeded, "usage plan quota exceeded")
+            }
+        };
+        x.retry_after = refusal.retry_after_ms.map(|ms| ms.div_ceil(1000));
+        let read = discard_body(st);
+        return answer_error(worker, c, st, x, plan, e, read, head_only).await;
+    }
     if let BodyKind::Length(n) = st.head.body
         && n > plan.body_limit
         && !matches!(plan.integration, PlanIntegration::NoRoute)
@@ -315,6 +348,35 @@ async fn run(
     }
 }
 
+/// Runs the plan's traffic-control steps on the newest key table.
+#[inline]
+fn admit(
+    worker: &Worker,
+    st: &RequestState,
+    x: &RequestCtx,
+    plan: &RoutePlan,
+) -> Result<(), Refusal> {
+    let api_key = match plan.steps.first() {
+        Some(RequestStep::RequireApiKey) => st
+            .head
+            .find(&st.rbuf, b"x-api-key")
+            .map(|s| s.get(&st.rbuf)),
+        _ => None,
+    };
+    let input = StepInput {
+        api_key,
+        stage: plan.stage_uid,
+        route_key: &plan.route_key,
+    };
+    let now = Now {
+        mono_ns: traffic::mono_ns(x.started),
+        epoch_ms: x.epoch_ms,
+    };
+    worker
+        .keys
+        .with(|table, usage| steps::admit(&plan.steps, input, table, &usage.slots, now))
+}
+
 /// Answers a CORS preflight if this is one: 204 with the policy's headers when allowed, a bare
 /// 204 (which a browser refuses) when not. `None`: not a preflight.
 async fn preflight(
@@ -353,6 +415,7 @@ async fn preflight(
         request_id: x.request_id.as_bytes(),
         cors: None,
         persist: respond::persist(keep, st.head.minor_version),
+        retry_after: None,
     };
     respond::finish_head(&mut out, &lines);
     x.status = 204;

@@ -31,6 +31,7 @@ pub mod server;
 pub mod snapshot;
 pub mod stream;
 pub mod tls;
+pub mod traffic;
 pub mod upstream;
 pub mod watch;
 pub mod worker;

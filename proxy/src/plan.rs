@@ -9,7 +9,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use turnpike_core::{metrics::RouteCounters, uri::PathTemplate};
+use turnpike_core::{metrics::RouteCounters, uri::PathTemplate, usage::RequestStep};
 
 use crate::respond::Policies;
 
@@ -34,6 +34,10 @@ pub struct RoutePlan {
     pub policies: Arc<Policies>,
     /// The stage's access log, if it has one.
     pub access_log: Option<Arc<crate::exchange::StageLog>>,
+    /// Traffic control (API key, throttles, usage plan), in order; empty when none applies.
+    pub steps: Box<[RequestStep]>,
+    /// [`turnpike_core::usage::stage_uid`] of the API stage, which usage plans name.
+    pub stage_uid: u32,
 }
 
 /// A plan's integration.

@@ -55,6 +55,8 @@ pub struct AnswerLines<'a> {
     /// The API's CORS policy, with the request's Origin when the policy allows it.
     pub cors: Option<(&'a turnpike_core::cors::CorsPolicy, Option<&'a [u8]>)>,
     pub persist: Persist,
+    /// `Retry-After` (seconds; RFC 9110 section 10.2.3) of a throttled or over-quota request.
+    pub retry_after: Option<u64>,
 }
 
 /// Ends a response head: `apigw-requestid`, CORS (for a matching Origin), `Connection`, and
@@ -62,6 +64,11 @@ pub struct AnswerLines<'a> {
 #[inline]
 pub fn finish_head(out: &mut Vec<u8>, a: &AnswerLines<'_>) {
     encode::header(out, b"apigw-requestid", a.request_id);
+    if let Some(secs) = a.retry_after {
+        out.extend_from_slice(b"Retry-After: ");
+        encode::push_decimal(out, secs);
+        out.extend_from_slice(encode::CRLF);
+    }
     match a.cors {
         Some((policy, Some(origin))) => {
             policy.write_actual(origin, out);

@@ -22,6 +22,7 @@ use turnpike_core::{
     access_log::LogDestination,
     config::{Api, Config, ConfigError, ConfigErrors, IntegrationKind, Mock, Stage, UpstreamTls},
     metrics::{MetricsRegistry, SeriesKey, WorkerGauges},
+    usage::{stage_uid, steps},
 };
 
 use crate::{
@@ -31,6 +32,7 @@ use crate::{
     plan::{MockResponse, PlanIntegration, ProxyPlan, ProxyTarget, RoutePlan},
     respond::Policies,
     tls::{client::TlsClient, server::TlsServer},
+    traffic::{account_bucket, route_bucket},
     upstream::pool::PoolKey,
 };
 
@@ -72,6 +74,7 @@ impl Snapshot {
                 format!("{level:?}: {e}"),
             ));
         }
+        let account = config.gateway.throttle.map(account_bucket);
         let mut plans = Vec::new();
         let mut plan_base = Vec::with_capacity(config.apis.len());
         let mut api_policies = Vec::with_capacity(config.apis.len());
@@ -84,7 +87,8 @@ impl Snapshot {
             for (s, stage) in api.stages.iter().enumerate() {
                 bases.push(plans.len() as u32);
                 let stage_name: Arc<str> = stage.name.as_str().into();
-                let plan = |route: Option<u32>, integration, counters| RoutePlan {
+                let stage_uid = stage_uid(&api.name, &stage.name);
+                let plan = |route: Option<u32>, integration, counters, steps| RoutePlan {
                     api: a as u32,
                     stage: s as u32,
                     route,
@@ -99,6 +103,8 @@ impl Snapshot {
                     counters,
                     policies: policies.clone(),
                     access_log: None,
+                    steps,
+                    stage_uid,
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
                 for (r, route) in api.routes.iter().enumerate() {
@@ -114,11 +120,23 @@ impl Snapshot {
                         stage: stage.name.clone(),
                         route: route.key.clone(),
                     });
-                    stage_plans.push(plan(Some(r as u32), integration, counters));
+                    let route_bucket = stage.route_throttle[r]
+                        .map(|limit| route_bucket(&api.name, &stage.name, &route.key, limit));
+                    let steps = steps::compile(
+                        route.api_key_required,
+                        account.as_ref(),
+                        route_bucket.as_ref(),
+                    );
+                    stage_plans.push(plan(Some(r as u32), integration, counters, steps));
                 }
                 // Requests in this stage that match no route keep its API's policies; their
                 // metrics go to the unrouted series, as before routing existed.
-                stage_plans.push(plan(None, PlanIntegration::NoRoute, metrics.unrouted()));
+                stage_plans.push(plan(
+                    None,
+                    PlanIntegration::NoRoute,
+                    metrics.unrouted(),
+                    Box::default(),
+                ));
                 plans.extend(stage_plans);
             }
             plan_base.push(bases);
@@ -161,6 +179,8 @@ impl Snapshot {
                 |d| api_policies[d].clone(),
             ),
             access_log: None,
+            steps: Box::default(),
+            stage_uid: u32::MAX,
         };
         Ok(Snapshot {
             generation,

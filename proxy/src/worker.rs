@@ -63,6 +63,8 @@ pub struct Worker {
     pub id: usize,
     pub snapshot: LocalSnapshot,
     pub server: Arc<ServerState>,
+    /// The published API key table.
+    pub keys: crate::traffic::LocalKeys,
     pub pool: UpstreamPool,
     pub bufs: BufPool,
     /// Client connections and their deadlines.
@@ -353,6 +355,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
     let worker = Rc::new(Worker {
         id: spec.id,
         snapshot,
+        keys: crate::traffic::LocalKeys::new(spec.server.usage.clone()),
         server: spec.server.clone(),
         pool: UpstreamPool::default(),
         bufs: BufPool::new(),

@@ -196,7 +196,18 @@ impl Checker {
                 max_response_headers: u.max_response_headers,
             },
             log_level: g.log_level.clone(),
+            throttle: g
+                .throttle
+                .and_then(|t| self.throttle("gateway.throttle", &t)),
         }
+    }
+
+    fn throttle(
+        &mut self,
+        path: &str,
+        t: &crate::usage::ThrottleFile,
+    ) -> Option<crate::usage::Limit> {
+        t.check().map_err(|e| self.err(path, e)).ok()
     }
 
     fn admin(&mut self, a: &AdminFile) -> Admin {
@@ -297,6 +308,7 @@ impl Checker {
                 Ok(()) => routes.push(Route {
                     key: route.key.clone(),
                     integration,
+                    api_key_required: route.api_key_required,
                 }),
                 Err(c) => {
                     let first = routes
@@ -314,6 +326,8 @@ impl Checker {
             .as_ref()
             .and_then(|f| crate::cors::check(f, &format!("{at}.cors"), &mut self.errors));
         let gateway_responses = self.gateway_responses(&at, a);
+        let mut stages = stages;
+        self.route_settings(&at, a, &routes, &mut stages);
         if a.stages.is_empty() {
             self.warn(
                 format!("{at}.stages"),
@@ -345,6 +359,39 @@ impl Checker {
             default_stage,
             stage_by_name,
         })
+    }
+
+    /// Each route's throttle on each stage: its `route_settings` entry, else the stage's
+    /// default. A route key that names no route of the API is refused.
+    fn route_settings(&mut self, at: &str, a: &ApiFile, routes: &[Route], stages: &mut [Stage]) {
+        let keys: Vec<Option<RouteKey>> = routes
+            .iter()
+            .map(|r| RouteKey::parse(&r.key).ok())
+            .collect();
+        for (s, (file, stage)) in a.stages.iter().zip(stages.iter_mut()).enumerate() {
+            let sat = format!("{at}.stages[{s}]");
+            let default = file
+                .throttle
+                .and_then(|t| self.throttle(&format!("{sat}.throttle"), &t));
+            stage.route_throttle = vec![default; routes.len()];
+            for (key, settings) in &file.route_settings {
+                let path = format!("{sat}.route_settings.{key}");
+                let Ok(parsed) = RouteKey::parse(key) else {
+                    self.err(
+                        path,
+                        format!("{key:?} is not a route key (`GET /pets`, `$default`)"),
+                    );
+                    continue;
+                };
+                let Some(r) = keys.iter().position(|k| k.as_ref() == Some(&parsed)) else {
+                    self.err(path, format!("no route {key:?} in this API"));
+                    continue;
+                };
+                if let Some(t) = &settings.throttle {
+                    stage.route_throttle[r] = self.throttle(&format!("{path}.throttle"), t);
+                }
+            }
+        }
     }
 
     fn gateway_responses(
@@ -451,6 +498,7 @@ impl Checker {
                 variables: st.variables.clone(),
                 access_log,
                 client_certificate: None,
+                route_throttle: Vec::new(),
             });
         }
         out

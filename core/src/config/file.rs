@@ -51,6 +51,69 @@ pub struct GatewayFile {
     /// Log filter (`info`, `debug`, `turnpike_proxy=debug,info`); `--log-level` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// The account-level throttle every request of every API takes a token from (AWS's
+    /// per-account, per-Region limit): `{ rate_limit: 10000, burst_limit: 5000 }` unless set;
+    /// `off` (or `null`) for none.
+    #[serde(with = "account_throttle")]
+    pub throttle: Option<crate::usage::ThrottleFile>,
+}
+
+/// AWS's default account-level throttle: 10,000 requests per second, bursts of 5,000.
+pub const DEFAULT_ACCOUNT_THROTTLE: crate::usage::ThrottleFile = crate::usage::ThrottleFile {
+    rate_limit: 10_000.0,
+    burst_limit: 5_000,
+};
+
+/// `gateway.throttle`: a throttle, or `off` / `null` / `false` for none (written back as
+/// `off`, so a document read back never turns the default on again).
+mod account_throttle {
+    use std::fmt;
+
+    use serde::{
+        Deserialize, Deserializer, Serialize, Serializer,
+        de::{self, MapAccess, Visitor, value::MapAccessDeserializer},
+    };
+
+    use crate::usage::ThrottleFile;
+
+    pub fn serialize<S: Serializer>(t: &Option<ThrottleFile>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => t.serialize(s),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ThrottleFile>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<ThrottleFile>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("{ rate_limit, burst_limit } or off")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                ThrottleFile::deserialize(MapAccessDeserializer::new(map)).map(Some)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "off" => Ok(None),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                match v {
+                    false => Ok(None),
+                    true => Err(E::invalid_value(de::Unexpected::Bool(v), &self)),
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for GatewayFile {
@@ -66,6 +129,7 @@ impl Default for GatewayFile {
             max_headers: 100,
             upstream: UpstreamFile::default(),
             log_level: None,
+            throttle: Some(DEFAULT_ACCOUNT_THROTTLE),
         }
     }
 }
@@ -217,6 +281,25 @@ pub struct ApiFile {
     /// Overridden gateway responses, keyed by AWS type (`RESOURCE_NOT_FOUND`, `DEFAULT_4XX`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub gateway_responses: BTreeMap<String, crate::gateway_response::GatewayResponseFile>,
+    /// Where routes with `api_key_required` read the API key (AWS REST `apiKeySource`):
+    /// `header`, the `x-api-key` header.
+    #[serde(default, skip_serializing_if = "ApiKeySource::is_default")]
+    pub api_key_source: ApiKeySource,
+}
+
+/// AWS's `ApiKeySourceType`. `AUTHORIZER` comes with authorizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeySource {
+    /// The `x-api-key` request header.
+    #[default]
+    Header,
+}
+
+impl ApiKeySource {
+    pub fn is_default(&self) -> bool {
+        *self == ApiKeySource::default()
+    }
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
@@ -276,6 +359,10 @@ pub enum IntegrationType {
 pub struct RouteFile {
     pub key: String,
     pub integration: String,
+    /// Requests must carry an enabled API key with a usage plan for the stage (AWS
+    /// `apiKeyRequired`); others get 403 `INVALID_API_KEY`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub api_key_required: bool,
 }
 
 /// `{ name: prod, variables: { backend: "127.0.0.1:9000" } }`.
@@ -292,6 +379,22 @@ pub struct StageFile {
     /// backend of this stage (AWS REST `clientCertificateId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<String>,
+    /// The stage's default route throttle: each route of the stage gets a bucket with these
+    /// limits (AWS HTTP API `DefaultRouteSettings`, REST method throttling `*/*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<crate::usage::ThrottleFile>,
+    /// Per-route settings on this stage, keyed by route key (`GET /pets`), overriding the
+    /// stage's (AWS `RouteSettings`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub route_settings: BTreeMap<String, RouteSettingsFile>,
+}
+
+/// `{ throttle: { rate_limit: 5, burst_limit: 10 } }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettingsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<crate::usage::ThrottleFile>,
 }
 
 /// `{ destination: /var/log/turnpike/access.log, format: json }`.

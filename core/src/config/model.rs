@@ -38,6 +38,8 @@ pub struct Gateway {
     pub max_headers: usize,
     pub upstream: UpstreamPolicy,
     pub log_level: Option<String>,
+    /// The account-level throttle (`None`: off).
+    pub throttle: Option<crate::usage::Limit>,
 }
 
 /// A listening address, and whether it speaks TLS (`https://` in `gateway.listen`).
@@ -150,6 +152,8 @@ pub struct Route {
     /// The key as written (`GET /users/{id}`).
     pub key: String,
     pub integration: u32,
+    /// AWS `apiKeyRequired`.
+    pub api_key_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +163,9 @@ pub struct Stage {
     pub access_log: Option<AccessLog>,
     /// The client certificate presented to `https://` backends: (id, certificate).
     pub client_certificate: Option<(String, Arc<Certificate>)>,
+    /// Per route (same index as `Api::routes`): the route's throttle on this stage, from
+    /// `route_settings` or else the stage's `throttle`; `None`: not throttled here.
+    pub route_throttle: Vec<Option<crate::usage::Limit>>,
 }
 
 /// A stage's access log settings, checked.

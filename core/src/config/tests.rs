@@ -191,9 +191,9 @@ fn the_embedded_default_is_valid() {
 #[test]
 fn features_not_built_yet_are_refused_not_ignored() {
     let e =
-        errors("apis:\n  - name: a\n    stages:\n      - { name: prod, throttle: { rate: 5 } }\n");
+        errors("apis:\n  - name: a\n    stages:\n      - { name: prod, caching: { ttl: 5 } }\n");
     assert!(
-        has(&e, "apis[0].stages[0].throttle", "unknown field `throttle`"),
+        has(&e, "apis[0].stages[0].caching", "unknown field `caching`"),
         "{e:?}"
     );
 }
@@ -365,4 +365,58 @@ fn parts_of_a_document_parse_from_yaml_or_json() {
     assert_eq!(v[1], 2);
     assert!(parse_value("{").is_err());
     assert!(parse_value("a: [").is_err());
+}
+
+#[test]
+fn the_account_throttle_is_on_by_default_and_turns_off_three_ways() {
+    use crate::usage::Limit;
+    let (_, c) = load("apis: []\n").expect("default");
+    assert!(matches!(c.gateway.throttle, Some(Limit::Rate(_))));
+    for off in ["off", "null", "false", "~"] {
+        let (file, c) = load(&format!("gateway: {{ throttle: {off} }}\n")).expect(off);
+        assert!(c.gateway.throttle.is_none(), "{off}");
+        // Written back as `off`, which reads back as off: never the default again.
+        let text = serde_json::to_string(&file).expect("json");
+        assert!(text.contains(r#""throttle":"off""#), "{text}");
+    }
+    let e = errors("gateway: { throttle: on }\n");
+    assert!(has(&e, "gateway.throttle", "off"), "{e:?}");
+    let e = errors("gateway: { throttle: { rate_limit: 5 } }\n");
+    assert!(has(&e, "gateway.throttle", "burst_limit"), "{e:?}");
+    let e = errors("gateway: { throttle: { rate_limit: -5, burst_limit: 1 } }\n");
+    assert!(has(&e, "gateway.throttle", "non-negative"), "{e:?}");
+}
+
+#[test]
+fn route_settings_resolve_per_route_over_the_stage_default() {
+    use crate::usage::Limit;
+    let (_, c) = load(
+        r#"
+apis:
+  - name: a
+    integrations: { m: { type: mock } }
+    routes:
+      - { key: "GET /a", integration: m, api_key_required: true }
+      - { key: "GET /b/{id}", integration: m }
+      - { key: "GET /c", integration: m }
+    stages:
+      - name: prod
+        throttle: { rate_limit: 10, burst_limit: 20 }
+        route_settings:
+          "GET /b/{id}": { throttle: { rate_limit: 0, burst_limit: 0 } }
+          "GET /c": {}
+      - name: beta
+"#,
+    )
+    .expect("config");
+    let api = &c.apis[0];
+    assert!(api.routes[0].api_key_required && !api.routes[1].api_key_required);
+    let prod = &api.stages[0].route_throttle;
+    assert!(matches!(prod[0], Some(Limit::Rate(_))));
+    assert_eq!(prod[1], Some(Limit::Closed));
+    assert_eq!(
+        prod[2], prod[0],
+        "a setting without a throttle keeps the stage's"
+    );
+    assert_eq!(api.stages[1].route_throttle, vec![None, None, None]);
 }

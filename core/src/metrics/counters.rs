@@ -89,6 +89,10 @@ impl HistogramReading {
 #[repr(align(128))]
 pub struct RouteCounters {
     requests: AtomicU64,
+    /// Requests refused by a throttle (429 `THROTTLED`).
+    throttled: AtomicU64,
+    /// Requests refused by a usage plan quota (429 `QUOTA_EXCEEDED`).
+    quota_exceeded: AtomicU64,
     by_class: [AtomicU64; 5],
     latency: Histogram,
     integration_latency: Histogram,
@@ -111,9 +115,23 @@ impl RouteCounters {
         }
     }
 
+    /// Counts a request a throttle refused (it is also recorded with its 429).
+    #[inline]
+    pub fn count_throttled(&self) {
+        self.throttled.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request a usage plan quota refused.
+    #[inline]
+    pub fn count_quota_exceeded(&self) {
+        self.quota_exceeded.fetch_add(1, Relaxed);
+    }
+
     pub fn read(&self) -> RouteReading {
         RouteReading {
             requests: self.requests.load(Relaxed),
+            throttled: self.throttled.load(Relaxed),
+            quota_exceeded: self.quota_exceeded.load(Relaxed),
             by_class: std::array::from_fn(|i| self.by_class[i].load(Relaxed)),
             latency: self.latency.read(),
             integration_latency: self.integration_latency.read(),
@@ -125,6 +143,10 @@ impl RouteCounters {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RouteReading {
     pub requests: u64,
+    /// Requests refused by a throttle (429 `THROTTLED`).
+    pub throttled: u64,
+    /// Requests refused by a usage plan quota (429 `QUOTA_EXCEEDED`).
+    pub quota_exceeded: u64,
     /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
     pub by_class: [u64; 5],
     pub latency: HistogramReading,
@@ -134,6 +156,8 @@ pub struct RouteReading {
 impl RouteReading {
     pub fn merge(&mut self, other: &RouteReading) {
         self.requests = self.requests.wrapping_add(other.requests);
+        self.throttled = self.throttled.wrapping_add(other.throttled);
+        self.quota_exceeded = self.quota_exceeded.wrapping_add(other.quota_exceeded);
         for (mine, theirs) in self.by_class.iter_mut().zip(&other.by_class) {
             *mine = mine.wrapping_add(*theirs);
         }

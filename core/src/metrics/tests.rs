@@ -116,6 +116,8 @@ fn readings_merge_over_workers() {
         RouteReading {
             requests: 5,
             by_class: [0, 3, 0, 1, 1],
+            throttled: 0,
+            quota_exceeded: 0,
             latency: HistogramReading {
                 counts: buckets(&[(0, 1), (1, 2), (6, 1), (14, 1)]),
                 sum_micros: 500 + 501 + 1_000 + 30_000 + 20_000_000,
@@ -131,6 +133,8 @@ fn readings_merge_over_workers() {
         RouteReading {
             requests: 2,
             by_class: [0, 0, 0, 2, 0],
+            throttled: 0,
+            quota_exceeded: 0,
             latency: HistogramReading {
                 counts: buckets(&[(0, 2)]),
                 sum_micros: 30,
