@@ -16,11 +16,23 @@
 #   loadtest/peer-bench.sh --idle-check --tls   # resident memory per idle TLS connection
 #   TURNPIKE_BASE=old/turnpike loadtest/peer-bench.sh  # also a second turnpike binary, turnpike-base,
 #                                               # with the same config: new against old
+#   loadtest/peer-bench.sh --scenarios "small apikeys"  # an API key per request among 10,000
 #
 # TLS scenarios (tls, tls-newconn, tls-resume) and --idle-check --tls: each proxy also
 # terminates TLS 1.3 on a port of its own (turnpike :18443, nginx :18444, HAProxy :18445,
 # turnpike-base :18446) with one ECDSA P-256 self-signed certificate made for the run
 # (bench.turnpike.test and IP 127.0.0.1), proxying to the same plain-HTTP backend.
+#
+# apikeys scenario: each request carries an x-api-key drawn from APIKEYS (10,000) keys made for
+# the run. nginx (a map over the keys, a limit_req zone keyed by the key), HAProxy (a map file, a
+# stick table tracking each key's request rate) and turnpike (a route with api_key_required, a
+# usage plan with a throttle, the keys imported through the admin API) each check the key and
+# count it against a per-key limit too high to refuse anything, on ports of their own
+# (nginx-apikeys, haproxy-apikeys, turnpike-apikeys), beside the same proxies without the check.
+#
+# Every turnpike config sets gateway.throttle to TURNPIKE_THROTTLE (default null: the
+# account-level throttle, 10,000 req/s by default, would otherwise cap every scenario); a binary
+# that predates that field runs without the line.
 #
 # Everything runs on loopback high ports; every process started here is stopped on exit.
 set -euo pipefail
@@ -62,6 +74,13 @@ IDLE_SETTLE_MAX=${IDLE_SETTLE_MAX:-15}
 # The origin the policies scenario sends and the CORS policies allow.
 CORS_ORIGIN=https://app.example.com
 SCRAPE_ROUTES=${SCRAPE_ROUTES:-200}
+# apikeys: distinct keys, and the per-key limit every proxy counts them against (requests per
+# second and burst), far above what one key gets in a run so that nothing is refused.
+APIKEYS=${APIKEYS:-10000}
+APIKEY_RATE=${APIKEY_RATE:-1000000}
+APIKEY_BURST=${APIKEY_BURST:-100000}
+# turnpike's account-level throttle in every config written here (YAML); null turns it off.
+TURNPIKE_THROTTLE=${TURNPIKE_THROTTLE:-null}
 
 BACKEND_PORT=18000
 TURNPIKE_PORT=18080
@@ -75,6 +94,13 @@ TURNPIKE_BASE_PORT=18085
 TURNPIKE_BASE_POLICIES_PORT=18086
 ADMIN_BASE_PORT=18092
 ADMIN_BASE_POLICIES_PORT=18093
+# apikeys scenario: the proxies checking an API key per request.
+NGINX_APIKEYS_PORT=18087
+HAPROXY_APIKEYS_PORT=18088
+TURNPIKE_APIKEYS_PORT=18089
+TURNPIKE_BASE_APIKEYS_PORT=18094
+ADMIN_APIKEYS_PORT=18095
+ADMIN_BASE_APIKEYS_PORT=18096
 # TLS listeners (TLS scenarios and --idle-check --tls only); the backend stays plain HTTP.
 TURNPIKE_TLS_PORT=18443
 NGINX_TLS_PORT=18444
@@ -100,7 +126,8 @@ Options (environment variable in brackets):
   --workers N         proxy workers (nginx worker_processes, haproxy nbthread, turnpike workers) [WORKERS=$WORKERS]
   --proxy-cpus LIST   taskset CPU list for the proxies [PROXY_CPUS=$PROXY_CPUS]
   --load-cpus LIST    taskset CPU list for the generator and the backend [LOAD_CPUS=$LOAD_CPUS]
-  --scenarios LIST    any of: small big upload newconn rate policies tls tls-newconn tls-resume
+  --scenarios LIST    any of: small big upload newconn rate policies apikeys tls tls-newconn
+                      tls-resume
                       [SCENARIOS="$SCENARIOS"]
                       tls: small GETs over kept-alive TLS 1.3 connections (--conns); tls-newconn:
                       a new TLS connection per request, full handshakes; tls-resume: the same,
@@ -113,6 +140,16 @@ Options (environment variable in brackets):
                       policies: small GETs with an Origin header against nginx and turnpike, each
                       plain and with CORS + a JSON access log to a file (nginx-policies,
                       turnpike-policies); ratios in its table are to nginx-policies
+                      apikeys: small GETs each with an x-api-key drawn at random from APIKEYS
+                      keys made for the run (turnpike-load --header-values), against nginx,
+                      haproxy, turnpike and turnpike-base, each plain (the header ignored) and
+                      checking the key (nginx-apikeys: map + limit_req zone keyed by the key;
+                      haproxy-apikeys: map file + stick table of each key's request rate;
+                      turnpike-apikeys: route with api_key_required, a usage plan with a
+                      throttle and no quota, the keys imported with POST /v1/apikeys/import),
+                      every per-key limit APIKEY_RATE r/s, burst APIKEY_BURST, so nothing is
+                      refused; ratios in its table are to nginx-apikeys, and it adds each
+                      target against itself without the check
   --targets LIST      any of: direct nginx haproxy turnpike turnpike-base [TARGETS="$TARGETS";
                       turnpike-base is added when TURNPIKE_BASE is set and --targets is not]
   --base PATH         a second turnpike binary, the turnpike-base target: the turnpike target's
@@ -134,6 +171,13 @@ Options (environment variable in brackets):
                       [SCRAPE_ROUTES=$SCRAPE_ROUTES routes besides \$default, so each scrape has
                       that many routes' series to merge and format]
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
+  APIKEYS=$APIKEYS APIKEY_RATE=$APIKEY_RATE APIKEY_BURST=$APIKEY_BURST  apikeys: keys, and the
+                      per-key limit (r/s, burst) of every proxy's check
+  APIKEY_PLAN='{...}' apikeys: the JSON body of turnpike's POST /v1/usageplans (default: the
+                      bench API's \$default stage, the limit above, no quota; @RATE@ and
+                      @BURST@ are replaced)
+  TURNPIKE_THROTTLE='{ rate_limit: R, burst_limit: B }'  gateway.throttle of every turnpike
+                      config [default null: off]
   TURNPIKE_BASE=path  the turnpike-base binary (same as --base)
   QUIET_MAX=10 QUIET_WAIT=120  before each run, wait up to QUIET_WAIT s for other load to fall
                       under QUIET_MAX % of the machine (runs that could not are counted as noisy)
@@ -350,6 +394,45 @@ make_cert() {
     chmod 644 "$TMP/cert.pem" "$TMP/key.pem" "$TMP/bench.pem"
 }
 
+# make_apikeys: APIKEYS distinct keys for the apikeys scenario, 40 characters of [A-Za-z0-9]
+# as AWS makes them, drawn from the system's random source: apikeys.txt (one per line, what
+# turnpike-load draws from), apikeys.nginx-map (the entries of nginx's map), apikeys.haproxy-map
+# (HAProxy's map file). turnpike's import (JSON lines) is written once its usage plan exists.
+make_apikeys() {
+    python3 - "$TMP" "$APIKEYS" <<'PY'
+import secrets, string, sys
+tmp, n = sys.argv[1], int(sys.argv[2])
+alphabet = string.ascii_letters + string.digits
+keys = set()
+while len(keys) < n:
+    keys.add("".join(secrets.choice(alphabet) for _ in range(40)))
+keys = sorted(keys)
+with open(f"{tmp}/apikeys.txt", "w") as f:
+    f.writelines(k + "\n" for k in keys)
+with open(f"{tmp}/apikeys.nginx-map", "w") as f:
+    f.writelines(f"{k} {k};\n" for k in keys)
+with open(f"{tmp}/apikeys.haproxy-map", "w") as f:
+    f.writelines(f"{k} 1\n" for k in keys)
+PY
+    chmod 644 "$TMP"/apikeys.*
+    APIKEY_SAMPLE=$(head -1 "$TMP/apikeys.txt")
+    log "apikeys: $(wc -l <"$TMP/apikeys.txt") keys made for the run"
+}
+
+# apikeys_check TARGET: a known key gets 200; no key and an unknown key get 403. True when so.
+apikeys_check() {
+    local url="http://127.0.0.1:$(port_of "$1")/" good none bad
+    good=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $APIKEY_SAMPLE" "$url")
+    none=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+    bad=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: not-a-key-of-this-run-0000000000000000" "$url")
+    if [[ $good == 200 && $none == 403 && $bad == 403 ]]; then
+        log "$1: a known key gets 200, none and an unknown one 403"
+        return 0
+    fi
+    log "WARNING: $1 does not check keys as configured: known key $good, none $none, unknown $bad (want 200 403 403)"
+    return 1
+}
+
 # TLS_UP[target]=1 once the target answers over TLS with the run's certificate.
 declare -A TLS_UP=()
 
@@ -408,6 +491,24 @@ start_nginx() {
 EOF
 )
     fi
+    if [[ $variant == apikeys ]]; then
+        name=nginx-apikeys port=$NGINX_APIKEYS_PORT
+        # The map finds the key (a hash over the run's keys); limit_req counts each key in a
+        # shared-memory zone (10m holds some 80,000 keys), as turnpike's usage plan does.
+        http_extra=$(cat <<EOF
+    map_hash_max_size $((APIKEYS * 2));
+    map_hash_bucket_size 128;
+    map \$http_x_api_key \$api_client { default ""; include $TMP/apikeys.nginx-map; }
+    limit_req_zone \$api_client zone=keys:10m rate=${APIKEY_RATE}r/s;
+    limit_req_status 429;
+EOF
+)
+        location_extra=$(cat <<EOF
+            if (\$api_client = "") { return 403; }
+            limit_req zone=keys burst=$APIKEY_BURST nodelay;
+EOF
+)
+    fi
     if [[ $variant == policies ]]; then
         name=nginx-policies port=$NGINX_POLICIES_PORT
         : >"$TMP/nginx-access.log"
@@ -460,12 +561,25 @@ EOF
     if [[ -z $variant && $WANT_TLS == 1 ]]; then tls_check nginx; fi
 }
 
+# start_haproxy [apikeys]: HAProxy as a reverse proxy to the backend. With "apikeys": on its
+# own port, refusing (403) a request whose x-api-key is not in the run's map file, and tracking
+# each key's request rate in a stick table, refusing (429) past APIKEY_RATE per second.
 start_haproxy() {
-    local HAPROXY_TLS_BIND=
-    if [[ $WANT_TLS == 1 ]]; then
+    local variant=${1:-} name=haproxy port=$HAPROXY_PORT HAPROXY_TLS_BIND= frontend_extra=
+    if [[ -z $variant && $WANT_TLS == 1 ]]; then
         HAPROXY_TLS_BIND="bind 127.0.0.1:$HAPROXY_TLS_PORT ssl crt $TMP/bench.pem ssl-min-ver TLSv1.3 alpn http/1.1"
     fi
-    cat >"$TMP/haproxy.cfg" <<EOF
+    if [[ $variant == apikeys ]]; then
+        name=haproxy-apikeys port=$HAPROXY_APIKEYS_PORT
+        frontend_extra=$(cat <<EOF
+    stick-table type string len 128 size $((APIKEYS * 2)) expire 60s store http_req_rate(1s)
+    http-request deny deny_status 403 if !{ req.hdr(x-api-key),map($TMP/apikeys.haproxy-map) -m found }
+    http-request track-sc0 req.hdr(x-api-key)
+    http-request deny deny_status 429 if { sc0_http_req_rate gt $APIKEY_RATE }
+EOF
+)
+    fi
+    cat >"$TMP/$name.cfg" <<EOF
 global
     nbthread $WORKERS
     maxconn $HAPROXY_MAXCONN
@@ -480,37 +594,46 @@ defaults
     timeout server 60s
     timeout http-keep-alive ${CLIENT_IDLE_S}s
 frontend fe
-    bind 127.0.0.1:$HAPROXY_PORT
+    bind 127.0.0.1:$port
 ${HAPROXY_TLS_BIND:+    $HAPROXY_TLS_BIND}
+${frontend_extra}
     default_backend be
 backend be
     server s1 127.0.0.1:$BACKEND_PORT
 EOF
-    start haproxy "$PROXY_CPUS" haproxy -db -f "$TMP/haproxy.cfg"
-    wait_port $HAPROXY_PORT 5 || { log "haproxy did not start"; cat "$TMP/haproxy.log" >&2; exit 1; }
-    UP[haproxy]=1
-    if [[ $WANT_TLS == 1 ]]; then tls_check haproxy; fi
+    start $name "$PROXY_CPUS" haproxy -db -f "$TMP/$name.cfg"
+    wait_port $port 5 || { log "$name did not start"; cat "$TMP/$name.log" >&2; exit 1; }
+    UP[$name]=1
+    if [[ -z $variant && $WANT_TLS == 1 ]]; then tls_check haproxy; fi
 }
 
 # UP[target]=1 once the target serves; WHY_MISSING[target] says why a turnpike one does not.
 declare -A UP=() WHY_MISSING=()
 # start_turnpike [NAME]: turnpike as a reverse proxy to the backend. NAME (default turnpike) is
-# one of turnpike, turnpike-policies, turnpike-base, turnpike-base-policies: the -base ones run
-# the TURNPIKE_BASE binary with the same config as their counterpart, on ports of their own.
+# one of turnpike, turnpike-policies, turnpike-apikeys, turnpike-base, turnpike-base-policies,
+# turnpike-base-apikeys: the -base ones run the TURNPIKE_BASE binary with the same config as
+# their counterpart, on ports of their own.
 # The -policies ones: on their own port and admin port, with the API's CORS policy for
-# $CORS_ORIGIN and the stage's JSON access log written to a file (ACCESS_LOG[NAME]). A binary
-# that refuses this config (it predates CORS or access logs) leaves the rows "refused", with
-# `turnpike check`'s reason logged. With TLS wanted, turnpike and turnpike-base also listen for
-# https on their TLS port with the run's certificate; a binary that refuses that (it predates
-# TLS) runs without it, and only its TLS rows say "refused".
+# $CORS_ORIGIN and the stage's JSON access log written to a file (ACCESS_LOG[NAME]). The
+# -apikeys ones: on their own port and admin port, the route requiring an API key, then the
+# run's keys and a usage plan created through the admin API (provision_apikeys). A binary
+# that refuses this config (it predates CORS, access logs or API keys) leaves the rows
+# "refused", with `turnpike check`'s reason logged. With TLS wanted, turnpike and
+# turnpike-base also listen for https on their TLS port with the run's certificate; a binary
+# that refuses that (it predates TLS) runs without it, and only its TLS rows say "refused".
+# Every config sets gateway.throttle to TURNPIKE_THROTTLE; a binary that refuses the field (it
+# predates it) runs without the line.
 start_turnpike() {
     local name=${1:-turnpike} bin=$TURNPIKE port admin
-    local state=$TMP/$name-state cors= stage="{ name: \$default }" tls_port=
+    local state=$TMP/$name-state cors= stage="{ name: \$default }" tls_port= route=
+    local throttle=$TURNPIKE_THROTTLE
     case $name in
         turnpike) port=$TURNPIKE_PORT admin=$ADMIN_PORT tls_port=$TURNPIKE_TLS_PORT ;;
         turnpike-policies) port=$TURNPIKE_POLICIES_PORT admin=$ADMIN_POLICIES_PORT ;;
+        turnpike-apikeys) port=$TURNPIKE_APIKEYS_PORT admin=$ADMIN_APIKEYS_PORT ;;
         turnpike-base) port=$TURNPIKE_BASE_PORT admin=$ADMIN_BASE_PORT bin=$TURNPIKE_BASE tls_port=$TURNPIKE_BASE_TLS_PORT ;;
         turnpike-base-policies) port=$TURNPIKE_BASE_POLICIES_PORT admin=$ADMIN_BASE_POLICIES_PORT bin=$TURNPIKE_BASE ;;
+        turnpike-base-apikeys) port=$TURNPIKE_BASE_APIKEYS_PORT admin=$ADMIN_BASE_APIKEYS_PORT bin=$TURNPIKE_BASE ;;
         *) log "start_turnpike: unknown target $name"; exit 2 ;;
     esac
     if [[ $name == *-policies ]]; then
@@ -518,13 +641,20 @@ start_turnpike() {
         cors="    cors: { allow_origins: [\"$CORS_ORIGIN\"], allow_methods: [GET, POST], max_age: 600 }"
         stage="{ name: \$default, access_log: { destination: \"${ACCESS_LOG[$name]}\", format: json } }"
     fi
+    if [[ $name == *-apikeys ]]; then route=", api_key_required: true"; fi
     if [[ ! -x $bin ]]; then
         log "no turnpike binary at '$bin': the $name column will say missing"
         WHY_MISSING[$name]=missing
         return
     fi
     [[ $WANT_TLS == 1 ]] || tls_port=
-    turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port"
+    turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route"
+    if [[ -n $throttle ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1 &&
+        grep -q throttle "$TMP/$name.check"; then
+        log "$name: $bin does not know gateway.throttle (it predates the account-level throttle): its config leaves it out"
+        throttle=
+        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route"
+    fi
     if [[ -n $tls_port ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
         log "ERROR: $bin refuses the $name config with TLS ($TMP/$name.yaml):"
         sed 's/^/peer-bench:   /' "$TMP/$name.check" >&2
@@ -532,7 +662,7 @@ start_turnpike() {
         cp "$TMP/$name.yaml" "$TMP/$name.tls-refused.yaml"
         WHY_MISSING[$name@tls]=refused
         tls_port=
-        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" ""
+        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "" "$throttle" "$route"
     fi
     if ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
         log "ERROR: $bin refuses the $name config ($TMP/$name.yaml):"
@@ -542,28 +672,97 @@ start_turnpike() {
         return
     fi
     start $name "$PROXY_CPUS" "$bin" serve --config "$TMP/$name.yaml"
-    if wait_port $port 10 "${PIDS[-1]}" && curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+    if ! wait_port $port 10 "${PIDS[-1]}"; then
+        log "$name did not start: its column will say missing"
+        tail -5 "$TMP/$name.log" >&2 || true
+        WHY_MISSING[$name]=missing
+        return
+    fi
+    if [[ $name == *-apikeys ]]; then
+        # Its route answers 403 until the keys are in: provision, then check like the others.
+        if provision_apikeys "$name" "$admin" "$port" "$state" && apikeys_check "$name"; then
+            UP[$name]=1
+        else
+            WHY_MISSING[$name]=unprovisioned
+        fi
+        return
+    fi
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
         UP[$name]=1
         if [[ $name == *-policies ]]; then SANITY_REQUESTS[$name]=$((${SANITY_REQUESTS[$name]:-0} + 1)); fi
         if [[ -n $tls_port ]]; then tls_check "$name"; fi
     else
-        log "$name did not start or does not proxy: its column will say missing"
+        log "$name does not proxy: its column will say missing"
         tail -5 "$TMP/$name.log" >&2 || true
         WHY_MISSING[$name]=missing
     fi
 }
 
-# turnpike_config NAME PORT ADMIN STATE CORS STAGE TLS_PORT: writes $TMP/NAME.yaml; with a
-# TLS_PORT, an https listener there whose default certificate is the run's.
+# The usage plan turnpike's -apikeys targets create (POST /v1/usageplans): the bench API's
+# $default stage, a throttle per key of APIKEY_RATE r/s and burst APIKEY_BURST (@RATE@, @BURST@),
+# no quota.
+APIKEY_PLAN=${APIKEY_PLAN:-'{"name": "bench", "api_stages": [{"api": "bench", "stage": "$default"}], "throttle": {"rate_limit": @RATE@, "burst_limit": @BURST@}}'}
+
+# admin_call NAME ADMIN STATE METHOD PATH [CURL-ARGS...]: one admin API request with the bearer
+# token from STATE; the body goes to $TMP/NAME.admin-response, the status to stdout.
+admin_call() {
+    local name=$1 admin=$2 state=$3 method=$4 path=$5
+    shift 5
+    curl -s -m 300 -o "$TMP/$name.admin-response" -w '%{http_code}' -X "$method" \
+        -H "Authorization: Bearer $(cat "$state/admin.token")" "$@" "http://127.0.0.1:$admin$path"
+}
+
+# provision_apikeys NAME ADMIN PORT STATE: through turnpike's admin API, creates the usage plan
+# (APIKEY_PLAN) and imports the run's keys into it (POST /v1/apikeys/import, JSON lines
+# {"name", "value", "usage_plans": [plan id]}), then waits (up to 10 s) for a key to get
+# through. Not part of any measured run. False, with the admin's answer logged, on any failure.
+provision_apikeys() {
+    local name=$1 admin=$2 port=$3 state=$4 status plan t0=$SECONDS
+    local body=${APIKEY_PLAN//@RATE@/$APIKEY_RATE}
+    body=${body//@BURST@/$APIKEY_BURST}
+    status=$(admin_call "$name" "$admin" "$state" POST /v1/usageplans \
+        -H 'Content-Type: application/json' --data-binary "$body")
+    if [[ $status != 2?? ]] || ! plan=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' \
+        "$TMP/$name.admin-response" 2>/dev/null); then
+        log "ERROR: $name: POST /v1/usageplans answered $status: $(head -c 300 "$TMP/$name.admin-response" 2>/dev/null)"
+        return 1
+    fi
+    python3 - "$TMP/apikeys.txt" "$plan" >"$TMP/$name.import.jsonl" <<'PY'
+import json, sys
+plan = sys.argv[2]
+for i, key in enumerate(open(sys.argv[1]).read().split()):
+    print(json.dumps({"name": f"bench-{i}", "value": key, "usage_plans": [plan]}))
+PY
+    status=$(admin_call "$name" "$admin" "$state" POST /v1/apikeys/import \
+        -H 'Content-Type: application/x-ndjson' --data-binary "@$TMP/$name.import.jsonl")
+    if [[ $status != 2?? ]]; then
+        log "ERROR: $name: POST /v1/apikeys/import answered $status: $(head -c 300 "$TMP/$name.admin-response")"
+        return 1
+    fi
+    log "$name: usage plan $plan and $APIKEYS keys imported in $((SECONDS - t0)) s"
+    # A key takes effect within a second of its import.
+    local deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $APIKEY_SAMPLE" "http://127.0.0.1:$port/") == 200 ]] &&
+            return 0
+        sleep 0.2
+    done
+    log "ERROR: $name: a key imported 10 s ago still does not get through"
+    return 1
+}
+
+# turnpike_config NAME PORT ADMIN STATE CORS STAGE TLS_PORT THROTTLE ROUTE: writes $TMP/NAME.yaml;
+# with a TLS_PORT, an https listener there whose default certificate is the run's; with a
+# THROTTLE, gateway.throttle set to it; ROUTE is added to the $default route's fields.
 turnpike_config() {
-    local name=$1 port=$2 admin=$3 state=$4 cors=$5 stage=$6 tls_port=$7 listen tls=
+    local name=$1 port=$2 admin=$3 state=$4 cors=$5 stage=$6 tls_port=$7 throttle=$8 route=$9 listen tls=
     listen="\"127.0.0.1:$port\""
     if [[ -n $tls_port ]]; then
         listen+=", \"https://127.0.0.1:$tls_port\""
         tls=", tls: { certificate: bench }"
     fi
     cat >"$TMP/$name.yaml" <<EOF
-gateway: { listen: [$listen]$tls, workers: $WORKERS, idle_timeout_ms: $((CLIENT_IDLE_S * 1000)) }
+gateway: { listen: [$listen]$tls, workers: $WORKERS, idle_timeout_ms: $((CLIENT_IDLE_S * 1000))${throttle:+, throttle: $throttle} }
 admin: { listen: "127.0.0.1:$admin", state_dir: "$state", token_file: "$state/admin.token" }
 EOF
     if [[ -n $tls_port ]]; then
@@ -579,7 +778,7 @@ $cors
     integrations:
       backend: { type: http_proxy, uri: "http://127.0.0.1:$BACKEND_PORT" }
     routes:
-      - { key: "\$default", integration: backend }
+      - { key: "\$default", integration: backend$route }
 EOF
     # --scrape-check: more routes, each with its own series in /metrics.
     if [[ $SCRAPE_CHECK == 1 ]]; then
@@ -604,6 +803,10 @@ port_of() {
         turnpike-policies) echo $TURNPIKE_POLICIES_PORT ;;
         turnpike-base) echo $TURNPIKE_BASE_PORT ;;
         turnpike-base-policies) echo $TURNPIKE_BASE_POLICIES_PORT ;;
+        nginx-apikeys) echo $NGINX_APIKEYS_PORT ;;
+        haproxy-apikeys) echo $HAPROXY_APIKEYS_PORT ;;
+        turnpike-apikeys) echo $TURNPIKE_APIKEYS_PORT ;;
+        turnpike-base-apikeys) echo $TURNPIKE_BASE_APIKEYS_PORT ;;
     esac
 }
 
@@ -658,6 +861,8 @@ load_args() {
         newconn) echo "-c $NEWCONN_CONNS --new-conn" ;;
         rate) echo "-c $CONNS --rate $RATE" ;;
         policies) echo "-c $CONNS -H Origin:$CORS_ORIGIN" ;;
+        # Every target gets the same requests: the plain ones ignore the header.
+        apikeys) echo "-c $CONNS --header-values x-api-key=$TMP/apikeys.txt" ;;
         # The chain check (--insecure skips it) would only cost the generator's CPU: every
         # proxy does the same work either way. The handshake signature is still verified.
         tls) echo "-c $CONNS --insecure --sni $TLS_NAME" ;;
@@ -711,12 +916,15 @@ EOF
 
 # targets_for SCENARIO: the targets a scenario runs against, whether they serve or not (the
 # table lists the ones that do not as missing). policies: nginx, turnpike and turnpike-base from
-# TARGETS, each plain and with its policies. TLS scenarios: the proxies (not direct).
+# TARGETS, each plain and with its policies. apikeys: the proxies from TARGETS, each plain and
+# checking keys. TLS scenarios: the proxies (not direct).
 targets_for() {
     local t
     for t in $TARGETS; do
         if [[ $1 == policies ]]; then
             [[ $t == nginx || $t == turnpike || $t == turnpike-base ]] && printf '%s\n' "$t" "$t-policies"
+        elif [[ $1 == apikeys ]]; then
+            if [[ $t != direct ]]; then printf '%s\n' "$t" "$t-apikeys"; fi
         elif is_tls "$1"; then
             if [[ $t != direct ]]; then echo "$t"; fi
         else
@@ -767,6 +975,24 @@ start_policies() {
             start_turnpike "$t-policies"
             [[ ${UP[$t-policies]:-0} == 1 ]] && cors_check "$t-policies"
         fi
+    done
+    return 0
+}
+
+# start_apikeys: the keys, and the proxies of TARGETS checking them, each on its own port.
+start_apikeys() {
+    make_apikeys
+    if [[ " $TARGETS " == *" nginx "* ]]; then
+        start_nginx apikeys
+        apikeys_check nginx-apikeys || { UP[nginx-apikeys]=0; WHY_MISSING[nginx-apikeys]=unchecked; }
+    fi
+    if [[ " $TARGETS " == *" haproxy "* ]]; then
+        start_haproxy apikeys
+        apikeys_check haproxy-apikeys || { UP[haproxy-apikeys]=0; WHY_MISSING[haproxy-apikeys]=unchecked; }
+    fi
+    local t
+    for t in turnpike turnpike-base; do
+        if [[ " $TARGETS " == *" $t "* ]]; then start_turnpike "$t-apikeys"; fi
     done
     return 0
 }
@@ -834,9 +1060,9 @@ summarize() {
     for s in $SCENARIOS; do spec+="$s=$(targets_for "$s" | tr '\n' ' ');"; done
     for t in "${!WHY_MISSING[@]}"; do why+="$t=${WHY_MISSING[$t]};"; done
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
-        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" <<'EOF'
+        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" "$APIKEYS" <<'EOF'
 import glob, json, os, platform, statistics, sys
-results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base = sys.argv[1:]
+results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base, apikeys = sys.argv[1:]
 scenario_targets = dict(kv.split("=", 1) for kv in spec.split(";") if kv)
 why = dict(kv.split("=", 1) for kv in why.split(";") if kv)
 def med(v):
@@ -884,9 +1110,10 @@ for s, targets in scenario_targets.items():
                 "full_handshakes": sum(x["full_handshakes"] for x in tls),
                 "resumed_handshakes": sum(x["resumed_handshakes"] for x in tls),
             }
-    # policies: each target with its policies against itself without them.
+    # policies, apikeys: each target with its policies (its key check) against itself without.
     for t, r in table[s].items():
-        plain = table[s].get(t[: -len("-policies")]) if t.endswith("-policies") else None
+        suffix = next((x for x in ("-policies", "-apikeys") if t.endswith(x)), None)
+        plain = table[s].get(t[: -len(suffix)]) if suffix else None
         if r and plain:
             r["vs_plain"] = {k: r[k] / plain[k] for k in ("requests_per_sec", "requests_per_cpu_second")
                              if r[k] and plain[k]}
@@ -913,6 +1140,27 @@ for s, row in table.items():
             vs_base.setdefault(s, {})[f"{new}/{old}"] = {k: a[k] / b[k] for k in VS_KEYS if a[k] and b[k]}
 if tp_base:
     doc["turnpike"], doc["turnpike_base"], doc["vs_base"] = tp, tp_base, vs_base
+# apikeys: issue 9's bars, in requests per proxy CPU-second: turnpike checking keys against
+# plain turnpike (at least 0.95x), both in this scenario's interleaved rounds and against the
+# small scenario's turnpike when that ran; and against nginx checking keys (goal 1.2x).
+def per_cpu(s, t):
+    r = table.get(s, {}).get(t)
+    return r["requests_per_cpu_second"] if r else None
+bars = {}
+for new, plain, peer in (("turnpike-apikeys", "turnpike", "nginx-apikeys"),
+                         ("turnpike-base-apikeys", "turnpike-base", "nginx-apikeys")):
+    k = per_cpu("apikeys", new)
+    if not k:
+        continue
+    b = {}
+    for name, v in (("vs_plain_same_requests", per_cpu("apikeys", plain)),
+                    ("vs_plain_small", per_cpu("small", plain)),
+                    ("vs_nginx_apikeys", per_cpu("apikeys", peer))):
+        if v:
+            b[name] = k / v
+    bars[new] = b
+if bars:
+    doc["apikeys_bars"] = bars
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
 def fmt_ms(us):
@@ -928,9 +1176,12 @@ print(f"machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
 print(f"command: {argv}")
 for s, row in table.items():
     pol = s == "policies"
+    keys = s == "apikeys"
     tls = s == "tls" or s.startswith("tls-")
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     title += " (CORS + JSON access log to a file; ratios to nginx-policies)" if pol else ""
+    title += (f" (an x-api-key per request drawn from {apikeys} keys, checked and counted against a "
+              f"per-key limit by the -apikeys targets, ignored by the others; ratios to nginx-apikeys)") if keys else ""
     title += {"tls": " (TLS 1.3, kept-alive connections)",
               "tls-newconn": " (TLS 1.3, a new connection per request, full handshakes)",
               "tls-resume": " (TLS 1.3, a new connection per request, resumed sessions)"}.get(s, "")
@@ -938,14 +1189,16 @@ for s, row in table.items():
     extra_head, extra_rule = (" without policies: req/s, req per CPU-s | log lines / responses |", "---|---|") if pol else ("", "")
     if tls:
         extra_head, extra_rule = (" handshakes resumed | negotiated |", "---|---|")
+    if keys:
+        extra_head, extra_rule = (" against itself without the check: req/s, req per CPU-s |", "---|")
     print(f"| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |{extra_head}")
     print(f"|---|---|---|---|---|---|---|{extra_rule}")
-    base = row.get("nginx-policies" if pol else "nginx")
+    base = row.get("nginx-policies" if pol else "nginx-apikeys" if keys else "nginx")
     for t in scenario_targets[s].split():
         r = row.get(t)
         if r is None:
             m = why.get(f"{t}@tls", why.get(t, "missing")) if tls else why.get(t, "missing")
-            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls else ""))
+            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls else f" {m} |" if keys else ""))
             continue
         extra = ""
         if pol:
@@ -953,6 +1206,9 @@ for s, row in table.items():
             extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
             lg = r.get("access_log")
             extra += f" {lg['log_lines']} / {lg['responses']} |" if lg else " - |"
+        if keys:
+            vp = r.get("vs_plain", {})
+            extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
         if tls:
             h = r.get("tls")
             if h:
@@ -972,6 +1228,13 @@ for s, row in table.items():
               f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
               f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
               f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |{extra}")
+if bars:
+    print(f"\n### apikeys against issue 9's bars (requests per proxy CPU-second)\n")
+    print("| target | vs plain, same requests (bar 0.95x) | vs plain in small (bar 0.95x) | vs nginx-apikeys (goal 1.2x) |")
+    print("|---|---|---|---|")
+    cell = lambda b, k: f"{b[k]:.2f}x" if k in b else "-"
+    for t, b in bars.items():
+        print(f"| {t} | {cell(b, 'vs_plain_same_requests')} | {cell(b, 'vs_plain_small')} | {cell(b, 'vs_nginx_apikeys')} |")
 if tp_base:
     print(f"\n### turnpike against turnpike-base\n")
     print(f"turnpike: {tp}; turnpike-base: {tp_base}; the same config. Each cell: turnpike / "
@@ -1297,6 +1560,7 @@ main() {
     if [[ " $TARGETS " == *" turnpike "* ]]; then start_turnpike; fi
     if [[ " $TARGETS " == *" turnpike-base "* ]]; then start_turnpike turnpike-base; fi
     if [[ " $SCENARIOS " == *" policies "* ]]; then start_policies; fi
+    if [[ " $SCENARIOS " == *" apikeys "* ]]; then start_apikeys; fi
     run_scenarios
     local env_note=
     [[ $NGINX_REQUEST_BUFFERING != on ]] && env_note="NGINX_REQUEST_BUFFERING=$NGINX_REQUEST_BUFFERING "

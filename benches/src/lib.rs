@@ -9,7 +9,8 @@
 //!
 //! - `benches/parser.rs`: request heads, chunked bodies, upstream response heads;
 //! - `benches/router.rs`: route tables of 10 and 10,000 routes, and whole-config resolution;
-//! - `benches/header_mapping.rs`: the heads written upstream and back to the client.
+//! - `benches/header_mapping.rs`: the heads written upstream and back to the client;
+//! - `benches/usage.rs`: API key tables and traffic-control steps ([`usage`]).
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -649,6 +650,8 @@ pub fn print_allocations<R>(id: &str, f: impl FnMut() -> R) {
 #[cfg(test)]
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
+
+pub mod usage;
 
 #[cfg(test)]
 mod tests;

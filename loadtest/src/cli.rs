@@ -7,7 +7,7 @@ use clap::Parser;
 use turnpike_tuning::driver::DriverChoice;
 
 use crate::{
-    request::{RequestSet, RequestTemplate, parse_header_arg},
+    request::{RequestSet, RequestTemplate, parse_header_arg, parse_header_values_arg},
     run::Plan,
     scenario,
     target::Target,
@@ -65,6 +65,12 @@ pub struct Args {
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
+    /// A header whose value changes from request to request: NAME=FILE, FILE holding one
+    /// value per line (blank lines and lines starting with # are skipped), e.g. 10,000 API
+    /// keys with x-api-key=keys.txt. Each request carries one value drawn at random. Every
+    /// (request, value) pair is serialized before the run, so a draw allocates nothing.
+    #[arg(long, value_name = "NAME=FILE", conflicts_with = "scenario")]
+    pub header_values: Option<String>,
     /// Request body from a file (Content-Length is set from it).
     #[arg(long, conflicts_with = "body")]
     pub body_file: Option<PathBuf>,
@@ -99,6 +105,7 @@ const EXAMPLES: &str = "Examples:
   turnpike-load --rate 20000 -c 64 -d 30s --warmup 2s --json out.json --svg out.svg http://127.0.0.1:8080/
   turnpike-load -m POST --body-file 1MiB.bin -H 'Content-Type: application/octet-stream' http://127.0.0.1:8080/upload
   turnpike-load --scenario mix.yaml http://127.0.0.1:8080
+  turnpike-load --header-values x-api-key=keys.txt -c 64 -d 10s http://127.0.0.1:8080/
   turnpike-load --cacert cert.pem -c 64 -d 10s https://127.0.0.1:8443/
   turnpike-load --insecure --new-conn --tls-resume -c 16 https://127.0.0.1:8443/";
 
@@ -161,7 +168,28 @@ impl Args {
                 let s = scenario::load(path)?;
                 (s.requests, s.credentials)
             }
-            None => (vec![self.cli_request()?], None),
+            None => {
+                let request = self.cli_request()?;
+                let values = match &self.header_values {
+                    Some(arg) => {
+                        let v =
+                            parse_header_values_arg(arg).map_err(|e| flag("--header-values", e))?;
+                        if request
+                            .headers
+                            .iter()
+                            .any(|(name, _)| name.eq_ignore_ascii_case(&v.header))
+                        {
+                            return Err(flag(
+                                "--header-values",
+                                format!("{} is also given with --header", v.header),
+                            ));
+                        }
+                        Some(v)
+                    }
+                    None => None,
+                };
+                (vec![request], values)
+            }
         };
         let requests = RequestSet::build(
             &target.authority,
@@ -232,7 +260,7 @@ impl Args {
             headers,
             body,
             weight: 1,
-            credentials: false,
+            credentials: self.header_values.is_some(),
         })
     }
 }

@@ -103,6 +103,48 @@ pub fn parse_header_arg(arg: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
+/// Reads header values from a file, one per line: surrounding whitespace is trimmed, blank
+/// lines and lines starting with `#` are skipped, and every value is checked as a value of
+/// `header`. Errors name the line.
+pub fn read_values_file(header: &str, path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut values = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let v = line.trim();
+        if v.is_empty() || v.starts_with('#') {
+            continue;
+        }
+        check_header(header, v).map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        values.push(v.to_owned());
+    }
+    Ok(values)
+}
+
+/// Parses a `--header-values NAME=FILE` argument into the header's [`Credentials`]: the
+/// values of FILE (see [`read_values_file`]), one drawn per request.
+pub fn parse_header_values_arg(arg: &str) -> Result<Credentials, String> {
+    let Some((name, path)) = arg.split_once('=') else {
+        return Err(format!(
+            "{arg:?} must look like NAME=FILE (x-api-key=keys.txt)"
+        ));
+    };
+    let (name, path) = (name.trim(), path.trim());
+    check_header(name, "")?;
+    if path.is_empty() {
+        return Err(format!("{arg:?} names no file"));
+    }
+    let values = read_values_file(name, std::path::Path::new(path))?;
+    if values.is_empty() {
+        return Err(format!("{path} holds no value (one per line)"));
+    }
+    Ok(Credentials {
+        header: name.to_owned(),
+        prefix: String::new(),
+        values,
+    })
+}
+
 /// One serialized request.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
@@ -342,6 +384,46 @@ mod tests {
             .filter(|_| set.pick(&mut rng).bytes.starts_with(b"GET /a "))
             .count();
         assert!((29_000..31_000).contains(&a), "{a}");
+    }
+
+    #[test]
+    fn header_values_come_from_a_file_one_per_line() {
+        let dir = std::env::temp_dir().join(format!("turnpike-load-values-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("keys.txt");
+        std::fs::write(&file, "# keys\nk1\n\n  k2  \nk3\n").expect("write");
+        let arg = format!("x-api-key={}", file.display());
+        let c = parse_header_values_arg(&arg).expect("valid");
+        assert_eq!((c.header.as_str(), c.prefix.as_str()), ("x-api-key", ""));
+        assert_eq!(c.values, ["k1", "k2", "k3"]);
+        // Each value gets its own serialized request, and every one is drawn.
+        let mut t = template("GET", "/", b"", 1);
+        t.headers.clear();
+        let set = RequestSet::build("h", &[t], Some(&c), false, 1).expect("build");
+        let mut rng = Rng::new(5);
+        let seen: std::collections::BTreeSet<&[u8]> =
+            (0..200).map(|_| set.pick(&mut rng).bytes).collect();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.contains(&b"GET / HTTP/1.1\r\nHost: h\r\nx-api-key: k2\r\n\r\n"[..]));
+
+        std::fs::write(&file, "k1\nbad\x07value\n").expect("write");
+        let e = parse_header_values_arg(&arg).expect_err("control byte");
+        assert!(e.contains("line 2"), "{e}");
+        std::fs::write(&file, "\n# nothing\n").expect("write");
+        assert!(
+            parse_header_values_arg(&arg)
+                .expect_err("empty")
+                .contains("no value")
+        );
+        assert!(parse_header_values_arg("x-api-key").is_err());
+        assert!(parse_header_values_arg("x-api-key=").is_err());
+        assert!(parse_header_values_arg(&format!("a b={}", file.display())).is_err());
+        assert!(
+            parse_header_values_arg(&format!("k={}", dir.join("none").display()))
+                .expect_err("missing")
+                .contains("cannot read")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -27,7 +27,9 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::request::{Credentials, RequestTemplate, check_header, check_method, check_path};
+use crate::request::{
+    Credentials, RequestTemplate, check_header, check_method, check_path, read_values_file,
+};
 
 /// Why a scenario file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -215,21 +217,9 @@ fn check_credentials(c: CredentialsEntry, base: &Path) -> Result<Credentials, (S
     }
     if let Some(p) = c.file {
         let p = base.join(p);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            (
-                "credentials.file".into(),
-                format!("cannot read {}: {e}", p.display()),
-            )
-        })?;
-        for (n, line) in text.lines().enumerate() {
-            let v = line.trim();
-            if v.is_empty() || v.starts_with('#') {
-                continue;
-            }
-            check_header(&c.header, v)
-                .map_err(|e| ("credentials.file".into(), format!("line {}: {e}", n + 1)))?;
-            values.push(v.to_owned());
-        }
+        values.extend(
+            read_values_file(&c.header, &p).map_err(|e| ("credentials.file".to_owned(), e))?,
+        );
     }
     if values.is_empty() {
         return Err((

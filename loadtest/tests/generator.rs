@@ -361,6 +361,51 @@ fn json_report_has_every_documented_field_and_svg_is_written() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn header_values_from_a_file_are_drawn_per_request() {
+    let _g = serial();
+    let dir = tempdir();
+    let keys = dir.join("keys.txt");
+    let values: Vec<String> = (0..200).map(|i| format!("key-{i:036}")).collect();
+    std::fs::write(&keys, format!("# API keys\n{}\n", values.join("\n"))).expect("write keys");
+    let arg = format!("x-api-key={}", keys.display());
+    let mut expected = values.clone();
+    expected.sort();
+    for pipeline in ["1", "4"] {
+        let origin = Origin::start(OriginOptions {
+            record_header: Some("x-api-key".into()),
+            ..OriginOptions::default()
+        });
+        let url = origin.url("/keyed");
+        let (report, _) = load_json(&[
+            "-c",
+            "4",
+            "-d",
+            "1s",
+            "--pipeline",
+            pipeline,
+            "--header-values",
+            &arg,
+            &url,
+        ]);
+        assert_counts_match(&origin, &report);
+        // Thousands of requests over 200 keys: every key was sent, and nothing else.
+        let seen: Vec<String> = origin.seen_headers().into_iter().collect();
+        assert_eq!(seen, expected, "--pipeline {pipeline}");
+    }
+    assert_fails(
+        &[
+            "--header-values",
+            &arg,
+            "-H",
+            "X-Api-Key: k",
+            "http://127.0.0.1:1/",
+        ],
+        "--header-values: x-api-key is also given with --header",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn assert_fails(args: &[&str], expect: &str) {
     let out = load(args);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -390,6 +435,18 @@ fn clear_errors_for_bad_input() {
     assert_fails(&["http://127.0.0.1:99999/"], "port");
     assert_fails(&["-H", "oops", "http://127.0.0.1:1/"], "--header");
     assert_fails(&["--rate", "0", "http://127.0.0.1:1/"], "--rate");
+    assert_fails(
+        &["--header-values", "x-api-key", "http://127.0.0.1:1/"],
+        "--header-values: \"x-api-key\" must look like NAME=FILE",
+    );
+    assert_fails(
+        &[
+            "--header-values",
+            "x-api-key=/nonexistent/keys.txt",
+            "http://127.0.0.1:1/",
+        ],
+        "--header-values: cannot read /nonexistent/keys.txt",
+    );
     let dir = tempdir();
     let bad = dir.join("bad.yaml");
     std::fs::write(
