@@ -248,6 +248,11 @@ impl<P: DataPlane> Admin<P> {
         }
     }
 
+    /// Whether an `Authorization` header value carries the admin token.
+    pub fn accepts_token(&self, authorization: Option<&[u8]>) -> bool {
+        self.token.accepts(authorization)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State<P>> {
         // A poisoned lock means a handler panicked mid-change; the state itself is only
         // replaced whole after a successful apply, so it is still consistent.

@@ -393,6 +393,7 @@ fn import<P: DataPlane>(st: &mut State<P>, req: &super::Request) -> Response {
         return store_failed(&e);
     }
     let stored = started.elapsed();
+    st.usage.reserve(lines.len());
     for l in &lines {
         st.usage
             .insert_key(&l.id, &l.record.value, l.record.enabled);

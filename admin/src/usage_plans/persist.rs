@@ -86,7 +86,7 @@ impl UsagePlans {
         let p = m.publish();
         tracing::info!(
             keys = p.keys,
-            plans = m.plans.len(),
+            plans = m.plan_ids.len(),
             took_ms = p.took.as_millis() as u64,
             "API keys loaded"
         );
@@ -97,13 +97,14 @@ impl UsagePlans {
     /// many associations were written.
     pub fn save_counters(&mut self, db: &ResourceDb) -> Result<usize, DbError> {
         let slots = &self.usage.slots;
+        // (key position, association position, words): nothing moves keys until the marks.
         let mut changed = Vec::new();
-        for (key, k) in &self.keys {
-            for a in &k.assocs {
+        for (i, k) in self.keys.iter().enumerate() {
+            for (j, a) in k.assocs.iter().enumerate() {
                 let Some(s) = slots.get(a.slot) else { continue };
                 let words = [s.quota.load(Relaxed), s.day.load(Relaxed)];
                 if words != a.saved {
-                    changed.push((key.clone(), a.plan.clone(), words));
+                    changed.push((i, j, words));
                 }
             }
         }
@@ -111,30 +112,18 @@ impl UsagePlans {
             return Ok(0);
         }
         let mut batch = db.batch()?;
-        for (key, plan, [quota, day]) in &changed {
-            let id = assoc_id(plan, key);
-            batch.put(
-                Table::UsageCounters,
-                &id,
-                &CounterRecord {
-                    quota: *quota,
-                    day: *day,
-                },
-            )?;
-            let (d, n) = unpack(*day);
+        for &(i, j, [quota, day]) in &changed {
+            let k = &self.keys[i];
+            let id = assoc_id(self.plan_id(k.assocs[j].plan), &k.id);
+            batch.put(Table::UsageCounters, &id, &CounterRecord { quota, day })?;
+            let (d, n) = unpack(day);
             if n > 0 {
                 batch.put(Table::UsageDays, &format!("{id}/{d:08}"), &n)?;
             }
         }
         batch.commit()?;
-        for (key, plan, words) in &changed {
-            if let Some(a) = self
-                .keys
-                .get_mut(key)
-                .and_then(|k| k.assocs.iter_mut().find(|a| a.plan == *plan))
-            {
-                a.saved = *words;
-            }
+        for &(i, j, words) in &changed {
+            self.keys[i].assocs[j].saved = words;
         }
         Ok(changed.len())
     }

@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap;
 use turnpike_core::usage::{
     ApiKeyTable, ApiKeyTableBuilder, KeyAssoc, Limit, PlanLimits, RouteLimits, stage_uid,
 };
@@ -48,23 +47,23 @@ pub struct Published {
 impl UsagePlans {
     /// A table of every key with its associations.
     pub fn build_table(&self) -> ApiKeyTable {
-        let index: FxHashMap<&str, u32> = self
-            .plans
-            .keys()
-            .enumerate()
-            .map(|(i, id)| (&**id, i as u32))
-            .collect();
-        let plans = self.plans.values().map(|p| p.limits.clone()).collect();
+        // Plan number -> index in the table's plans (in id order).
+        let mut index = vec![u32::MAX; self.plans.len()];
+        let mut plans = Vec::with_capacity(self.plan_ids.len());
+        for &n in self.plan_ids.values() {
+            if let Some(p) = self.plans.get(n as usize).and_then(Option::as_ref) {
+                index[n as usize] = plans.len() as u32;
+                plans.push(p.limits.clone());
+            }
+        }
         let mut b = ApiKeyTableBuilder::new(plans);
         b.reserve(self.keys.len());
-        let mut assocs = Vec::with_capacity(4);
-        for k in self.keys.values() {
+        let mut assocs: Vec<KeyAssoc> = Vec::with_capacity(4);
+        for k in &self.keys {
             assocs.clear();
             assocs.extend(k.assocs.iter().filter_map(|a| {
-                Some(KeyAssoc {
-                    plan: *index.get(&*a.plan)?,
-                    slot: a.slot,
-                })
+                let plan = *index.get(a.plan as usize)?;
+                (plan != u32::MAX).then_some(KeyAssoc { plan, slot: a.slot })
             }));
             b.key(k.value.as_bytes(), k.enabled, &assocs);
         }
