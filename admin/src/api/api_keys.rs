@@ -373,16 +373,20 @@ fn import<P: DataPlane>(st: &mut State<P>, req: &super::Request) -> Response {
         );
     }
     let started = std::time::Instant::now();
+    // In id order: the store's B-tree then fills pages left to right instead of splitting
+    // pages all over (random ids in file order wrote a million keys several times slower).
+    lines.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let written = st.resources.batch().and_then(|mut b| {
         b.put_all(
             Table::ApiKeys,
             lines.iter().map(|l| (l.id.as_str(), &l.record)),
         )?;
         let assoc = AssocRecord { created_at: now };
-        let rows: Vec<String> = lines
+        let mut rows: Vec<String> = lines
             .iter()
             .flat_map(|l| l.plans.iter().map(|p| assoc_id(p, &l.id)))
             .collect();
+        rows.sort_unstable();
         b.put_all(
             Table::UsagePlanKeys,
             rows.iter().map(|r| (r.as_str(), &assoc)),
