@@ -2,8 +2,8 @@
 `turnpike admin keys|plans`): their records, checks, associations, bulk import and export,
 the usage report's shape, and their survival across restarts.
 
-The control plane only, except the tests marked DATA PLANE at the end: they need the data
-plane's `api_key_required` routes and fail until that half is merged."""
+The control plane only, except the `test_data_plane_*` tests at the end: they need the data
+plane's `api_key_required` routes (the other half of the issue) and fail without it."""
 
 import datetime
 import json
@@ -398,3 +398,19 @@ def test_data_plane_used_quota_survives_a_restart_and_shows_in_usage(gateway):
     d = today().isoformat()
     usage = g.admin("GET", f"/v1/usageplans/{plan['id']}/usage?start_date={d}&end_date={d}").json()
     assert usage["items"] == {k["id"]: [[3, 0]]}
+
+
+def test_data_plane_a_key_moved_to_another_plan_gets_its_limits_at_once(gateway):
+    g = keyed_gateway(gateway)
+    stages = [{"api": "shop", "stage": "$default"}]
+    tight = create_plan(g, name="tight", api_stages=stages, quota={"limit": 1, "period": "DAY"})
+    open_plan = create_plan(g, name="open", api_stages=stages)
+    k = create_key(g, value=VALUE)
+    g.admin("POST", f"/v1/usageplans/{tight['id']}/keys", json={"key_id": k["id"]})
+    assert wait_status(g, VALUE, 200).status_code == 200
+    assert requests.get(g.url("/pets"), headers={"x-api-key": VALUE}, timeout=5).status_code == 429
+    assert g.admin("DELETE", f"/v1/usageplans/{tight['id']}/keys/{k['id']}").status_code == 204
+    assert g.admin("POST", f"/v1/usageplans/{open_plan['id']}/keys", json={"key_id": k["id"]}).status_code == 201
+    started = time.time()
+    assert wait_status(g, VALUE, 200).status_code == 200
+    assert time.time() - started < 1.0
