@@ -361,9 +361,17 @@ def keyed_gateway(gateway):
 
 
 def wait_status(g, value, status, timeout=1.0):
+    """The first answer with `status` within `timeout` (or the last one). A refused connection
+    (a gateway just restarted, its workers not listening yet) is tried again."""
     deadline = time.time() + timeout
     while True:
-        r = requests.get(g.url("/pets"), headers={"x-api-key": value}, timeout=5)
+        try:
+            r = requests.get(g.url("/pets"), headers={"x-api-key": value}, timeout=5)
+        except requests.ConnectionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.02)
+            continue
         if r.status_code == status or time.time() > deadline:
             return r
         time.sleep(0.02)
@@ -392,7 +400,7 @@ def test_data_plane_used_quota_survives_a_restart_and_shows_in_usage(gateway):
         assert wait_status(g, VALUE, 200).status_code == 200
     assert g.terminate() == 0
     g.start()
-    assert requests.get(g.url("/pets"), headers={"x-api-key": VALUE}, timeout=5).status_code == 200
+    assert wait_status(g, VALUE, 200).status_code == 200
     r = requests.get(g.url("/pets"), headers={"x-api-key": VALUE}, timeout=5)
     assert r.status_code == 429 and r.json() == {"message": "Limit Exceeded"}
     d = today().isoformat()
@@ -414,3 +422,28 @@ def test_data_plane_a_key_moved_to_another_plan_gets_its_limits_at_once(gateway)
     started = time.time()
     assert wait_status(g, VALUE, 200).status_code == 200
     assert time.time() - started < 1.0
+
+
+def test_data_plane_counts_saved_each_second_survive_a_kill(gateway):
+    g = keyed_gateway(gateway)
+    plan = create_plan(g, api_stages=[{"api": "shop", "stage": "$default"}], quota={"limit": 5, "period": "DAY"})
+    k = create_key(g, value=VALUE)
+    g.admin("POST", f"/v1/usageplans/{plan['id']}/keys", json={"key_id": k["id"]})
+    assert wait_status(g, VALUE, 200).status_code == 200
+    for _ in range(2):
+        assert requests.get(g.url("/pets"), headers={"x-api-key": VALUE}, timeout=5).status_code == 200
+    time.sleep(1.5)  # the saver runs every second
+    g.proc.kill()
+    g.proc.wait()
+    g.log.close()
+    g.start()
+    # The port can answer a moment before the workers listen on it: wait for a first answer.
+    first = None
+    deadline = time.time() + 5
+    while first is None and time.time() < deadline:
+        try:
+            first = requests.get(g.url("/pets"), headers={"x-api-key": VALUE}, timeout=5).status_code
+        except requests.ConnectionError:
+            time.sleep(0.02)
+    codes = [first] + [requests.get(g.url("/pets"), headers={"x-api-key": VALUE}, timeout=5).status_code for _ in range(2)]
+    assert codes == [200, 200, 429], "3 used before the kill, 2 left after it"
