@@ -8,7 +8,9 @@
 //!
 //! Certificates and client certificates (`/v1/certificates`, `/v1/clientcertificates`) are
 //! resources of the resource store ([`crate::db`]), not parts of the document: see
-//! [`crate::certificates`] and the `certificates` submodule, which serves them.
+//! [`crate::certificates`] and the `certificates` submodule, which serves them. So are API
+//! keys and usage plans (`/v1/apikeys`, `/v1/usageplans`): see [`crate::usage_plans`] and the
+//! `api_keys` and `usage_plans` submodules.
 
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
@@ -27,9 +29,12 @@ use crate::{
     store::{ConfigStore, VersionMeta},
     tls_files,
     token::AdminToken,
+    usage_plans::{UsagePlans, records::missing_stages},
 };
 
+mod api_keys;
 mod certificates;
+mod usage_plans;
 
 /// A request as the server parsed it.
 pub struct Request<'a> {
@@ -142,6 +147,8 @@ struct State<P: DataPlane> {
     /// The TLS files the running config was built from, to tell whether a reload finds
     /// anything new.
     tls_files: tls_files::Contents,
+    /// API keys, usage plans and their associations, kept in step with `resources`.
+    usage: UsagePlans,
 }
 
 /// What starting the admin needs: the running config and where it came from.
@@ -155,8 +162,9 @@ pub struct Running<P: DataPlane> {
     pub resources: ResourceDb,
     /// What `current` was checked with ([`crate::certificates::load_stored`] of `resources`).
     pub stored: StoredCertificates,
-    /// Where API key tables are published for the workers, and the per-key usage slots.
-    pub usage: Arc<turnpike_core::usage::UsageState>,
+    /// API keys and usage plans, loaded from `resources` ([`UsagePlans::load`], which
+    /// publishes the first key table for the workers).
+    pub usage: UsagePlans,
 }
 
 /// What [`Admin::reload_tls_files`] did.
@@ -190,6 +198,7 @@ impl<P: DataPlane> Admin<P> {
             resources: running.resources,
             stored: running.stored,
             tls_files,
+            usage: running.usage,
         });
         Admin {
             state,
@@ -232,15 +241,36 @@ impl<P: DataPlane> Admin<P> {
             (_, p) if in_collection(p, "/v1/clientcertificates") => {
                 self.client_certificates(&mut st, req)
             }
+            (_, p) if in_collection(p, "/v1/apikeys") => api_keys::api_keys(&mut st, req),
+            (_, p) if in_collection(p, "/v1/usageplans") => usage_plans::usage_plans(&mut st, req),
             (_, p) if p.starts_with("/v1/") => self.resource(&mut st, req),
             _ => Response::message(404, "Not Found"),
         }
+    }
+
+    /// Whether an `Authorization` header value carries the admin token.
+    pub fn accepts_token(&self, authorization: Option<&[u8]>) -> bool {
+        self.token.accepts(authorization)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<P>> {
         // A poisoned lock means a handler panicked mid-change; the state itself is only
         // replaced whole after a successful apply, so it is still consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Saves the usage counters the data plane moved since the last save (one store
+    /// transaction; see [`crate::usage_plans::persist`]). Called every second by
+    /// [`crate::usage_plans::spawn_saver`] and once at shutdown, after the workers stopped.
+    /// A failure is logged; the next call tries again with everything unsaved.
+    pub fn save_usage(&self) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        match st.usage.save_counters(&st.resources) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(associations = n, "usage counters saved"),
+            Err(e) => tracing::error!("usage counters not saved: {e}"),
+        }
     }
 
     /// The TLS files the running config names (see [`tls_files::paths`]).
@@ -539,6 +569,16 @@ impl<P: DataPlane> Admin<P> {
         }
         let restart = restart_required(&st.started_with, &doc);
         tracing::info!(version = meta.version, source, "config applied");
+        for (id, plan) in st.usage.plans() {
+            let missing = missing_stages(plan, &doc);
+            if !missing.is_empty() {
+                tracing::warn!(
+                    "usage plan {id} names API stages this config does not have ({}): it does \
+                     not apply there",
+                    missing.join(", ")
+                );
+            }
+        }
         st.current = doc;
         st.version = meta.version;
         st.pending_restart = restart.clone();

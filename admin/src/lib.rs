@@ -13,3 +13,4 @@ pub mod store;
 mod testing;
 pub mod tls_files;
 pub mod token;
+pub mod usage_plans;

@@ -31,6 +31,10 @@ use crate::{
 pub const MAX_CONNECTIONS: usize = 32;
 /// Largest request body (a whole config document) accepted.
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Largest body of an authenticated `POST /v1/apikeys/import`: a million keys of JSON lines
+/// (about 200 bytes each) in one all-or-nothing import.
+pub const MAX_IMPORT_BODY: u64 = 512 * 1024 * 1024;
+const IMPORT_PATH: &[u8] = b"/v1/apikeys/import";
 const LIMITS: Limits = Limits {
     max_head_bytes: 64 * 1024,
     max_headers: 100,
@@ -111,7 +115,17 @@ fn serve<P: DataPlane>(admin: &Admin<P>, stream: TcpStream) {
     };
     let mut head = RequestHead::default();
     loop {
-        let (resp, keep) = match conn.read_request(&mut head) {
+        // Only a caller with the token may send a body past MAX_BODY, and only to import.
+        let large = |head: &RequestHead, buf: &[u8]| {
+            head.path.get(buf) == IMPORT_PATH
+                && admin.accepts_token(
+                    head.headers
+                        .iter()
+                        .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"authorization"))
+                        .map(|h| h.value.get(buf)),
+                )
+        };
+        let (resp, keep) = match conn.read_request(&mut head, &large) {
             Ok(None) => return,
             Ok(Some((body, consumed))) => {
                 let buf = &conn.buf;
@@ -164,6 +178,7 @@ impl Conn {
     fn read_request(
         &mut self,
         head: &mut RequestHead,
+        large: &dyn Fn(&RequestHead, &[u8]) -> bool,
     ) -> Result<Option<(Vec<u8>, usize)>, Response> {
         let mut scanner = HeadScanner::default();
         let (start, end) = loop {
@@ -183,9 +198,14 @@ impl Conn {
             }
         };
         request::parse(&self.buf, start, end, &LIMITS, head).map_err(refusal)?;
+        let max_body = if large(head, &self.buf) {
+            MAX_IMPORT_BODY
+        } else {
+            MAX_BODY
+        };
         let mut decoder = match head.body {
             BodyKind::None => return Ok(Some((Vec::new(), end))),
-            BodyKind::Length(n) if n > MAX_BODY => {
+            BodyKind::Length(n) if n > max_body => {
                 return Err(Response::message(413, "Request Entity Too Large"));
             }
             BodyKind::Length(n) => BodyDecoder::Length(n),
@@ -203,7 +223,7 @@ impl Conn {
             match ev {
                 Event::Data(r) => {
                     body.extend_from_slice(&self.buf[at..][r]);
-                    if body.len() as u64 > MAX_BODY {
+                    if body.len() as u64 > max_body {
                         return Err(Response::message(413, "Request Entity Too Large"));
                     }
                 }

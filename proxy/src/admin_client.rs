@@ -3,6 +3,9 @@
 //!
 //! Output is the API's JSON as it came, except `clientcerts show` (the PEM alone, to pipe to
 //! a backend's trust store; `--json` for the rest) and deletes (a line saying what went).
+//! API keys and usage plans (`keys`, `plans`) are in the `usage` submodule.
+
+mod usage;
 
 use std::{
     path::{Path, PathBuf},
@@ -59,6 +62,12 @@ enum AdminCommand {
     /// client_certificate names one by id).
     #[command(subcommand, name = "clientcerts")]
     ClientCerts(ClientCertsCommand),
+    /// API keys (what clients send in x-api-key).
+    #[command(subcommand)]
+    Keys(usage::KeysCommand),
+    /// Usage plans: throttles and quotas for API keys on API stages.
+    #[command(subcommand)]
+    Plans(usage::PlansCommand),
 }
 
 #[derive(Subcommand)]
@@ -204,11 +213,16 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
         }
         AdminCommand::Certs(c) => certs(&agent, &url, &auth, c)?,
         AdminCommand::ClientCerts(c) => client_certs(&agent, &url, &auth, c)?,
+        AdminCommand::Keys(c) => usage::keys(&agent, &url, &auth, c)?,
+        AdminCommand::Plans(c) => usage::plans(&agent, &url, &auth, c)?,
     };
     let mut response = response.map_err(|e| format!("{}: {e}", args.url))?;
     let status = response.status().as_u16();
+    // An export of a million keys is a few hundred MB: no 10 MB cap here.
     let body = response
         .body_mut()
+        .with_config()
+        .limit(u64::MAX)
         .read_to_string()
         .map_err(|e| e.to_string())?;
     Ok((status, body))
@@ -322,9 +336,14 @@ fn render(command: &AdminCommand, status: u16, body: String) -> String {
         }
         AdminCommand::Certs(CertsCommand::Delete { id })
         | AdminCommand::ClientCerts(ClientCertsCommand::Delete { id })
+        | AdminCommand::Keys(usage::KeysCommand::Delete { id })
+        | AdminCommand::Plans(usage::PlansCommand::Delete { id })
             if ok =>
         {
             format!("deleted {id}\n")
+        }
+        AdminCommand::Plans(usage::PlansCommand::RemoveKey { plan, key }) if ok => {
+            format!("removed {key} from {plan}\n")
         }
         _ => body,
     }

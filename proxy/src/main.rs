@@ -20,6 +20,7 @@ use turnpike_admin::{
     store::ConfigStore,
     tls_files,
     token::AdminToken,
+    usage_plans::{self, UsagePlans},
 };
 use turnpike_core::{
     config::{self, ConfigErrors, ConfigFile},
@@ -337,6 +338,12 @@ fn serve(
         .collect();
     // API keys and usage plans: the admin builds key tables into it, workers read them.
     let usage = Arc::new(UsageState::new());
+    // Loaded (counters restored, first key table published) before a worker takes a request.
+    let usage_plans = resources
+        .as_ref()
+        .map(|db| UsagePlans::load(db, usage.clone()))
+        .transpose()
+        .context("reading the API keys and usage plans")?;
     let server = Server::start(
         snapshot,
         Options {
@@ -358,8 +365,9 @@ fn serve(
         server.workers,
         server.driver,
     );
-    if let (Some((listener, token)), Some(store), Some(resources)) =
-        (admin_listener, store, resources)
+    let mut admin_api = None;
+    if let (Some((listener, token)), Some(store), Some(resources), Some(usage_plans)) =
+        (admin_listener, store, resources, usage_plans)
     {
         let plane = Arc::new(Plane::new(
             server.state.clone(),
@@ -375,9 +383,13 @@ fn serve(
             version: chosen.version,
             resources,
             stored,
-            usage,
+            usage: usage_plans,
         };
-        let admin_api = Arc::new(Admin::new(running, token, admin.metrics_public));
+        let api = Arc::new(Admin::new(running, token, admin.metrics_public));
+        admin_api = Some(api.clone());
+        let admin_api = api;
+        usage_plans::spawn_saver(admin_api.clone(), usage_plans::SAVE_PERIOD)
+            .context("starting the usage counter saver")?;
         // Certificate files are read again on SIGHUP and when they change on disk.
         tls_files::spawn_watch(admin_api.clone(), tls_files::WATCH_PERIOD)
             .context("starting the TLS file watch")?;
@@ -390,6 +402,10 @@ fn serve(
         );
     }
     server.run_until_signal()?;
+    // The workers have stopped counting: save what they counted since the last save.
+    if let Some(admin) = &admin_api {
+        admin.save_usage();
+    }
     // Workers flushed their staged lines on the way out; write what is queued.
     if !access_logs.shutdown(std::time::Duration::from_secs(5)) {
         tracing::warn!("access log writers did not finish in 5 s; queued lines may be lost");

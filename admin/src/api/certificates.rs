@@ -342,14 +342,14 @@ fn no_client_certificate(id: &str) -> Response {
     Response::message(404, format!("no client certificate {id:?}"))
 }
 
-fn store_failed(e: &DbError) -> Response {
+pub(super) fn store_failed(e: &DbError) -> Response {
     tracing::error!("resource store: {e}");
     Response::message(500, format!("the resource store failed: {e}"))
 }
 
 /// Seconds since the Unix epoch (0 on a clock before 1970: a broken host, which then sees
 /// every certificate as not yet valid rather than a refusal).
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -133,6 +133,7 @@ fn call(
     (resp.status, value, resp.etag)
 }
 
+mod api_keys;
 mod certificates;
 
 #[test]

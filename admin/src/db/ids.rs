@@ -15,6 +15,45 @@ pub fn client_certificate_id() -> Result<String, getrandom::Error> {
     random_symbols(10)
 }
 
+/// 10 random symbols (51 bits), like an API Gateway `apiKey` id (`abc123defg`).
+pub fn api_key_id() -> Result<String, getrandom::Error> {
+    random_symbols(10)
+}
+
+/// 6 random symbols (31 bits), like an API Gateway `usagePlanId` (`a1b2c3`): plans are few,
+/// and a clash is retried.
+pub fn usage_plan_id() -> Result<String, getrandom::Error> {
+    random_symbols(6)
+}
+
+/// A new API key value: 40 letters (both cases) and digits, about 238 bits, as API Gateway
+/// generates them.
+pub fn api_key_value() -> Result<String, getrandom::Error> {
+    const VALUE: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(40);
+    let mut buf = [0u8; 64];
+    while out.len() < 40 {
+        getrandom::fill(&mut buf)?;
+        // 248 = 4 x 62: bytes above are thrown away so every symbol is equally likely.
+        for &b in &buf {
+            if b < 248 && out.len() < 40 {
+                out.push(VALUE[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `id` has the shape [`api_key_id`] makes.
+pub fn is_api_key_id(id: &str) -> bool {
+    id.len() == 10 && id.bytes().all(|b| ALPHABET.contains(&b))
+}
+
+/// Whether `id` has the shape [`usage_plan_id`] makes.
+pub fn is_usage_plan_id(id: &str) -> bool {
+    id.len() == 6 && id.bytes().all(|b| ALPHABET.contains(&b))
+}
+
 /// Whether `id` has the shape [`certificate_id`] makes.
 pub fn is_certificate_id(id: &str) -> bool {
     id.strip_prefix("cert-")
@@ -69,6 +108,17 @@ mod tests {
         for not in ["abcdefghi", "abcdefghijk", "ABCDEFGHIJ", "abcde-ghij"] {
             assert!(!is_client_certificate_id(not), "{not}");
         }
+    }
+
+    #[test]
+    fn key_values_and_ids() {
+        let v = api_key_value().expect("random");
+        assert_eq!(v.len(), 40);
+        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()), "{v}");
+        assert_ne!(v, api_key_value().expect("random"));
+        assert!(is_api_key_id(&api_key_id().expect("random")));
+        assert!(is_usage_plan_id(&usage_plan_id().expect("random")));
+        assert!(!is_usage_plan_id("ABCDEF"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The resource store: resources that live beside the config document rather than in it
-//! (certificates and client certificates now; API keys and usage plans later), in one embedded
-//! transactional database file in the state directory.
+//! (certificates, client certificates, API keys, usage plans, their associations and usage
+//! counters), in one embedded transactional database file in the state directory.
 //!
 //! Layout: `state_dir/resources/` (mode 0700) holds `resources.redb` (mode 0600; it holds
 //! private keys). One redb table per resource kind ([`Table`]), keyed by the resource's id,
@@ -50,15 +50,40 @@ pub enum Table {
     Certificates,
     /// `/v1/clientcertificates`: generated client certificates with their private keys.
     ClientCertificates,
+    /// `/v1/apikeys`: API keys, by key id.
+    ApiKeys,
+    /// `/v1/usageplans`: usage plans, by plan id.
+    UsagePlans,
+    /// Which keys each plan covers: `plan_id/key_id` -> when the key was added.
+    UsagePlanKeys,
+    /// Each association's quota counter and today's count as the data plane left them:
+    /// `plan_id/key_id` -> the two packed words.
+    UsageCounters,
+    /// Requests admitted per association per UTC day: `plan_id/key_id/DDDDDDDD` (days since
+    /// 1970, zero-padded so the byte order is the day order) -> a count.
+    UsageDays,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Certificates, Table::ClientCertificates];
+    pub const ALL: [Table; 7] = [
+        Table::Certificates,
+        Table::ClientCertificates,
+        Table::ApiKeys,
+        Table::UsagePlans,
+        Table::UsagePlanKeys,
+        Table::UsageCounters,
+        Table::UsageDays,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Certificates => "certificates",
             Table::ClientCertificates => "client_certificates",
+            Table::ApiKeys => "api_keys",
+            Table::UsagePlans => "usage_plans",
+            Table::UsagePlanKeys => "usage_plan_keys",
+            Table::UsageCounters => "usage_counters",
+            Table::UsageDays => "usage_days",
         }
     }
 
@@ -272,6 +297,58 @@ impl ResourceDb {
         Ok(removed)
     }
 
+    /// Up to `limit` records of `table` whose ids start with `prefix`, in id order, starting
+    /// after `after` (exclusive) when given: one page of a listing, or every row of one plan.
+    /// Records that no longer decode are skipped with a warning, as in [`ResourceDb::list`].
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, DbError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(storage("begin a transaction", &self.path))?;
+        let t = match txn.open_table(table.definition()) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage("open a table", &self.path)(e)),
+        };
+        let start = match after {
+            Some(a) if a >= prefix => a,
+            _ => prefix,
+        };
+        let mut out = Vec::new();
+        for entry in t.range(start..).map_err(storage("read", &self.path))? {
+            let (k, v) = entry.map_err(storage("read", &self.path))?;
+            let id = k.value();
+            if !id.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            if after == Some(id) {
+                continue;
+            }
+            match self.decode(table, id, v.value()) {
+                Ok(record) => out.push((id.to_owned(), record)),
+                Err(e) => tracing::warn!("resource store: skipping a record: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A write transaction for many records at once: nothing of it is visible or durable
+    /// until [`Batch::commit`]; dropped uncommitted, it changes nothing (a kill mid-batch
+    /// leaves the last commit).
+    pub fn batch(&self) -> Result<Batch<'_>, DbError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(storage("begin a transaction", &self.path))?;
+        Ok(Batch { db: self, txn })
+    }
+
     fn encode<T: Serialize>(&self, table: Table, id: &str, record: &T) -> Result<Vec<u8>, DbError> {
         serde_json::to_vec(record).map_err(|e| DbError::Record {
             op: "encoded",
@@ -295,6 +372,101 @@ impl ResourceDb {
             id: id.to_owned(),
             reason: e.to_string(),
         })
+    }
+}
+
+/// One write transaction of many records (see [`ResourceDb::batch`]).
+pub struct Batch<'a> {
+    db: &'a ResourceDb,
+    txn: redb::WriteTransaction,
+}
+
+impl Batch<'_> {
+    /// Stores `record` under `id`, replacing any record there.
+    pub fn put<T: Serialize>(&mut self, table: Table, id: &str, record: &T) -> Result<(), DbError> {
+        let bytes = self.db.encode(table, id, record)?;
+        let path = &self.db.path;
+        let mut t = self
+            .txn
+            .open_table(table.definition())
+            .map_err(storage("open a table", path))?;
+        t.insert(id, bytes.as_slice())
+            .map_err(storage("write", path))?;
+        Ok(())
+    }
+
+    /// Stores every `(id, record)` of `records` in `table`, opening the table once.
+    pub fn put_all<'r, T: Serialize + 'r>(
+        &mut self,
+        table: Table,
+        records: impl IntoIterator<Item = (&'r str, &'r T)>,
+    ) -> Result<(), DbError> {
+        let path = &self.db.path;
+        let mut t = self
+            .txn
+            .open_table(table.definition())
+            .map_err(storage("open a table", path))?;
+        let mut bytes = Vec::new();
+        for (id, record) in records {
+            bytes.clear();
+            serde_json::to_writer(&mut bytes, record).map_err(|e| DbError::Record {
+                op: "encoded",
+                path: path.clone(),
+                table: table.name(),
+                id: id.to_owned(),
+                reason: e.to_string(),
+            })?;
+            t.insert(id, bytes.as_slice())
+                .map_err(storage("write", path))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `table` has a record `id` (as this transaction sees it).
+    pub fn contains(&self, table: Table, id: &str) -> Result<bool, DbError> {
+        let path = &self.db.path;
+        let t = self
+            .txn
+            .open_table(table.definition())
+            .map_err(storage("open a table", path))?;
+        Ok(t.get(id).map_err(storage("read", path))?.is_some())
+    }
+
+    /// Deletes a record; `Ok(false)` if there was none.
+    pub fn remove(&mut self, table: Table, id: &str) -> Result<bool, DbError> {
+        let path = &self.db.path;
+        let mut t = self
+            .txn
+            .open_table(table.definition())
+            .map_err(storage("open a table", path))?;
+        Ok(t.remove(id).map_err(storage("delete", path))?.is_some())
+    }
+
+    /// Deletes every record whose id starts with `prefix`; returns how many went.
+    pub fn remove_prefix(&mut self, table: Table, prefix: &str) -> Result<usize, DbError> {
+        let path = &self.db.path;
+        let mut t = self
+            .txn
+            .open_table(table.definition())
+            .map_err(storage("open a table", path))?;
+        let ids: Vec<String> = t
+            .range(prefix..)
+            .map_err(storage("read", path))?
+            .map_while(|e| {
+                e.ok()
+                    .map(|(k, _)| k.value().to_owned())
+                    .filter(|k| k.starts_with(prefix))
+            })
+            .collect();
+        for id in &ids {
+            t.remove(id.as_str()).map_err(storage("delete", path))?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Makes every change durable at once (fsync before this returns).
+    pub fn commit(self) -> Result<(), DbError> {
+        self.txn.commit().map_err(storage("commit", &self.db.path))
     }
 }
 
