@@ -731,7 +731,7 @@ provision_apikeys() {
 import json, sys
 plan = sys.argv[2]
 for i, key in enumerate(open(sys.argv[1]).read().split()):
-    print(json.dumps({"name": f"bench-{i}", "value": key, "usage_plans": [plan]}))
+    print(json.dumps({"name": f"bench-{i}", "value": key, "usage_plan_ids": [plan]}))
 PY
     status=$(admin_call "$name" "$admin" "$state" POST /v1/apikeys/import \
         -H 'Content-Type: application/x-ndjson' --data-binary "@$TMP/$name.import.jsonl")
