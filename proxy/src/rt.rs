@@ -220,6 +220,74 @@ pub fn peer_gone(fd: RawFd) -> bool {
     true
 }
 
+/// Whether `addr` is free to listen on: binds a socket there without listening, then closes
+/// it. `Err(AddrInUse)` when another socket listens there (Linux refuses the bind even with
+/// `SO_REUSEADDR`, and this socket does not ask for `SO_REUSEPORT`).
+///
+/// A probe that listened (as `std::net::TcpListener::bind` does) would accept a client that
+/// connects in that moment and then reset it: a client waiting for the port to open would
+/// see it open, then be refused.
+pub fn probe_bind(addr: std::net::SocketAddr) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: socket(2) takes integers; the result is checked before use.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket this function owns; OwnedFd closes it on every path.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket and a pointer to a c_int of the size given.
+    unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    // SAFETY: zeroed sockaddr structs are valid; each is filled in for its family and passed
+    // with its own size.
+    let rc = unsafe {
+        match addr {
+            std::net::SocketAddr::V4(a) => {
+                let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_port = a.port().to_be();
+                sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+                libc::bind(
+                    raw,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            std::net::SocketAddr::V6(a) => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_port = a.port().to_be();
+                sa.sin6_addr.s6_addr = a.ip().octets();
+                sa.sin6_scope_id = a.scope_id();
+                libc::bind(
+                    raw,
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::{cell::Cell, rc::Rc};
@@ -239,5 +307,17 @@ mod tests {
             super::sleep(std::time::Duration::from_millis(10)).await;
         });
         assert!(ran.get(), "a task spawned after the panic still runs");
+    }
+
+    #[test]
+    fn probe_bind_tells_a_listened_port_from_a_free_one_and_never_listens() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let addr = held.local_addr().expect("addr");
+        let e = super::probe_bind(addr).expect_err("in use");
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        drop(held);
+        super::probe_bind(addr).expect("free again");
+        // The probe only bound: nothing accepted a connection while it existed.
+        assert!(std::net::TcpStream::connect(addr).is_err());
     }
 }

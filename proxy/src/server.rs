@@ -69,9 +69,9 @@ impl Server {
         // Each worker binds its own SO_REUSEPORT listener, and the kernel would just as
         // willingly share the port with another process's: a second gateway started on a busy
         // port would take part of the first one's traffic. A plain bind first says whether
-        // anything listens there.
+        // anything listens there (without listening itself: see `rt::probe_bind`).
         for l in &first.config.gateway.listen {
-            std::net::TcpListener::bind(l.addr).map_err(|e| {
+            crate::rt::probe_bind(l.addr).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AddrInUse {
                     format!("listen {l}: the address is in use (another process listens there)")
                 } else {
