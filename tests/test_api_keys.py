@@ -238,3 +238,24 @@ def test_the_tutorials_commands(gateway):
     assert get(g, "/prod/pets", key).text == "ok"
     assert get(g, "/prod/pets").status_code == 403
 
+
+
+def test_a_plans_new_quota_period_counts_what_was_used_in_it(gateway):
+    """Moving a plan from DAY to WEEK (or adding a quota) must not hand every key a fresh
+    quota: the new period's count starts from what the key used in it so far."""
+    g = gateway(shop())
+    plan = make_plan(g, quota={"limit": 7, "period": "DAY"})
+    key = make_key(g)
+    attach(g, plan, key)
+    assert [get(g, "/prod/pets", key).status_code for _ in range(8)] == [200] * 7 + [429]
+    r = g.admin("PATCH", f"/v1/usageplans/{plan['id']}", json={"quota": {"limit": 9, "period": "WEEK"}})
+    assert r.status_code == 200, r.text
+    assert [get(g, "/prod/pets", key).status_code for _ in range(4)] == [200, 200, 429, 429]
+    # A plan that had no quota gains one: what the key used today counts.
+    open_plan = make_plan(g, "open", stages=(("shop", "prod"),))
+    other = make_key(g, "b")
+    attach(g, open_plan, other)
+    assert all(get(g, "/prod/pets", other).status_code == 200 for _ in range(5))
+    r = g.admin("PATCH", f"/v1/usageplans/{open_plan['id']}", json={"quota": {"limit": 6, "period": "MONTH"}})
+    assert r.status_code == 200, r.text
+    assert [get(g, "/prod/pets", other).status_code for _ in range(3)] == [200, 429, 429]

@@ -186,8 +186,22 @@ fn replace<P: DataPlane>(
         return store_failed(&e);
     }
     let shown = plan_json(id, &record);
+    let recount = match (&old.quota, &record.quota) {
+        (_, None) => false,
+        (Some(o), Some(n)) => (o.period, o.offset) != (n.period, n.offset),
+        (None, Some(_)) => true,
+    };
     if let Err(e) = st.usage.put_plan(id, record) {
         return Response::message(500, format!("usage plan {id} stored, not applied: {e}"));
+    }
+    // A new period or offset: each key's count restarts from what it used in the new period
+    // so far, not from zero.
+    if recount
+        && let Err(e) = st
+            .usage
+            .recount_quota(&st.resources, id, now_unix().max(0) as u64 * 1000)
+    {
+        return store_failed(&e);
     }
     st.usage.publish();
     tracing::info!(id, "usage plan changed");

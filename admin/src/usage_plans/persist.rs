@@ -206,4 +206,33 @@ impl UsagePlans {
         }
         Ok(out)
     }
+
+    /// Sets each of `plan`'s keys' quota counter to what it used in its current quota period,
+    /// counted from the per-day usage: for a plan whose quota period or offset changed, or
+    /// that gained a quota. The counter holds a period number beside its count, so without
+    /// this a plan moved from `DAY` to `WEEK` would start every key's week from zero, and a key
+    /// at its quota would get a second one. `now_ms`: milliseconds since 1970.
+    pub fn recount_quota(&self, db: &ResourceDb, plan: &str, now_ms: u64) -> Result<(), DbError> {
+        let Some(q) = self.plan(plan).and_then(|p| p.quota) else {
+            return Ok(());
+        };
+        let period = q.period_number(now_ms);
+        let first = q.period_start_day(period) as u32;
+        let today = (now_ms / DAY_MS) as u32;
+        let report = self.usage_report(db, plan, None, first.min(today), today)?;
+        for k in self.keys_of(plan) {
+            let used: u64 = report
+                .get(k)
+                .map_or(0, |days| days.iter().map(|(u, _)| u).sum());
+            if let Some(s) = self
+                .assoc(plan, k)
+                .and_then(|a| self.usage.slots.get(a.slot))
+            {
+                let used = used.min(u64::from(u32::MAX)) as u32;
+                s.quota
+                    .store(turnpike_core::usage::slots::pack(period, used), Relaxed);
+            }
+        }
+        Ok(())
+    }
 }
