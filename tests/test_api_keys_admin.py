@@ -272,6 +272,7 @@ def test_export_then_import_round_trip_and_a_bad_line_refuses_all(gw, gateway):
     errors = r.json()["errors"]
     assert [e.split(":")[0] for e in errors] == ["line 2", "line 3", "line 4", "line 5"], errors
     assert "value" in errors[0] and "usage_plan_ids[0]" in errors[3]
+    assert errors[1].startswith("line 3: not a JSON object: "), errors[1]
     assert len(gw.admin("GET", "/v1/apikeys").json()["items"]) == 2, "nothing imported"
 
 

@@ -144,3 +144,15 @@ def test_the_packaged_service_config_is_valid():
     path = os.path.join(os.path.dirname(BIN), "..", "..", "packaging", "turnpike.yaml")
     r = subprocess.run([BIN, "check", "--config", path], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_admin_with_the_wrong_token_names_the_token_file_it_sent(gateway, tmp_path):
+    g = gateway({"apis": []})
+    wrong = tmp_path / "other.token"
+    wrong.write_text("not-the-token\n")
+    env = {**os.environ, "TURNPIKE_ADMIN_URL": f"http://127.0.0.1:{g.admin_port}", "TURNPIKE_ADMIN_TOKEN_FILE": str(wrong)}
+    p = subprocess.run([BIN, "admin", "status"], capture_output=True, text=True, env=env, timeout=20)
+    assert p.returncode != 0
+    assert str(wrong) in p.stderr and "--token-file" in p.stderr, p.stderr
+    env["TURNPIKE_ADMIN_TOKEN_FILE"] = g.config["admin"]["token_file"]
+    assert subprocess.run([BIN, "admin", "status"], capture_output=True, text=True, env=env, timeout=20).returncode == 0

@@ -218,6 +218,15 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
     };
     let mut response = response.map_err(|e| format!("{}: {e}", args.url))?;
     let status = response.status().as_u16();
+    if status == 401 {
+        // Which token was sent is the first thing to know (root reads /etc/turnpike's, a user
+        // ~/.local/state's; a gateway run by someone else wrote its own).
+        return Err(format!(
+            "{}: the token in {} was refused; give the gateway's own with --token-file (or              TURNPIKE_ADMIN_TOKEN_FILE): its admin.token_file",
+            args.url,
+            path.display()
+        ));
+    }
     // An export of a million keys is a few hundred MB: no 10 MB cap here.
     let body = response
         .body_mut()

@@ -436,6 +436,10 @@ fn check_line<P: DataPlane>(
     now: i64,
     ids: &HashSet<String>,
 ) -> Result<Line, String> {
+    // A line that is not JSON at all has no field to name: say so, not `?: key must be ...`.
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(format!("not a JSON object: {e}"));
+    }
     let body: KeyBody =
         parse_body(text.as_bytes()).map_err(|e| format!("{}: {}", e.path, e.reason))?;
     let errors = check_key_labels(&body.name, body.description.as_deref(), &body.tags);
