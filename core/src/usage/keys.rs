@@ -11,7 +11,7 @@
 //! [`super::UsageSlots`].
 //!
 //! Data-plane memory per key with one plan: an entry (32 bytes at a load of 3/8 to 3/4, so 43
-//! to 85 bytes) and one slot (24 bytes), plus 24 bytes more per per-route throttle override of
+//! to 85 bytes) and one slot (32 bytes), plus 32 bytes more per per-route throttle override of
 //! its plan.
 
 use std::hash::Hasher;
@@ -110,8 +110,9 @@ impl PlanStage {
 const ENABLED: u16 = 1;
 const HAS_FIRST: u16 = 2;
 
-/// One key: 32 bytes.
+/// One key: 32 bytes, aligned to 32 so an entry never straddles two cache lines.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(align(32))]
 struct Entry {
     /// Never `[0, 0]` for a key (the low word's lowest bit is forced to 1): that marks a free
     /// position.
