@@ -134,16 +134,28 @@ impl Scrape {
             })
     }
 
+    /// One counter family per route (labels `api`, `stage`, `route`), read by `count`.
+    fn route_counter(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        count: impl Fn(&RouteReading) -> u64,
+    ) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (labels, route) in self.routes() {
+            ConstCounter::new(count(route)).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
     fn encode_routes(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let mut requests = encoder.encode_descriptor(
+        self.route_counter(
+            encoder,
             "turnpike_requests",
             "Requests served, by API, stage and route (all empty: matched no route).",
-            None,
-            MetricType::Counter,
+            |r| r.requests,
         )?;
-        for (labels, route) in self.routes() {
-            ConstCounter::new(route.requests).encode(requests.encode_family(&labels)?)?;
-        }
 
         let mut responses = encoder.encode_descriptor(
             "turnpike_responses",
@@ -162,25 +174,18 @@ impl Scrape {
             }
         }
 
-        let mut throttled = encoder.encode_descriptor(
+        self.route_counter(
+            encoder,
             "turnpike_throttled_requests",
             "Requests refused with 429 THROTTLED (account, route or usage plan throttle), by API, stage and route.",
-            None,
-            MetricType::Counter,
+            |r| r.throttled,
         )?;
-        for (labels, route) in self.routes() {
-            ConstCounter::new(route.throttled).encode(throttled.encode_family(&labels)?)?;
-        }
-
-        let mut quota = encoder.encode_descriptor(
+        self.route_counter(
+            encoder,
             "turnpike_quota_exceeded_requests",
             "Requests refused with 429 QUOTA_EXCEEDED (a key's usage plan quota used up), by API, stage and route.",
-            None,
-            MetricType::Counter,
+            |r| r.quota_exceeded,
         )?;
-        for (labels, route) in self.routes() {
-            ConstCounter::new(route.quota_exceeded).encode(quota.encode_family(&labels)?)?;
-        }
 
         let seconds = Unit::Seconds;
         let mut latency = encoder.encode_descriptor(
