@@ -1526,9 +1526,28 @@ print(f"\nJSON: {out}")
 EOF
 }
 
+# ensure_ports_free: refuses to run when something already listens on a port this run uses
+# (another peer-bench run, above all): its proxies would answer in place of this run's, whose
+# own could not bind, and the figures (an RSS of 0, throughput of the wrong process) be wrong.
+ensure_ports_free() {
+    local name p busy=()
+    for name in direct nginx haproxy turnpike turnpike-base nginx-policies turnpike-policies \
+        turnpike-base-policies nginx-apikeys haproxy-apikeys turnpike-apikeys turnpike-base-apikeys; do
+        for p in $(port_of "$name") $(tls_port_of "$name"); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy+=("$p ($name)"); fi
+        done
+    done
+    if ((${#busy[@]} > 0)); then
+        log "ERROR: something already listens on ${busy[*]}: another peer-bench run, or another" \
+            "server; stop it first"
+        exit 1
+    fi
+}
+
 main() {
     ensure_tools
     ensure_binaries
+    ensure_ports_free
     if [[ $WRK_CHECK == 1 || $SCRAPE_CHECK == 1 ]]; then
         WANT_TLS=0
     fi
