@@ -350,7 +350,21 @@ impl ResourceDb {
     }
 
     fn encode<T: Serialize>(&self, table: Table, id: &str, record: &T) -> Result<Vec<u8>, DbError> {
-        serde_json::to_vec(record).map_err(|e| DbError::Record {
+        let mut out = Vec::new();
+        self.encode_into(table, id, record, &mut out)?;
+        Ok(out)
+    }
+
+    /// Writes `record`'s JSON into `out` (cleared first), for a caller reusing one buffer.
+    fn encode_into<T: Serialize>(
+        &self,
+        table: Table,
+        id: &str,
+        record: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DbError> {
+        out.clear();
+        serde_json::to_writer(out, record).map_err(|e| DbError::Record {
             op: "encoded",
             path: self.path.clone(),
             table: table.name(),
@@ -382,17 +396,16 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// `table`, opened in this transaction.
+    fn open(&self, table: Table) -> Result<redb::Table<'_, &'static str, &'static [u8]>, DbError> {
+        self.txn
+            .open_table(table.definition())
+            .map_err(storage("open a table", &self.db.path))
+    }
+
     /// Stores `record` under `id`, replacing any record there.
     pub fn put<T: Serialize>(&mut self, table: Table, id: &str, record: &T) -> Result<(), DbError> {
-        let bytes = self.db.encode(table, id, record)?;
-        let path = &self.db.path;
-        let mut t = self
-            .txn
-            .open_table(table.definition())
-            .map_err(storage("open a table", path))?;
-        t.insert(id, bytes.as_slice())
-            .map_err(storage("write", path))?;
-        Ok(())
+        self.put_all(table, [(id, record)])
     }
 
     /// Stores every `(id, record)` of `records` in `table`, opening the table once.
@@ -402,20 +415,10 @@ impl Batch<'_> {
         records: impl IntoIterator<Item = (&'r str, &'r T)>,
     ) -> Result<(), DbError> {
         let path = &self.db.path;
-        let mut t = self
-            .txn
-            .open_table(table.definition())
-            .map_err(storage("open a table", path))?;
+        let mut t = self.open(table)?;
         let mut bytes = Vec::new();
         for (id, record) in records {
-            bytes.clear();
-            serde_json::to_writer(&mut bytes, record).map_err(|e| DbError::Record {
-                op: "encoded",
-                path: path.clone(),
-                table: table.name(),
-                id: id.to_owned(),
-                reason: e.to_string(),
-            })?;
+            self.db.encode_into(table, id, record, &mut bytes)?;
             t.insert(id, bytes.as_slice())
                 .map_err(storage("write", path))?;
         }
@@ -425,30 +428,21 @@ impl Batch<'_> {
     /// Whether `table` has a record `id` (as this transaction sees it).
     pub fn contains(&self, table: Table, id: &str) -> Result<bool, DbError> {
         let path = &self.db.path;
-        let t = self
-            .txn
-            .open_table(table.definition())
-            .map_err(storage("open a table", path))?;
+        let t = self.open(table)?;
         Ok(t.get(id).map_err(storage("read", path))?.is_some())
     }
 
     /// Deletes a record; `Ok(false)` if there was none.
     pub fn remove(&mut self, table: Table, id: &str) -> Result<bool, DbError> {
         let path = &self.db.path;
-        let mut t = self
-            .txn
-            .open_table(table.definition())
-            .map_err(storage("open a table", path))?;
+        let mut t = self.open(table)?;
         Ok(t.remove(id).map_err(storage("delete", path))?.is_some())
     }
 
     /// Deletes every record whose id starts with `prefix`; returns how many went.
     pub fn remove_prefix(&mut self, table: Table, prefix: &str) -> Result<usize, DbError> {
         let path = &self.db.path;
-        let mut t = self
-            .txn
-            .open_table(table.definition())
-            .map_err(storage("open a table", path))?;
+        let mut t = self.open(table)?;
         let ids: Vec<String> = t
             .range(prefix..)
             .map_err(storage("read", path))?
