@@ -274,6 +274,8 @@ impl Checker {
             })
             .collect();
         let mut routes = Vec::new();
+        // Parsed, beside `routes` (same index): what `route_settings` keys are matched against.
+        let mut route_keys: Vec<RouteKey> = Vec::new();
         let mut table = RouteTable::new();
         for (r, route) in a.routes.iter().enumerate() {
             let rat = format!("{at}.routes[{r}]");
@@ -305,11 +307,14 @@ impl Checker {
                 }
             }
             match table.insert(&key, routes.len() as u32) {
-                Ok(()) => routes.push(Route {
-                    key: route.key.clone(),
-                    integration,
-                    api_key_required: route.api_key_required,
-                }),
+                Ok(()) => {
+                    routes.push(Route {
+                        key: route.key.clone(),
+                        integration,
+                        api_key_required: route.api_key_required,
+                    });
+                    route_keys.push(key);
+                }
                 Err(c) => {
                     let first = routes
                         .get(c.0)
@@ -327,7 +332,7 @@ impl Checker {
             .and_then(|f| crate::cors::check(f, &format!("{at}.cors"), &mut self.errors));
         let gateway_responses = self.gateway_responses(&at, a);
         let mut stages = stages;
-        self.route_settings(&at, a, &routes, &mut stages);
+        self.route_settings(&at, a, &route_keys, &mut stages);
         if a.stages.is_empty() {
             self.warn(
                 format!("{at}.stages"),
@@ -363,17 +368,13 @@ impl Checker {
 
     /// Each route's throttle on each stage: its `route_settings` entry, else the stage's
     /// default. A route key that names no route of the API is refused.
-    fn route_settings(&mut self, at: &str, a: &ApiFile, routes: &[Route], stages: &mut [Stage]) {
-        let keys: Vec<Option<RouteKey>> = routes
-            .iter()
-            .map(|r| RouteKey::parse(&r.key).ok())
-            .collect();
+    fn route_settings(&mut self, at: &str, a: &ApiFile, keys: &[RouteKey], stages: &mut [Stage]) {
         for (s, (file, stage)) in a.stages.iter().zip(stages.iter_mut()).enumerate() {
             let sat = format!("{at}.stages[{s}]");
             let default = file
                 .throttle
                 .and_then(|t| self.throttle(&format!("{sat}.throttle"), &t));
-            stage.route_throttle = vec![default; routes.len()];
+            stage.route_throttle = vec![default; keys.len()];
             for (key, settings) in &file.route_settings {
                 let path = format!("{sat}.route_settings.{key}");
                 let Ok(parsed) = RouteKey::parse(key) else {
@@ -383,7 +384,7 @@ impl Checker {
                     );
                     continue;
                 };
-                let Some(r) = keys.iter().position(|k| k.as_ref() == Some(&parsed)) else {
+                let Some(r) = keys.iter().position(|k| *k == parsed) else {
                     self.err(path, format!("no route {key:?} in this API"));
                     continue;
                 };
