@@ -3,7 +3,7 @@
 //! reason; [`GatewayError::response_type`] maps it to the AWS gateway response that answers it,
 //! and `crate::respond` writes that answer.
 
-use turnpike_core::gateway_response::ResponseType;
+use turnpike_core::{gateway_response::ResponseType, usage::RefusalKind};
 
 use crate::h1::request::HeadError;
 
@@ -167,6 +167,20 @@ impl GatewayError {
     /// with its reason.
     pub fn is_integration_failure(self) -> bool {
         self.side == Side::Upstream
+    }
+}
+
+impl From<RefusalKind> for GatewayError {
+    fn from(kind: RefusalKind) -> GatewayError {
+        match kind {
+            RefusalKind::InvalidApiKey => {
+                GatewayError::client(ErrorKind::InvalidApiKey, "no valid API key for this stage")
+            }
+            RefusalKind::Throttled => GatewayError::client(ErrorKind::Throttled, "throttled"),
+            RefusalKind::QuotaExceeded => {
+                GatewayError::client(ErrorKind::QuotaExceeded, "usage plan quota exceeded")
+            }
+        }
     }
 }
 

@@ -259,19 +259,12 @@ async fn run(
         if let Some(out) = upstream_head {
             worker.bufs.give(out);
         }
-        let e = match refusal.kind {
-            RefusalKind::InvalidApiKey => {
-                GatewayError::client(ErrorKind::InvalidApiKey, "no valid API key for this stage")
-            }
-            RefusalKind::Throttled => {
-                plan.counters[worker.id].count_throttled();
-                GatewayError::client(ErrorKind::Throttled, "throttled")
-            }
-            RefusalKind::QuotaExceeded => {
-                plan.counters[worker.id].count_quota_exceeded();
-                GatewayError::client(ErrorKind::QuotaExceeded, "usage plan quota exceeded")
-            }
-        };
+        match refusal.kind {
+            RefusalKind::InvalidApiKey => {}
+            RefusalKind::Throttled => plan.counters[worker.id].count_throttled(),
+            RefusalKind::QuotaExceeded => plan.counters[worker.id].count_quota_exceeded(),
+        }
+        let e = GatewayError::from(refusal.kind);
         x.retry_after = refusal.retry_after_ms.map(|ms| ms.div_ceil(1000));
         let read = discard_body(st);
         return answer_error(worker, c, st, x, plan, e, read, head_only).await;
