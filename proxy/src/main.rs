@@ -386,16 +386,15 @@ fn serve(
             usage: usage_plans,
         };
         let api = Arc::new(Admin::new(running, token, admin.metrics_public));
-        admin_api = Some(api.clone());
-        let admin_api = api;
-        usage_plans::spawn_saver(admin_api.clone(), usage_plans::SAVE_PERIOD)
+        usage_plans::spawn_saver(api.clone(), usage_plans::SAVE_PERIOD)
             .context("starting the usage counter saver")?;
         // Certificate files are read again on SIGHUP and when they change on disk.
-        tls_files::spawn_watch(admin_api.clone(), tls_files::WATCH_PERIOD)
+        tls_files::spawn_watch(api.clone(), tls_files::WATCH_PERIOD)
             .context("starting the TLS file watch")?;
-        spawn_tls_sighup_listener(admin_api.clone())
+        spawn_tls_sighup_listener(api.clone())
             .context("installing the SIGHUP handler (TLS file reload)")?;
-        let bound = admin_server::spawn(admin_api, listener)?;
+        let bound = admin_server::spawn(api.clone(), listener)?;
+        admin_api = Some(api);
         tracing::info!(
             "admin API on http://{bound} (token in {})",
             token_file.display()

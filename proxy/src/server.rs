@@ -79,6 +79,8 @@ impl Server {
                 }
             })?;
         }
+        // The buckets' clock starts before any request can read it.
+        crate::traffic::start_clock();
         let state = Arc::new(ServerState {
             snapshots: Arc::new(SnapshotCell::new(first)),
             draining: AtomicBool::new(false),
