@@ -14,10 +14,12 @@
 //! - [`gateway_response`]: AWS gateway response types and their per-API overrides.
 //! - [`gcra`]: the lock-free token bucket rate limits are built from.
 //! - [`usage`]: throttles, API keys, usage plans and quotas (tables, slots, request steps).
+//! - [`auth`]: authorizers (JWT, SigV4, request authorizers) and resource policies.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
 pub mod access_log;
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod cors;
