@@ -350,10 +350,12 @@ fn check_time(signed_at: u64, expires_s: Option<u64>, now: u64) -> Result<(), Si
 
 /// The payload hashes the signature may cover, and the hash the caller still has to check
 /// against the streamed body.
+type PayloadHashes<'a> = (Vec<Cow<'a, [u8]>>, Option<&'a str>);
+
 fn payload_hashes<'a>(
     req: &SigV4Request<'a>,
     presigned: bool,
-) -> Result<(Vec<Cow<'a, [u8]>>, Option<&'a str>), SigV4Error> {
+) -> Result<PayloadHashes<'a>, SigV4Error> {
     let body_hash = match req.payload {
         Payload::Body(b) => Some(canonical::hex_lower(
             digest::digest(&digest::SHA256, b).as_ref(),

@@ -55,15 +55,18 @@ pub(super) fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex_val),
-                bytes.get(i + 2).copied().and_then(hex_val),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        let hex = match b {
+            b'%' => bytes
+                .get(i + 1)
+                .copied()
+                .and_then(hex_val)
+                .zip(bytes.get(i + 2).copied().and_then(hex_val)),
+            _ => None,
+        };
+        if let Some((h, l)) = hex {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(b);
         i += 1;

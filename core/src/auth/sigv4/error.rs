@@ -108,7 +108,7 @@ fn iso(epoch_s: u64) -> String {
 }
 
 fn window(s: u64) -> String {
-    if s % 60 == 0 {
+    if s.is_multiple_of(60) {
         format!("{} min.", s / 60)
     } else {
         format!("{s} sec.")
