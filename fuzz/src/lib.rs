@@ -18,6 +18,7 @@
 pub mod chunked;
 pub mod request_stream;
 pub mod response_head;
+pub mod sigv4;
 
 /// A fuzz input split into its control part and the bytes under test.
 ///
