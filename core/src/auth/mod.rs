@@ -12,3 +12,4 @@
 //! crate's job.
 
 pub mod policy;
+pub mod request_authorizer;
