@@ -124,13 +124,17 @@ impl CidrSet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => self.contains_v4(u32::from(a)),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(m) => self.contains_v4(u32::from(m)),
-                None => {
-                    let a = u128::from(a);
-                    self.v6.iter().any(|&(net, mask)| a & mask == net)
+            IpAddr::V6(a) => {
+                // A mapped address is also in any IPv6 prefix shorter than /96 that covers
+                // `::ffff:0:0/96` ("::/0", "::/80").
+                if let Some(m) = a.to_ipv4_mapped()
+                    && self.contains_v4(u32::from(m))
+                {
+                    return true;
                 }
-            },
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
         }
     }
 

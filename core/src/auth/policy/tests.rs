@@ -57,6 +57,10 @@ fn ipv4_mapped_addresses_match_ipv4_entries() {
     assert!(s.contains(ip("192.168.4.5")));
     assert!(s.contains(ip("::ffff:192.168.4.5")));
     assert!(!s.contains(ip("192.169.0.1")));
+    // A short IPv6 prefix covering the mapped range covers mapped addresses too.
+    let s = set(&["::/0"]);
+    assert!(s.contains(ip("::ffff:1.2.3.4")));
+    assert!(!s.contains(ip("1.2.3.4")));
 }
 
 #[test]
