@@ -33,3 +33,8 @@ fn chunked_corpus() {
 fn response_head_corpus() {
     replay("response_head", turnpike_fuzz::response_head::check);
 }
+
+#[test]
+fn auth_policy_corpus() {
+    replay("auth_policy", turnpike_fuzz::auth_policy::check);
+}
