@@ -10,11 +10,14 @@
 //!   `conn.rs` and `pump.rs` do it;
 //! - [`chunked`]: the chunked decoder alone, against a reference decoder written from the
 //!   grammar;
-//! - [`response_head`]: upstream response heads, including interim responses and prefixes.
+//! - [`response_head`]: upstream response heads, including interim responses and prefixes;
+//! - [`auth_policy`]: CIDR lists, `X-Forwarded-For` walking, IAM wildcards and authorizer
+//!   answers (`turnpike_core::auth`); its input is a mode byte and the text under test.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
 
+pub mod auth_policy;
 pub mod chunked;
 pub mod request_stream;
 pub mod response_head;

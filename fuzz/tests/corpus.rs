@@ -38,3 +38,8 @@ fn response_head_corpus() {
 fn sigv4_corpus() {
     replay("sigv4", turnpike_fuzz::sigv4::check);
 }
+
+#[test]
+fn auth_policy_corpus() {
+    replay("auth_policy", turnpike_fuzz::auth_policy::check);
+}

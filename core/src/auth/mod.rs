@@ -11,4 +11,6 @@
 //! Everything here takes bytes and a `now`; fetching keys and calling authorizers is the proxy
 //! crate's job.
 
+pub mod policy;
+pub mod request_authorizer;
 pub mod sigv4;
