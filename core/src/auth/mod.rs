@@ -10,3 +10,6 @@
 //!
 //! Everything here takes bytes and a `now`; fetching keys and calling authorizers is the proxy
 //! crate's job.
+
+pub mod jwk;
+pub mod jwt;
