@@ -115,11 +115,13 @@ impl VerifiedJwt {
 }
 
 /// The token in an `Authorization` value: the value itself, or what follows a
-/// case-insensitive `Bearer ` prefix, spaces trimmed. `None` when nothing is left.
+/// case-insensitive `Bearer ` prefix, spaces trimmed. `None` when nothing is left (a bare
+/// `Bearer` included).
 pub fn token_from_header(value: &[u8]) -> Option<&[u8]> {
     let value = value.trim_ascii();
     let token = match value.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") => value[7..].trim_ascii_start(),
+        _ if value.eq_ignore_ascii_case(b"bearer") => return None,
         _ => value,
     };
     (!token.is_empty()).then_some(token)
@@ -391,3 +393,6 @@ fn render(value: &Value) -> Box<str> {
         other => other.to_string().into(),
     }
 }
+
+#[cfg(test)]
+mod tests;
