@@ -5,9 +5,10 @@
 //!
 //! Hot path: [`verify`] runs for every request on a JWT route whose token is not cached. It
 //! decodes the token's three parts once into one buffer, checks the signature before reading
-//! the payload, and allocates nothing else but the claims it hands back. No logging, no
-//! clock (the caller passes `now_s`), no key fetching: [`JwtError::is_unknown_kid`] tells the
-//! caller when a fresh JWKS might help.
+//! the payload, and allocates only that buffer, the payload's JSON tree (needed to hand back
+//! every claim) and the rendered claims; the key material was decoded when the set was
+//! parsed. No logging, no clock (the caller passes `now_s`), no key fetching:
+//! [`JwtError::is_unknown_kid`] tells the caller when a fresh JWKS might help.
 //!
 //! Header members other than `alg`, `kid` and `crit` are ignored; in particular `jku`, `x5u`
 //! and `jwk` never choose a key (only the configured JWKS does), and `typ` is not checked.
