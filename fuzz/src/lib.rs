@@ -11,11 +11,14 @@
 //! - [`chunked`]: the chunked decoder alone, against a reference decoder written from the
 //!   grammar;
 //! - [`response_head`]: upstream response heads, including interim responses and prefixes.
+//! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
+//!   token or document itself, no control byte.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
 
 pub mod chunked;
+pub mod jws;
 pub mod request_stream;
 pub mod response_head;
 

@@ -33,3 +33,8 @@ fn chunked_corpus() {
 fn response_head_corpus() {
     replay("response_head", turnpike_fuzz::response_head::check);
 }
+
+#[test]
+fn jws_corpus() {
+    replay("jws", turnpike_fuzz::jws::check);
+}
