@@ -11,6 +11,7 @@
 //! - `benches/router.rs`: route tables of 10 and 10,000 routes, and whole-config resolution;
 //! - `benches/header_mapping.rs`: the heads written upstream and back to the client;
 //! - `benches/usage.rs`: API key tables and traffic-control steps ([`usage`]).
+//! - `benches/jwt.rs`: JWT authorizer verification (RS256, ES256, EdDSA), uncached.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},

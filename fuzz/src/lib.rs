@@ -12,13 +12,17 @@
 //!   grammar;
 //! - [`response_head`]: upstream response heads, including interim responses and prefixes;
 //! - [`auth_policy`]: CIDR lists, `X-Forwarded-For` walking, IAM wildcards and authorizer
-//!   answers (`turnpike_core::auth`); its input is a mode byte and the text under test.
+//!   answers (`turnpike_core::auth`); its input is a mode byte and the text under test;
+//! - [`sigv4`]: SigV4 verification of requests built from separated fields;
+//! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
+//!   token or document itself, no control byte.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
 
 pub mod auth_policy;
 pub mod chunked;
+pub mod jws;
 pub mod request_stream;
 pub mod response_head;
 pub mod sigv4;

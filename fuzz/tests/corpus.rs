@@ -43,3 +43,8 @@ fn sigv4_corpus() {
 fn auth_policy_corpus() {
     replay("auth_policy", turnpike_fuzz::auth_policy::check);
 }
+
+#[test]
+fn jws_corpus() {
+    replay("jws", turnpike_fuzz::jws::check);
+}

@@ -11,6 +11,8 @@
 //! Everything here takes bytes and a `now`; fetching keys and calling authorizers is the proxy
 //! crate's job.
 
+pub mod jwk;
+pub mod jwt;
 pub mod policy;
 pub mod request_authorizer;
 pub mod sigv4;
