@@ -11,8 +11,10 @@
 //! Everything here takes bytes and a `now`; fetching keys and calling authorizers is the proxy
 //! crate's job.
 
+pub mod file;
 pub mod jwk;
 pub mod jwt;
+pub mod model;
 pub mod policy;
 pub mod request_authorizer;
 pub mod sigv4;

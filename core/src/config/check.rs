@@ -68,6 +68,7 @@ pub fn check_with(
         );
     }
     let domains = c.domains(file);
+    let auth = c.auth_settings(file, tls);
     let tls = c.tls(file, &gateway.listen, &mut apis, tls);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
@@ -83,6 +84,7 @@ pub fn check_with(
         domains,
         default_api,
         tls,
+        auth,
         warnings: c.warnings,
     })
 }
@@ -98,7 +100,7 @@ fn ms(v: u64) -> Duration {
 }
 
 /// Names of APIs and integrations: what fits a metric label and a URL path segment.
-fn is_name(s: &str) -> bool {
+pub(super) fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -273,6 +275,8 @@ impl Checker {
                 self.integration(&format!("{at}.integrations.{name}"), name, f, &stages)
             })
             .collect();
+        let authorizers = self.authorizers(&at, a, &stages);
+        let resource_policy = self.resource_policy(&at, a);
         let mut routes = Vec::new();
         // Parsed, beside `routes` (same index): what `route_settings` keys are matched against.
         let mut route_keys: Vec<RouteKey> = Vec::new();
@@ -306,12 +310,14 @@ impl Checker {
                     }
                 }
             }
+            let auth = self.route_auth(&rat, route, a, &authorizers);
             match table.insert(&key, routes.len() as u32) {
                 Ok(()) => {
                     routes.push(Route {
                         key: route.key.clone(),
                         integration,
                         api_key_required: route.api_key_required,
+                        auth,
                     });
                     route_keys.push(key);
                 }
@@ -363,6 +369,9 @@ impl Checker {
             gateway_responses,
             default_stage,
             stage_by_name,
+            authorizers,
+            resource_policy,
+            api_key_source: a.api_key_source,
         })
     }
 
@@ -539,30 +548,13 @@ impl Checker {
                     self.err(p, r);
                 }
                 let uri = f.uri.clone().unwrap_or_default();
-                let mut targets = Vec::new();
-                match (&f.uri, UriTemplate::parse(&uri)) {
-                    (None, _) => self.err(format!("{at}.uri"), "http_proxy needs a uri"),
-                    (Some(_), Err(e)) => self.err(format!("{at}.uri"), format!("{uri:?}: {e}")),
-                    (Some(_), Ok(t)) => {
-                        for st in stages {
-                            let vars = |v: &str| st.variables.get(v).cloned();
-                            match t.for_stage(&st.name, &vars) {
-                                Ok(target) => targets.push(Ok(target)),
-                                Err(e @ crate::uri::UriError::MissingStageVar(..)) => {
-                                    self.warn(
-                                        format!("{at}.uri"),
-                                        format!("{e}: requests in that stage get 500"),
-                                    );
-                                    targets.push(Err(e.to_string()));
-                                }
-                                Err(e) => self.err(
-                                    format!("{at}.uri"),
-                                    format!("{uri:?} in stage {:?}: {e}", st.name),
-                                ),
-                            }
-                        }
+                let targets = match &f.uri {
+                    None => {
+                        self.err(format!("{at}.uri"), "http_proxy needs a uri");
+                        Vec::new()
                     }
-                }
+                    Some(_) => self.stage_targets(&format!("{at}.uri"), &uri, stages),
+                };
                 if let Some(t) = f.timeout_ms {
                     self.range(&format!("{at}.timeout_ms"), t, 50, 3_600_000);
                 }
@@ -615,6 +607,36 @@ impl Checker {
             name: name.to_owned(),
             kind,
         }
+    }
+
+    /// An upstream URI rendered for each stage (same index as `stages`): the target, or why
+    /// that stage cannot use it (a stage variable it lacks: warned, requests there get 500).
+    pub(super) fn stage_targets(
+        &mut self,
+        at: &str,
+        uri: &str,
+        stages: &[Stage],
+    ) -> Vec<Result<crate::uri::UpstreamTarget, String>> {
+        let t = match UriTemplate::parse(uri) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(at, format!("{uri:?}: {e}"));
+                return Vec::new();
+            }
+        };
+        let mut targets = Vec::with_capacity(stages.len());
+        for st in stages {
+            let vars = |v: &str| st.variables.get(v).cloned();
+            match t.for_stage(&st.name, &vars) {
+                Ok(target) => targets.push(Ok(target)),
+                Err(e @ crate::uri::UriError::MissingStageVar(..)) => {
+                    self.warn(at, format!("{e}: requests in that stage get 500"));
+                    targets.push(Err(e.to_string()));
+                }
+                Err(e) => self.err(at, format!("{uri:?} in stage {:?}: {e}", st.name)),
+            }
+        }
+        targets
     }
 
     fn mock_headers(&mut self, at: &str, headers: &BTreeMap<String, String>) {

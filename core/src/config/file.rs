@@ -24,6 +24,9 @@ pub struct ConfigFile {
     /// Certificates kept in PEM files, named for `gateway.tls` and `domains[]` to use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<crate::tls::CertificateFile>,
+    /// IAM principals that may call `aws_iam` routes with SigV4-signed requests.
+    #[serde(default, skip_serializing_if = "crate::auth::file::IamFile::is_empty")]
+    pub iam: crate::auth::file::IamFile,
 }
 
 /// Listener and connection-level settings shared by every API.
@@ -56,6 +59,15 @@ pub struct GatewayFile {
     /// `off` (or `null`) for none.
     #[serde(with = "account_throttle")]
     pub throttle: Option<crate::usage::ThrottleFile>,
+    /// The AWS Region the gateway stands for: SigV4 credential scopes and `execute-api` ARNs
+    /// (`arn:aws:execute-api:{region}:{account_id}:{api}/{stage}/{METHOD}/{path}`).
+    pub region: String,
+    /// `$context.accountId` and the account in `execute-api` ARNs (12 digits).
+    pub account_id: String,
+    /// Peers whose `X-Forwarded-For` is believed when resource policies judge the source
+    /// address (CIDRs): a load balancer in front of the gateway.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// AWS's default account-level throttle: 10,000 requests per second, bursts of 5,000.
@@ -130,6 +142,9 @@ impl Default for GatewayFile {
             upstream: UpstreamFile::default(),
             log_level: None,
             throttle: Some(DEFAULT_ACCOUNT_THROTTLE),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -285,6 +300,12 @@ pub struct ApiFile {
     /// `header`, the `x-api-key` header.
     #[serde(default, skip_serializing_if = "ApiKeySource::is_default")]
     pub api_key_source: ApiKeySource,
+    /// The API's authorizers by name (AWS HTTP API `Authorizer`): `jwt` or `request`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorizers: crate::auth::file::AuthorizersFile,
+    /// Who may call the API at all, by source address (evaluated before authorizers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<crate::auth::file::ResourcePolicyFile>,
 }
 
 /// AWS's `ApiKeySourceType`. `AUTHORIZER` comes with authorizers.
@@ -294,6 +315,8 @@ pub enum ApiKeySource {
     /// The `x-api-key` request header.
     #[default]
     Header,
+    /// The `usageIdentifierKey` a request authorizer returns.
+    Authorizer,
 }
 
 impl ApiKeySource {
@@ -363,6 +386,16 @@ pub struct RouteFile {
     /// `apiKeyRequired`); others get 403 `INVALID_API_KEY`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub api_key_required: bool,
+    /// The authorizer (a name in the API's `authorizers`) that admits requests to this route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<String>,
+    /// `none`, `jwt`, `custom` or `aws_iam` (AWS `AuthorizationType`); follows from
+    /// `authorizer` when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_type: Option<crate::auth::file::AuthorizationType>,
+    /// jwt: the token must carry at least one of these scopes (`scope` or `scp` claim).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_scopes: Vec<String>,
 }
 
 /// `{ name: prod, variables: { backend: "127.0.0.1:9000" } }`.

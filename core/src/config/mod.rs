@@ -6,6 +6,7 @@
 //! - the model ([`Config`], [`Api`], ...): what the data plane runs.
 
 mod check;
+mod check_auth;
 mod check_tls;
 mod error;
 mod file;

@@ -23,6 +23,8 @@ pub struct Config {
     pub default_api: Option<usize>,
     /// What `https://` listeners present, per server name.
     pub tls: TlsConfig,
+    /// Region, account, trusted proxies and IAM credentials.
+    pub auth: crate::auth::model::AuthSettings,
     /// Problems that do not stop the config from serving (shown by `turnpike check`).
     pub warnings: Vec<ConfigError>,
 }
@@ -135,6 +137,12 @@ pub struct Api {
     )>,
     pub(crate) default_stage: Option<u32>,
     pub(crate) stage_by_name: FxHashMap<Box<[u8]>, u32>,
+    /// The API's authorizers, in name order (routes point at them by index).
+    pub authorizers: Vec<crate::auth::model::Authorizer>,
+    /// Who may call the API by source address; `None`: anyone.
+    pub resource_policy: Option<crate::auth::policy::ResourcePolicy>,
+    /// Where `api_key_required` routes read the API key.
+    pub api_key_source: super::file::ApiKeySource,
 }
 
 impl std::fmt::Debug for Api {
@@ -154,6 +162,8 @@ pub struct Route {
     pub integration: u32,
     /// AWS `apiKeyRequired`.
     pub api_key_required: bool,
+    /// How requests to the route are authorized.
+    pub auth: crate::auth::model::RouteAuth,
 }
 
 #[derive(Debug, Clone)]

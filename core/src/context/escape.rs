@@ -56,6 +56,13 @@ fn write_plain(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
+/// `s` as a JSON string, quotes included.
+pub fn json_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    write_json(out, s.as_bytes());
+    out.push(b'"');
+}
+
 /// JSON string content (no surrounding quotes).
 pub(crate) fn write_json(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;

@@ -16,7 +16,7 @@
 //! - `ids.rs`: per-core request id generation;
 //! - `time.rs`: the CLF time.
 
-mod escape;
+pub mod escape;
 mod ids;
 mod template;
 pub(crate) mod time;
@@ -106,6 +106,31 @@ pub struct RequestContext<'a> {
     pub authorizer_error: Option<&'a str>,
     /// `$context.authorizer.principalId`: the principal a Lambda authorizer returned.
     pub authorizer_principal_id: Option<&'a str>,
+    /// `$context.authorizer.claims.*` (JWT) and `$context.authorizer.*` (a request
+    /// authorizer's context).
+    pub authorizer: Option<AuthorizerRef<'a>>,
+    /// `$context.identity.accessKey`: the SigV4 access key id.
+    pub identity_access_key: Option<&'a str>,
+    /// `$context.identity.caller` and `.user`: the SigV4 principal.
+    pub identity_caller: Option<&'a str>,
+}
+
+/// What an authorizer learned about the caller, by name.
+pub trait AuthorizerValues {
+    /// A JWT claim (`$context.authorizer.claims.{name}`).
+    fn claim(&self, name: &str) -> Option<&str>;
+    /// A request authorizer's context value (`$context.authorizer.{name}`).
+    fn property(&self, name: &str) -> Option<&str>;
+}
+
+/// A borrowed [`AuthorizerValues`].
+#[derive(Clone, Copy)]
+pub struct AuthorizerRef<'a>(pub &'a dyn AuthorizerValues);
+
+impl std::fmt::Debug for AuthorizerRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthorizerRef")
+    }
 }
 
 /// The client certificate of a mutual TLS connection, as `$context.identity.clientCert.*`

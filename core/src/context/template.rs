@@ -27,6 +27,42 @@ enum Part {
     /// `source[start..end]`.
     Lit(u32, u32),
     Var(Var),
+    /// `authorizer.claims.{source[start..end]}`.
+    Claim(u32, u32),
+    /// `authorizer.{source[start..end]}`, a request authorizer's context key.
+    Property(u32, u32),
+}
+
+const CLAIMS: &str = "authorizer.claims.";
+const AUTHORIZER: &str = "authorizer.";
+
+/// Bytes of a claim or context key in a bare reference (`cognito:groups`, `custom-role`).
+fn is_key_byte(b: u8) -> bool {
+    is_name_byte(b) || b == b':' || b == b'-'
+}
+
+/// A reference to an authorizer value: `authorizer.claims.x` or `authorizer.x` (other than
+/// the fixed `authorizer.principalId` / `authorizer.error`), with the key's length.
+fn authorizer_key(name: &str, bare: bool) -> Option<(bool, usize, usize)> {
+    let (claim, prefix) = if name.starts_with(CLAIMS) {
+        (true, CLAIMS.len())
+    } else if name.starts_with(AUTHORIZER) {
+        (false, AUTHORIZER.len())
+    } else {
+        return None;
+    };
+    let key = &name.as_bytes()[prefix..];
+    let len = if bare {
+        key.iter()
+            .position(|&b| !is_key_byte(b))
+            .unwrap_or(key.len())
+    } else {
+        key.len()
+    };
+    if len == 0 || (!claim && Var::parse(&name[..prefix + len]).is_some()) {
+        return None;
+    }
+    Some((claim, prefix, len))
 }
 
 const BARE: &str = "$context.";
@@ -53,6 +89,40 @@ impl Template {
         while let Some(off) = memchr::memchr(b'$', &bytes[i..]) {
             let at = i + off;
             let rest = &s[at..];
+            let dynamic = |name: &str, base: usize, bare: bool| {
+                authorizer_key(name, bare).map(|(claim, prefix, len)| {
+                    let (a, b) = ((base + prefix) as u32, (base + prefix + len) as u32);
+                    let part = if claim {
+                        Part::Claim(a, b)
+                    } else {
+                        Part::Property(a, b)
+                    };
+                    (part, base + prefix + len)
+                })
+            };
+            if let Some(name) = rest.strip_prefix(BRACED)
+                && let Some(close) = name.find('}')
+                && let Some((part, end)) = dynamic(&name[..close], at + BRACED.len(), false)
+            {
+                if lit_start < at {
+                    parts.push(Part::Lit(lit_start as u32, at as u32));
+                }
+                parts.push(part);
+                lit_start = end + 1;
+                i = end + 1;
+                continue;
+            }
+            if let Some(name) = rest.strip_prefix(BARE)
+                && let Some((part, end)) = dynamic(name, at + BARE.len(), true)
+            {
+                if lit_start < at {
+                    parts.push(Part::Lit(lit_start as u32, at as u32));
+                }
+                parts.push(part);
+                lit_start = end;
+                i = end;
+                continue;
+            }
             let (var, end) = if let Some(name) = rest.strip_prefix(BRACED) {
                 let Some(close) = name.find('}') else {
                     return Err(format!("`${{context.` at byte {at} has no closing `}}`"));
@@ -138,6 +208,14 @@ impl Template {
                     out.extend_from_slice(&self.source.as_bytes()[a as usize..b as usize])
                 }
                 Part::Var(v) => write_value(out, esc, v.value(ctx)),
+                Part::Claim(a, b) | Part::Property(a, b) => {
+                    let key = &self.source[a as usize..b as usize];
+                    let value = ctx.authorizer.and_then(|z| match part {
+                        Part::Claim(..) => z.0.claim(key),
+                        _ => z.0.property(key),
+                    });
+                    write_value(out, esc, value.map_or(Value::Missing, Value::Text));
+                }
             }
         }
     }

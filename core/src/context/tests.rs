@@ -44,6 +44,9 @@ fn full() -> RequestContext<'static> {
         client_cert: Some(CERT),
         authorizer_error: Some("expired"),
         authorizer_principal_id: Some("user-1"),
+        authorizer: None,
+        identity_access_key: Some("AKIDEXAMPLE"),
+        identity_caller: Some("ci-deployer"),
     }
 }
 
@@ -90,6 +93,8 @@ fn every_variable_renders_from_a_known_context() {
             Var::IdentityClientCertNotBefore => "May 28 12:30:02 2019 GMT",
             Var::IdentitySourceIp => "71.142.4.44",
             Var::IdentityUserAgent => "curl/8.5.0",
+            Var::IdentityAccessKey => "AKIDEXAMPLE",
+            Var::IdentityCaller | Var::IdentityUser => "ci-deployer",
             Var::IntegrationError | Var::IntegrationErrorMessage => "connect refused",
             Var::IntegrationIntegrationStatus
             | Var::IntegrationStatusDotted
@@ -106,13 +111,11 @@ fn every_variable_renders_from_a_known_context() {
             Var::Status => "401",
             Var::AwsEndpointRequestId2
             | Var::IdentityAccountId
-            | Var::IdentityCaller
             | Var::IdentityCognitoAuthenticationProvider
             | Var::IdentityCognitoAuthenticationType
             | Var::IdentityCognitoIdentityId
             | Var::IdentityCognitoIdentityPoolId
             | Var::IdentityPrincipalOrgId
-            | Var::IdentityUser
             | Var::IdentityUserArn => "-",
         }
     };
@@ -322,8 +325,42 @@ fn unknown_variables_are_named_with_close_names() {
     assert!(err.contains("empty variable name"), "{err}");
     let err = Template::parse("${context.status").expect_err("unclosed");
     assert!(err.contains("no closing"), "{err}");
-    let err = Template::parse("$context.authorizer.claims.sub").expect_err("claims");
-    assert!(err.contains("authorizer.claims.sub"), "{err}");
+    let err = Template::parse("$context.authorizer.").expect_err("no key");
+    assert!(err.contains("authorizer"), "{err}");
+}
+
+struct Claims;
+
+impl super::AuthorizerValues for Claims {
+    fn claim(&self, name: &str) -> Option<&str> {
+        (name == "sub" || name == "cognito:groups").then_some("user-1")
+    }
+    fn property(&self, name: &str) -> Option<&str> {
+        (name == "role").then_some("ad\"min")
+    }
+}
+
+#[test]
+fn authorizer_values_render_by_name() {
+    let t = Template::parse(
+        "$context.authorizer.claims.sub ${context.authorizer.claims.cognito:groups} \
+         $context.authorizer.role. $context.authorizer.missing $context.authorizer.principalId",
+    )
+    .expect("parses");
+    let ctx = RequestContext {
+        authorizer: Some(super::AuthorizerRef(&Claims)),
+        authorizer_principal_id: Some("p-1"),
+        ..RequestContext::default()
+    };
+    let mut out = Vec::new();
+    t.render(&ctx, Escape::Json, &mut out);
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "user-1 user-1 ad\\\"min. - p-1"
+    );
+    let mut out = Vec::new();
+    t.render(&RequestContext::default(), Escape::None, &mut out);
+    assert_eq!(String::from_utf8(out).expect("utf-8"), "- - -. - -");
 }
 
 #[test]

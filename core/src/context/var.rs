@@ -65,9 +65,11 @@ vars! {
     ExtendedRequestId = "extendedRequestId",
     /// The request method (`GET`).
     HttpMethod = "httpMethod",
+    /// IAM: the access key id that signed the request.
+    IdentityAccessKey = "identity.accessKey",
     /// IAM only: never produced, renders `-`.
     IdentityAccountId = "identity.accountId",
-    /// IAM only: never produced, renders `-`.
+    /// IAM: the principal that signed the request.
     IdentityCaller = "identity.caller",
     /// mTLS: the client certificate, PEM.
     IdentityClientCertPem = "identity.clientCert.clientCertPem",
@@ -93,7 +95,7 @@ vars! {
     IdentityPrincipalOrgId = "identity.principalOrgId",
     /// The source address of the client's TCP connection (never `X-Forwarded-For`).
     IdentitySourceIp = "identity.sourceIp",
-    /// IAM only: never produced, renders `-`.
+    /// IAM: the principal that signed the request (same as `identity.caller`).
     IdentityUser = "identity.user",
     /// The client's `User-Agent` header.
     IdentityUserAgent = "identity.userAgent",
@@ -202,6 +204,8 @@ impl Var {
             Var::IdentityClientCertNotBefore => cert(|c| c.not_before),
             Var::IdentitySourceIp => ctx.source_ip.map_or(Missing, Value::Ip),
             Var::IdentityUserAgent => opt(ctx.user_agent),
+            Var::IdentityAccessKey => opt(ctx.identity_access_key),
+            Var::IdentityCaller | Var::IdentityUser => opt(ctx.identity_caller),
             Var::IntegrationError | Var::IntegrationErrorMessage => opt(ctx.integration_error),
             Var::IntegrationIntegrationStatus
             | Var::IntegrationStatusDotted
@@ -224,13 +228,11 @@ impl Var {
             Var::Status => Num(ctx.status.into()),
             Var::AwsEndpointRequestId2
             | Var::IdentityAccountId
-            | Var::IdentityCaller
             | Var::IdentityCognitoAuthenticationProvider
             | Var::IdentityCognitoAuthenticationType
             | Var::IdentityCognitoIdentityId
             | Var::IdentityCognitoIdentityPoolId
             | Var::IdentityPrincipalOrgId
-            | Var::IdentityUser
             | Var::IdentityUserArn => Missing,
         }
     }
