@@ -532,6 +532,7 @@ pub fn answer_lines() -> respond::AnswerLines<'static> {
         cors: None,
         persist: respond::Persist::Default,
         retry_after: None,
+        challenge: None,
     }
 }
 

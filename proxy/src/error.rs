@@ -27,6 +27,24 @@ pub enum ErrorKind {
     Throttled,
     /// The API key's usage plan quota for the period is used up.
     QuotaExceeded,
+    /// No or a bad token for a JWT or request authorizer: 401 `UNAUTHORIZED`.
+    Unauthorized,
+    /// An authorizer or resource policy refused the caller: 403 `ACCESS_DENIED`.
+    AccessDenied,
+    /// An `aws_iam` route called without a signature: 403 `MISSING_AUTHENTICATION_TOKEN`.
+    MissingAuthenticationToken,
+    /// A SigV4 signature that does not verify (or an unknown key id): 403 `INVALID_SIGNATURE`.
+    InvalidSignature,
+    /// A SigV4 signature outside its time window: 403 `EXPIRED_TOKEN`.
+    ExpiredToken,
+    /// A signed payload that could not be hashed (no length): 411.
+    LengthRequired,
+    /// The request authorizer failed, timed out or could not be reached: 500
+    /// `AUTHORIZER_FAILURE`.
+    AuthorizerFailure,
+    /// The request authorizer answered something unusable: 500
+    /// `AUTHORIZER_CONFIGURATION_ERROR`.
+    AuthorizerConfiguration,
     /// The route's integration cannot serve this stage (a stage variable it needs is missing).
     ApiConfiguration,
     NotImplemented,
@@ -86,6 +104,13 @@ impl GatewayError {
             ErrorKind::MisdirectedRequest => 421,
             ErrorKind::HeaderFieldsTooLarge => 431,
             ErrorKind::Throttled | ErrorKind::QuotaExceeded => 429,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::AccessDenied
+            | ErrorKind::MissingAuthenticationToken
+            | ErrorKind::InvalidSignature
+            | ErrorKind::ExpiredToken => 403,
+            ErrorKind::LengthRequired => 411,
+            ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration => 500,
             ErrorKind::ApiConfiguration => 500,
             ErrorKind::NotImplemented => 501,
             ErrorKind::BadGateway => 502,
@@ -109,6 +134,17 @@ impl GatewayError {
             ErrorKind::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             ErrorKind::Throttled => "Too Many Requests",
             ErrorKind::QuotaExceeded => "Limit Exceeded",
+            ErrorKind::Unauthorized => "Unauthorized",
+            ErrorKind::AccessDenied => "Forbidden",
+            ErrorKind::MissingAuthenticationToken => "Missing Authentication Token",
+            ErrorKind::InvalidSignature => {
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+            }
+            ErrorKind::ExpiredToken => "Signature expired",
+            ErrorKind::LengthRequired => "Length Required",
+            ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration => {
+                "Internal Server Error"
+            }
             ErrorKind::ApiConfiguration | ErrorKind::BadGateway => "Internal Server Error",
             ErrorKind::NotImplemented => "Not Implemented",
             ErrorKind::ServiceUnavailable => "Service Unavailable",
@@ -124,6 +160,13 @@ impl GatewayError {
             ErrorKind::InvalidApiKey => ResponseType::InvalidApiKey,
             ErrorKind::Throttled => ResponseType::Throttled,
             ErrorKind::QuotaExceeded => ResponseType::QuotaExceeded,
+            ErrorKind::Unauthorized => ResponseType::Unauthorized,
+            ErrorKind::AccessDenied => ResponseType::AccessDenied,
+            ErrorKind::MissingAuthenticationToken => ResponseType::MissingAuthenticationToken,
+            ErrorKind::InvalidSignature => ResponseType::InvalidSignature,
+            ErrorKind::ExpiredToken => ResponseType::ExpiredToken,
+            ErrorKind::AuthorizerFailure => ResponseType::AuthorizerFailure,
+            ErrorKind::AuthorizerConfiguration => ResponseType::AuthorizerConfigurationError,
             ErrorKind::PayloadTooLarge => ResponseType::RequestTooLarge,
             ErrorKind::ApiConfiguration => ResponseType::ApiConfigurationError,
             ErrorKind::BadGateway => ResponseType::IntegrationFailure,
@@ -139,6 +182,14 @@ impl GatewayError {
             ErrorKind::InvalidApiKey => "ForbiddenException",
             ErrorKind::Throttled => "TooManyRequestsException",
             ErrorKind::QuotaExceeded => "LimitExceededException",
+            ErrorKind::Unauthorized => "UnauthorizedException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorKind::InvalidSignature => "InvalidSignatureException",
+            ErrorKind::ExpiredToken => "InvalidSignatureException",
+            ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration => {
+                "AuthorizerConfigurationException"
+            }
             ErrorKind::PayloadTooLarge => "RequestEntityTooLargeException",
             ErrorKind::GatewayTimeout => "IntegrationTimeoutException",
             ErrorKind::BadGateway | ErrorKind::ApiConfiguration => "InternalServerErrorException",

@@ -24,6 +24,7 @@ use turnpike_core::{
 
 use crate::{
     access_log::LogSink,
+    auth::{self, Authorized, PlanAuth, Refused},
     conn::{Client, RequestState},
     error::{ErrorKind, GatewayError},
     h1::{
@@ -107,6 +108,12 @@ pub struct RequestCtx {
     pub origin: Option<Span>,
     /// Seconds a throttled or over-quota client should wait (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// Who an authorizer admitted: `$context.authorizer.*`, `$context.identity.*`.
+    pub authorized: Option<Authorized>,
+    /// The error message when AWS's names details (a SigV4 window, a resource ARN).
+    pub message: Option<Box<str>>,
+    /// `WWW-Authenticate` of a 401.
+    pub challenge: Option<&'static str>,
 }
 
 impl RequestCtx {
@@ -124,6 +131,9 @@ impl RequestCtx {
             error: None,
             origin: None,
             retry_after: None,
+            authorized: None,
+            message: None,
+            challenge: None,
         }
     }
 
@@ -141,6 +151,7 @@ impl RequestCtx {
             cors: cors_for(plan, self.origin, buf),
             persist: respond::persist(keep, minor),
             retry_after: self.retry_after,
+            challenge: self.challenge,
         }
     }
 }
@@ -191,7 +202,18 @@ pub async fn serve(
         }
         _ => None,
     };
-    let keep = run(worker, snap, c, st, &mut x, plan, upstream_head).await;
+    let at = RouteAt {
+        path: span_of(&st.rbuf, routed.path),
+        params: match plan.auth {
+            PlanAuth::Custom(_) => routed
+                .params
+                .iter()
+                .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
+    let keep = run(worker, snap, c, st, &mut x, plan, upstream_head, at).await;
     finish(worker, c, st, &x, plan);
     keep
 }
@@ -215,6 +237,24 @@ pub async fn refuse_unparsed(
     finish(worker, c, st, &x, plan);
 }
 
+/// Where in the read buffer the path below the stage is, and the path parameters a request
+/// authorizer's event carries (copied: the body may still be read into the buffer).
+struct RouteAt {
+    path: std::ops::Range<usize>,
+    params: Vec<(Box<str>, Box<str>)>,
+}
+
+/// Where `part` lies in `buf` (empty when it is not a part of it: the `/` of an empty path).
+fn span_of(buf: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    if start <= buf.len() && start + part.len() <= buf.len() {
+        start..start + part.len()
+    } else {
+        0..0
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     worker: &Rc<Worker>,
     snap: &SnapshotRef,
@@ -222,7 +262,8 @@ async fn run(
     st: &mut RequestState,
     x: &mut RequestCtx,
     plan: &RoutePlan,
-    upstream_head: Option<Vec<u8>>,
+    mut upstream_head: Option<Vec<u8>>,
+    at: RouteAt,
 ) -> bool {
     let head_only = st.head.is_head(&st.rbuf);
 
@@ -242,6 +283,21 @@ async fn run(
         return answer_error(worker, c, st, x, plan, e, read, head_only).await;
     }
 
+    // The API's resource policy, before anything else looks at the request.
+    if let Some(policy) = &plan.resource_policy
+        && let Err(r) = auth::check_resource_policy(
+            worker,
+            c,
+            st,
+            plan,
+            policy,
+            &snap.config.auth.trusted_proxies,
+            &st.rbuf[at.path.clone()],
+        )
+    {
+        return refuse(worker, c, st, x, plan, upstream_head, r, head_only).await;
+    }
+
     // CORS preflight: answered by the gateway for any path of an API with CORS, with or
     // without an OPTIONS route (AWS, "Configuring CORS for an HTTP API").
     if let Some(cors) = &plan.policies.cors
@@ -251,6 +307,18 @@ async fn run(
             worker.bufs.give(out);
         }
         return answered;
+    }
+    // The route's authorizer.
+    if !matches!(plan.auth, PlanAuth::None) {
+        match authorize(worker, c, st, x, plan, &at).await {
+            Ok(who) => {
+                if let (Authorized::Custom(answer), Some(out)) = (&who, upstream_head.as_mut()) {
+                    auth::request::write_context_headers(out, answer);
+                }
+                x.authorized = Some(who);
+            }
+            Err(r) => return refuse(worker, c, st, x, plan, upstream_head, r, head_only).await,
+        }
     }
     // Traffic control: API key, throttles, usage plan and quota.
     if !plan.steps.is_empty()
@@ -350,6 +418,10 @@ fn admit(
     plan: &RoutePlan,
 ) -> Result<(), Refusal> {
     let api_key = match plan.steps.first() {
+        Some(RequestStep::RequireApiKey) if plan.api_key_from_authorizer => match &x.authorized {
+            Some(Authorized::Custom(a)) => a.usage_identifier_key.as_deref().map(str::as_bytes),
+            _ => None,
+        },
         Some(RequestStep::RequireApiKey) => st
             .head
             .find(&st.rbuf, b"x-api-key")
@@ -368,6 +440,114 @@ fn admit(
     worker
         .keys
         .with(|table, usage| steps::admit(&plan.steps, input, table, &usage.slots, now))
+}
+
+/// Runs the route's authorizer.
+async fn authorize(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &RequestCtx,
+    plan: &RoutePlan,
+    at: &RouteAt,
+) -> Result<Authorized, Refused> {
+    match &plan.auth {
+        PlanAuth::None => Err(Refused::new(ErrorKind::AccessDenied, "no authorizer")),
+        PlanAuth::Broken => Err(Refused::new(
+            ErrorKind::AuthorizerConfiguration,
+            "the route's authorizer does not fit it",
+        )),
+        PlanAuth::Jwt(p) => auth::check_jwt(worker, st, x, p),
+        PlanAuth::Custom(p) => {
+            let input = auth::request::CallInput {
+                path: &st.rbuf[at.path.clone()],
+                params: &at.params,
+            };
+            auth::request::check_custom(worker, c, st, x, plan, p, input).await
+        }
+        PlanAuth::Iam(p) => {
+            let body = read_whole_body(worker, c, st, plan.body_limit).await?;
+            let body = body.map(|r| &st.rbuf[r]);
+            auth::iam::check_iam(worker, st, x, plan, p, &st.rbuf[at.path.clone()], body)
+        }
+    }
+}
+
+/// Reads a request body with a length into the read buffer, after the head (answering
+/// `Expect: 100-continue` first), for a check that needs all of it. `None`: a chunked body,
+/// which is streamed as usual.
+async fn read_whole_body(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    limit: u64,
+) -> Result<Option<std::ops::Range<usize>>, Refused> {
+    let start = st.head.end;
+    let n = match st.head.body {
+        BodyKind::None => return Ok(Some(start..start)),
+        BodyKind::Chunked => return Ok(None),
+        BodyKind::Length(n) if n > limit => {
+            return Err(Refused::new(
+                ErrorKind::PayloadTooLarge,
+                "request body over max_body_bytes",
+            ));
+        }
+        BodyKind::Length(n) => n as usize,
+    };
+    let end = start + n;
+    if st.rbuf.len() < end && st.head.expect_continue && st.head.minor_version == 1 {
+        let mut out = worker.bufs.take();
+        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        if !send(worker, c, out).await {
+            return Err(Refused::new(ErrorKind::BadRequest, "client went away"));
+        }
+        st.head.expect_continue = false;
+    }
+    let idle = worker.snapshot().config.gateway.idle_timeout;
+    while st.rbuf.len() < end {
+        let armed = c.watch.arm(idle, c.fd, Side::Read);
+        let want = end.max(st.rbuf.capacity());
+        let (res, buf) = c.stream.read_more(std::mem::take(&mut st.rbuf), want).await;
+        drop(armed);
+        st.rbuf = buf;
+        match res {
+            Ok(got) if got > 0 => {}
+            _ if c.watch.fired() => {
+                return Err(Refused::new(
+                    ErrorKind::RequestTimeout,
+                    "request body not received in time",
+                ));
+            }
+            _ => {
+                return Err(Refused::new(
+                    ErrorKind::BadRequest,
+                    "client closed mid-body",
+                ));
+            }
+        }
+    }
+    Ok(Some(start..end))
+}
+
+/// Answers a request an authorizer or policy refused.
+#[allow(clippy::too_many_arguments)]
+async fn refuse(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    upstream_head: Option<Vec<u8>>,
+    r: Refused,
+    head_only: bool,
+) -> bool {
+    if let Some(out) = upstream_head {
+        worker.bufs.give(out);
+    }
+    x.message = r.message;
+    x.challenge = r.challenge;
+    let read = discard_body(st);
+    answer_error(worker, c, st, x, plan, r.error, read, head_only).await
 }
 
 /// Answers a CORS preflight if this is one: 204 with the policy's headers when allowed, a bare
@@ -409,6 +589,7 @@ async fn preflight(
         cors: None,
         persist: respond::persist(keep, st.head.minor_version),
         retry_after: None,
+        challenge: None,
     };
     respond::finish_head(&mut out, &lines);
     x.status = 204;
@@ -537,10 +718,23 @@ fn context<'a>(
         integration_latency_ms: x.integration_micros.map(|m| m / 1000),
         integration_status: x.integration_status,
         integration_error: e.filter(|e| e.is_integration_failure()).map(|e| e.reason),
-        error_message: e.map(|e| e.message()),
+        error_message: x.message.as_deref().or(e.map(|e| e.message())),
         error_response_type: e.map(|e| e.response_type().name()),
         data_processed: x.request_length + x.response_length,
         client_cert: c.stream.client_cert().map(|cert| cert.info()),
+        authorizer: x
+            .authorized
+            .as_ref()
+            .map(|a| turnpike_core::context::AuthorizerRef(a)),
+        authorizer_principal_id: x.authorized.as_ref().and_then(|a| a.principal_id()),
+        identity_access_key: match &x.authorized {
+            Some(Authorized::Iam { access_key, .. }) => Some(access_key),
+            _ => None,
+        },
+        identity_caller: match &x.authorized {
+            Some(Authorized::Iam { principal, .. }) => Some(principal),
+            _ => None,
+        },
         ..RequestContext::default()
     }
 }

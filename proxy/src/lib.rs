@@ -17,6 +17,7 @@
 //! - [`rt`]: the runtime seam (monoio stays behind it).
 
 pub mod access_log;
+pub mod auth;
 pub mod conn;
 pub mod control;
 pub mod error;

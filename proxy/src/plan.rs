@@ -38,6 +38,13 @@ pub struct RoutePlan {
     pub steps: Box<[RequestStep]>,
     /// [`turnpike_core::usage::stage_uid`] of the API stage, which usage plans name.
     pub stage_uid: u32,
+    /// The route's authorizer (JWT, request, SigV4), run after CORS preflight.
+    pub auth: crate::auth::PlanAuth,
+    /// The API's resource policy, run before anything else.
+    pub resource_policy: Option<Arc<turnpike_core::auth::policy::ResourcePolicy>>,
+    /// Usage plans read the API key from the request authorizer's `usageIdentifierKey`
+    /// (`api_key_source: authorizer`) instead of `x-api-key`.
+    pub api_key_from_authorizer: bool,
 }
 
 /// A plan's integration.

@@ -57,6 +57,9 @@ pub struct AnswerLines<'a> {
     pub persist: Persist,
     /// `Retry-After` (seconds; RFC 9110 section 10.2.3) of a throttled or over-quota request.
     pub retry_after: Option<u64>,
+    /// `WWW-Authenticate` (RFC 9110 section 11.6.1) of a 401 from a JWT authorizer:
+    /// `Bearer`, with `error="invalid_token"` when a token was sent (RFC 6750 section 3).
+    pub challenge: Option<&'static str>,
 }
 
 /// Ends a response head: `apigw-requestid`, CORS (for a matching Origin), `Connection`, and
@@ -68,6 +71,9 @@ pub fn finish_head(out: &mut Vec<u8>, a: &AnswerLines<'_>) {
         out.extend_from_slice(b"Retry-After: ");
         encode::push_decimal(out, secs);
         out.extend_from_slice(encode::CRLF);
+    }
+    if let Some(challenge) = a.challenge {
+        encode::header(out, b"WWW-Authenticate", challenge.as_bytes());
     }
     match a.cors {
         Some((policy, Some(origin))) => {
@@ -185,12 +191,12 @@ pub fn write_error(
         Some(c) => {
             match &c.body {
                 Some(t) => t.render(ctx, c.escape, scratch),
-                None => builtin_body(e, scratch),
+                None => builtin_body(ctx.error_message.unwrap_or(e.message()), scratch),
             }
             (&c.content_type, scratch)
         }
         None => {
-            builtin_body(e, scratch);
+            builtin_body(ctx.error_message.unwrap_or(e.message()), scratch);
             (b"application/json", scratch)
         }
     };
@@ -210,10 +216,10 @@ pub fn write_error(
 }
 
 /// `{"message":"Not Found"}`.
-fn builtin_body(e: GatewayError, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"message\":\"");
-    out.extend_from_slice(e.message().as_bytes());
-    out.extend_from_slice(b"\"}");
+fn builtin_body(message: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"message\":");
+    turnpike_core::context::escape::json_string(message, out);
+    out.push(b'}');
 }
 
 /// Writes a mock integration's response.

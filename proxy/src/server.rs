@@ -81,6 +81,7 @@ impl Server {
         }
         // The buckets' clock starts before any request can read it.
         crate::traffic::start_clock();
+        crate::auth::jwks::start_fetcher();
         let state = Arc::new(ServerState {
             snapshots: Arc::new(SnapshotCell::new(first)),
             draining: AtomicBool::new(false),

@@ -22,11 +22,15 @@ use turnpike_core::{
     access_log::LogDestination,
     config::{Api, Config, ConfigError, ConfigErrors, IntegrationKind, Mock, Stage, UpstreamTls},
     metrics::{MetricsRegistry, SeriesKey, WorkerGauges},
+    uri::UpstreamTarget,
     usage::{stage_uid, steps},
 };
 
+use turnpike_core::config::ApiKeySource;
+
 use crate::{
     access_log::LogSinks,
+    auth::{PlanAuth, compile::ApiAuth},
     exchange::StageLog,
     h1::{encode, request::Limits},
     plan::{MockResponse, PlanIntegration, ProxyPlan, ProxyTarget, RoutePlan},
@@ -82,13 +86,15 @@ impl Snapshot {
             let policies = Arc::new(Policies::for_api(api));
             api_policies.push(policies.clone());
             let integrations = compile_integrations(a, api, &mut errors);
+            let auths = ApiAuth::compile(a, api, &config.auth, &mut errors);
+            let resource_policy = api.resource_policy.clone().map(Arc::new);
             let mut bases = Vec::with_capacity(api.stages.len());
             let api_name: Arc<str> = api.name.as_str().into();
             for (s, stage) in api.stages.iter().enumerate() {
                 bases.push(plans.len() as u32);
                 let stage_name: Arc<str> = stage.name.as_str().into();
                 let stage_uid = stage_uid(&api.name, &stage.name);
-                let plan = |route: Option<u32>, integration, counters, steps| RoutePlan {
+                let plan = |route: Option<u32>, integration, counters, steps, auth| RoutePlan {
                     api: a as u32,
                     stage: s as u32,
                     route,
@@ -105,6 +111,9 @@ impl Snapshot {
                     access_log: None,
                     steps,
                     stage_uid,
+                    auth,
+                    resource_policy: resource_policy.clone(),
+                    api_key_from_authorizer: api.api_key_source == ApiKeySource::Authorizer,
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
                 for (r, route) in api.routes.iter().enumerate() {
@@ -127,7 +136,8 @@ impl Snapshot {
                         account.as_ref(),
                         route_bucket.as_ref(),
                     );
-                    stage_plans.push(plan(Some(r as u32), integration, counters, steps));
+                    let auth = auths.for_route(s, route);
+                    stage_plans.push(plan(Some(r as u32), integration, counters, steps, auth));
                 }
                 // Requests in this stage that match no route keep its API's policies; their
                 // metrics go to the unrouted series, as before routing existed.
@@ -136,6 +146,7 @@ impl Snapshot {
                     PlanIntegration::NoRoute,
                     metrics.unrouted(),
                     Box::default(),
+                    PlanAuth::None,
                 ));
                 plans.extend(stage_plans);
             }
@@ -181,6 +192,9 @@ impl Snapshot {
             access_log: None,
             steps: Box::default(),
             stage_uid: u32::MAX,
+            auth: PlanAuth::None,
+            resource_policy: None,
+            api_key_from_authorizer: false,
         };
         Ok(Snapshot {
             generation,
@@ -267,45 +281,9 @@ fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> V
                     .zip(&api.stages)
                     .map(|(t, stage)| {
                         let t = t.as_ref().map_err(|e| Arc::from(e.as_str()))?;
-                        let addr = resolve(&t.host, t.port).map_err(|e| {
-                            errors.push(ConfigError::new(
-                                format!("{at}.uri"),
-                                format!("stage {:?}: {e}", stage.name),
-                            ));
-                            Arc::from(e.as_str())
-                        })?;
-                        let tls = match (t.tls, &p.tls) {
-                            (false, _) => None,
-                            (true, settings) => {
-                                let settings = settings.clone().unwrap_or_default();
-                                let client = TlsClient::build(
-                                    &t.host,
-                                    &settings,
-                                    stage.client_certificate.as_ref().map(|(_, c)| c),
-                                )
-                                .map_err(|e| {
-                                    errors.push(ConfigError::new(
-                                        format!("{at}.tls_config"),
-                                        format!("stage {:?}: {e}", stage.name),
-                                    ));
-                                    Arc::from(e.as_str())
-                                })?;
-                                Some((client, tls_identity(&t.host, &settings, stage)))
-                            }
-                        };
-                        let pool_key = PoolKey {
-                            addr,
-                            tls: tls.as_ref().map_or(0, |(_, id)| *id),
-                        };
+                        let target = proxy_target(&at, t, p.tls.as_ref(), stage, errors)?;
                         Ok(Arc::new(ProxyPlan {
-                            target: ProxyTarget {
-                                addr,
-                                tls: tls.map(|(client, _)| client),
-                                pool_key,
-                                host_header: t.host_header.as_bytes().into(),
-                                path: t.path.clone(),
-                                query: t.query.as_ref().map(|q| q.as_bytes().into()),
-                            },
+                            target,
                             timeout: p.timeout,
                             preserve_host: p.preserve_host,
                         }))
@@ -315,6 +293,56 @@ fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> V
         });
     }
     compiled
+}
+
+/// An upstream target of stage `stage` made ready to connect to: its address resolved and,
+/// for `https://`, its TLS client built (`tls`: the integration's `tls_config`). Errors are
+/// pushed with the field path (`at` names the integration or authorizer) and returned.
+pub(crate) fn proxy_target(
+    at: &str,
+    t: &UpstreamTarget,
+    tls: Option<&UpstreamTls>,
+    stage: &Stage,
+    errors: &mut Vec<ConfigError>,
+) -> Result<ProxyTarget, Arc<str>> {
+    let addr = resolve(&t.host, t.port).map_err(|e| {
+        errors.push(ConfigError::new(
+            format!("{at}.uri"),
+            format!("stage {:?}: {e}", stage.name),
+        ));
+        Arc::from(e.as_str())
+    })?;
+    let tls = match t.tls {
+        false => None,
+        true => {
+            let settings = tls.cloned().unwrap_or_default();
+            let client = TlsClient::build(
+                &t.host,
+                &settings,
+                stage.client_certificate.as_ref().map(|(_, c)| c),
+            )
+            .map_err(|e| {
+                errors.push(ConfigError::new(
+                    format!("{at}.tls_config"),
+                    format!("stage {:?}: {e}", stage.name),
+                ));
+                Arc::from(e.as_str())
+            })?;
+            Some((client, tls_identity(&t.host, &settings, stage)))
+        }
+    };
+    let pool_key = PoolKey {
+        addr,
+        tls: tls.as_ref().map_or(0, |(_, id)| *id),
+    };
+    Ok(ProxyTarget {
+        addr,
+        tls: tls.map(|(client, _)| client),
+        pool_key,
+        host_header: t.host_header.as_bytes().into(),
+        path: t.path.clone(),
+        query: t.query.as_ref().map(|q| q.as_bytes().into()),
+    })
 }
 
 /// A hash of what shapes a backend TLS handshake (name, trust, client certificate): the

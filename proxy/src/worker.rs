@@ -65,6 +65,8 @@ pub struct Worker {
     pub server: Arc<ServerState>,
     /// The published API key table.
     pub keys: crate::traffic::LocalKeys,
+    /// Verified tokens and authorizer answers, this core's.
+    pub auth_cache: crate::auth::cache::AuthCache,
     pub pool: UpstreamPool,
     pub bufs: BufPool,
     /// Client connections and their deadlines.
@@ -356,6 +358,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         id: spec.id,
         snapshot,
         keys: crate::traffic::LocalKeys::new(spec.server.usage.clone()),
+        auth_cache: crate::auth::cache::AuthCache::new(),
         server: spec.server.clone(),
         pool: UpstreamPool::default(),
         bufs: BufPool::new(),

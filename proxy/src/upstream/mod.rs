@@ -9,6 +9,7 @@
 //!
 //! Hot path: no locks, no blocking calls, no logging above debug.
 
+pub mod call;
 pub mod pool;
 pub mod request;
 pub mod response;

@@ -64,6 +64,9 @@ impl ClientInfo {
     }
 }
 
+/// The prefix of the headers that carry a request authorizer's context to the backend.
+pub const AUTHORIZER_PREFIX: &[u8] = b"x-authorizer-";
+
 /// Writes the upstream request head into `out`. `buf` holds the client's head; `route_path`
 /// is the path below the stage or base path (empty means `/`).
 #[allow(clippy::too_many_arguments)]
@@ -133,6 +136,13 @@ pub fn write_head(
         }
         let name = h.name.get(buf);
         if nominated && head.connection.nominates(buf, name) {
+            continue;
+        }
+        // Only the gateway speaks for its authorizers: a client's own `x-authorizer-*`
+        // headers never reach a backend, on any route.
+        if name.len() > AUTHORIZER_PREFIX.len()
+            && name[..AUTHORIZER_PREFIX.len()].eq_ignore_ascii_case(AUTHORIZER_PREFIX)
+        {
             continue;
         }
         encode::header(out, name, h.value.get(buf));
