@@ -17,6 +17,7 @@
 #   TURNPIKE_BASE=old/turnpike loadtest/peer-bench.sh  # also a second turnpike binary, turnpike-base,
 #                                               # with the same config: new against old
 #   loadtest/peer-bench.sh --scenarios "small apikeys"  # an API key per request among 10,000
+#   loadtest/peer-bench.sh --scenarios "small jwt"      # a JWT per request among 1,000
 #
 # TLS scenarios (tls, tls-newconn, tls-resume) and --idle-check --tls: each proxy also
 # terminates TLS 1.3 on a port of its own (turnpike :18443, nginx :18444, HAProxy :18445,
@@ -29,6 +30,13 @@
 # usage plan with a throttle, the keys imported through the admin API) each check the key and
 # count it against a per-key limit too high to refuse anything, on ports of their own
 # (nginx-apikeys, haproxy-apikeys, turnpike-apikeys), beside the same proxies without the check.
+#
+# jwt scenario: each request carries Authorization: Bearer <token>, one of JWTS (1,000)
+# distinct RS256 tokens signed with a 2048-bit key made for the run (exp in 2100). turnpike-jwt
+# (and turnpike-base-jwt) puts a JWT authorizer on the route, its keys fetched from the backend's
+# /jwks; turnpike, nginx and HAProxy ignore the header. nginx and HAProxy have no built-in JWT
+# check (nginx's auth_jwt is NGINX Plus only; HAProxy's jwt_verify needs Lua or ACL plumbing
+# per claim), so they run plain, as context only.
 #
 # Every turnpike config sets gateway.throttle to TURNPIKE_THROTTLE (default null: the
 # account-level throttle, 10,000 req/s by default, would otherwise cap every scenario); a binary
@@ -79,6 +87,10 @@ SCRAPE_ROUTES=${SCRAPE_ROUTES:-200}
 APIKEYS=${APIKEYS:-10000}
 APIKEY_RATE=${APIKEY_RATE:-1000000}
 APIKEY_BURST=${APIKEY_BURST:-100000}
+# jwt: distinct tokens; the Python that signs them (with pyca/cryptography when it imports,
+# else through `openssl dgst -sign`, one process per token).
+JWTS=${JWTS:-1000}
+JWT_PYTHON=${JWT_PYTHON:-python3}
 # turnpike's account-level throttle in every config written here (YAML); null turns it off.
 TURNPIKE_THROTTLE=${TURNPIKE_THROTTLE:-null}
 
@@ -101,6 +113,11 @@ TURNPIKE_APIKEYS_PORT=18089
 TURNPIKE_BASE_APIKEYS_PORT=18094
 ADMIN_APIKEYS_PORT=18095
 ADMIN_BASE_APIKEYS_PORT=18096
+# jwt scenario: the turnpikes with a JWT authorizer on the route.
+TURNPIKE_JWT_PORT=18097
+ADMIN_JWT_PORT=18098
+TURNPIKE_BASE_JWT_PORT=18099
+ADMIN_BASE_JWT_PORT=18100
 # TLS listeners (TLS scenarios and --idle-check --tls only); the backend stays plain HTTP.
 TURNPIKE_TLS_PORT=18443
 NGINX_TLS_PORT=18444
@@ -126,8 +143,8 @@ Options (environment variable in brackets):
   --workers N         proxy workers (nginx worker_processes, haproxy nbthread, turnpike workers) [WORKERS=$WORKERS]
   --proxy-cpus LIST   taskset CPU list for the proxies [PROXY_CPUS=$PROXY_CPUS]
   --load-cpus LIST    taskset CPU list for the generator and the backend [LOAD_CPUS=$LOAD_CPUS]
-  --scenarios LIST    any of: small big upload newconn rate policies apikeys tls tls-newconn
-                      tls-resume
+  --scenarios LIST    any of: small big upload newconn rate policies apikeys jwt tls
+                      tls-newconn tls-resume
                       [SCENARIOS="$SCENARIOS"]
                       tls: small GETs over kept-alive TLS 1.3 connections (--conns); tls-newconn:
                       a new TLS connection per request, full handshakes; tls-resume: the same,
@@ -150,6 +167,12 @@ Options (environment variable in brackets):
                       every per-key limit APIKEY_RATE r/s, burst APIKEY_BURST, so nothing is
                       refused; ratios in its table are to nginx-apikeys, and it adds each
                       target against itself without the check
+                      jwt: small GETs each with Authorization: Bearer <one of JWTS RS256
+                      tokens made for the run>, against turnpike and turnpike-base, each plain
+                      (the header ignored) and with a JWT authorizer on the route (turnpike-jwt,
+                      turnpike-base-jwt: keys from the backend's /jwks, verified tokens cached
+                      per core), and nginx and haproxy plain only (neither has a built-in JWT
+                      check); ratios to nginx, and each -jwt target against itself without
   --targets LIST      any of: direct nginx haproxy turnpike turnpike-base [TARGETS="$TARGETS";
                       turnpike-base is added when TURNPIKE_BASE is set and --targets is not]
   --base PATH         a second turnpike binary, the turnpike-base target: the turnpike target's
@@ -173,6 +196,9 @@ Options (environment variable in brackets):
   TURNPIKE=path       the turnpike binary; LOAD=path the turnpike-load binary
   APIKEYS=$APIKEYS APIKEY_RATE=$APIKEY_RATE APIKEY_BURST=$APIKEY_BURST  apikeys: keys, and the
                       per-key limit (r/s, burst) of every proxy's check
+  JWTS=$JWTS             jwt: distinct tokens, drawn at random per request
+  JWT_PYTHON=python3  jwt: the Python that mints the tokens; with pyca/cryptography importable it
+                      signs in-process, else it runs openssl once per token
   APIKEY_PLAN='{...}' apikeys: the JSON body of turnpike's POST /v1/usageplans (default: the
                       bench API's \$default stage, the limit above, no quota; @RATE@ and
                       @BURST@ are replaced)
@@ -242,7 +268,9 @@ ensure_tools() {
     command -v python3 >/dev/null || missing+=(python3)
     command -v taskset >/dev/null || missing+=(util-linux)
     command -v curl >/dev/null || missing+=(curl)
-    if [[ $WANT_TLS == 1 ]]; then command -v openssl >/dev/null || missing+=(openssl); fi
+    if [[ $WANT_TLS == 1 || " $SCENARIOS " == *" jwt "* ]]; then
+        command -v openssl >/dev/null || missing+=(openssl)
+    fi
     if [[ ${#missing[@]} -gt 0 ]]; then
         log "installing ${missing[*]} with apt"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -433,6 +461,76 @@ apikeys_check() {
     return 1
 }
 
+# make_jwts: JWTS distinct RS256 tokens for the jwt scenario, signed with a 2048-bit RSA key
+# made for the run: jwks.json (the key set the backend serves at /jwks), jwts.txt ("Bearer
+# <token>" per line, what turnpike-load draws from). Each token has the run's issuer (the
+# backend's origin), audience "bench", its own sub and jti, and exp in 2100.
+JWT_ISSUER=http://127.0.0.1:$BACKEND_PORT
+make_jwts() {
+    local t0=$SECONDS
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/jwt-key.pem" 2>"$TMP/openssl.log" ||
+        { log "openssl could not make the JWT key:"; cat "$TMP/openssl.log" >&2; exit 1; }
+    local how
+    how=$("$JWT_PYTHON" - "$TMP" "$JWTS" "$JWT_ISSUER" <<'PY'
+
+import base64, json, subprocess, sys, time
+tmp, n, issuer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+key_pem = open(f"{tmp}/jwt-key.pem", "rb").read()
+try:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    sign = lambda data: key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    nums = key.public_key().public_numbers()
+    modulus, exponent, how = nums.n, nums.e, "pyca/cryptography"
+except ImportError:
+    def sign(data):
+        return subprocess.run(["openssl", "dgst", "-sha256", "-sign", f"{tmp}/jwt-key.pem"],
+                              input=data, capture_output=True, check=True).stdout
+    out = subprocess.run(["openssl", "rsa", "-in", f"{tmp}/jwt-key.pem", "-noout", "-modulus"],
+                         capture_output=True, check=True, text=True).stdout
+    modulus, exponent, how = int(out.strip().split("=", 1)[1], 16), 65537, "openssl"
+as_bytes = lambda i: i.to_bytes((i.bit_length() + 7) // 8, "big")
+kid = "bench-" + b64(as_bytes(modulus)[:6])
+with open(f"{tmp}/jwks.json", "w") as f:
+    json.dump({"keys": [{"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+                         "n": b64(as_bytes(modulus)), "e": b64(as_bytes(exponent))}]}, f)
+header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}, separators=(",", ":")).encode())
+now = int(time.time())
+with open(f"{tmp}/jwts.txt", "w") as f:
+    for i in range(n):
+        claims = {"iss": issuer, "aud": "bench", "sub": f"user-{i:05d}", "jti": f"bench-{i}",
+                  "iat": now, "exp": 4102444800, "scope": "bench/read"}
+        data = header + "." + b64(json.dumps(claims, separators=(",", ":")).encode())
+        f.write(f"Bearer {data}.{b64(sign(data.encode()))}\n")
+print(how)
+PY
+    ) || { log "could not mint the JWTs"; exit 1; }
+    chmod 644 "$TMP/jwks.json" "$TMP/jwts.txt"
+    JWT_SAMPLE=$(head -1 "$TMP/jwts.txt")
+    log "jwt: $(wc -l <"$TMP/jwts.txt") RS256 tokens made for the run in $((SECONDS - t0)) s (signed with $how)"
+}
+
+# jwt_check TARGET: a run token gets 200; no token and a token with a broken signature get 401.
+# True when so, within 10 s (the gateway fetches the key set in the background).
+jwt_check() {
+    local url="http://127.0.0.1:$(port_of "$1")/" good none bad deadline=$((SECONDS + 10))
+    while :; do
+        good=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $JWT_SAMPLE" "$url")
+        [[ $good == 200 ]] || ((SECONDS >= deadline)) || { sleep 0.2; continue; }
+        break
+    done
+    none=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+    bad=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: ${JWT_SAMPLE%??????}AAAAAA" "$url")
+    if [[ $good == 200 && $none == 401 && $bad == 401 ]]; then
+        log "$1: a run token gets 200, none and a forged one 401"
+        return 0
+    fi
+    log "WARNING: $1 does not check tokens as configured: run token $good, none $none, forged $bad (want 200 401 401)"
+    return 1
+}
+
 # TLS_UP[target]=1 once the target answers over TLS with the run's certificate.
 declare -A TLS_UP=()
 
@@ -467,6 +565,8 @@ $(nginx_http_common backend)
         location = /16k { default_type application/octet-stream; alias $TMP/16k; }
         # Reads (discards) the whole request body, then answers.
         location = /upload { default_type text/plain; return 200 "ok\n"; }
+        # The jwt scenario's key set (written by make_jwts; 404 until then).
+        location = /jwks { default_type application/json; alias $TMP/jwks.json; }
     }
 }
 EOF
@@ -610,14 +710,16 @@ EOF
 # UP[target]=1 once the target serves; WHY_MISSING[target] says why a turnpike one does not.
 declare -A UP=() WHY_MISSING=()
 # start_turnpike [NAME]: turnpike as a reverse proxy to the backend. NAME (default turnpike) is
-# one of turnpike, turnpike-policies, turnpike-apikeys, turnpike-base, turnpike-base-policies,
-# turnpike-base-apikeys: the -base ones run the TURNPIKE_BASE binary with the same config as
+# one of turnpike, turnpike-policies, turnpike-apikeys, turnpike-jwt, turnpike-base,
+# turnpike-base-policies, turnpike-base-apikeys, turnpike-base-jwt: the -base ones run the TURNPIKE_BASE binary with the same config as
 # their counterpart, on ports of their own.
 # The -policies ones: on their own port and admin port, with the API's CORS policy for
 # $CORS_ORIGIN and the stage's JSON access log written to a file (ACCESS_LOG[NAME]). The
 # -apikeys ones: on their own port and admin port, the route requiring an API key, then the
-# run's keys and a usage plan created through the admin API (provision_apikeys). A binary
-# that refuses this config (it predates CORS, access logs or API keys) leaves the rows
+# run's keys and a usage plan created through the admin API (provision_apikeys). The -jwt ones:
+# on their own port and admin port, a JWT authorizer on the route (issuer JWT_ISSUER, audience
+# "bench", keys from the backend's /jwks), checked with jwt_check. A binary that refuses this
+# config (it predates CORS, access logs, API keys or JWT authorizers) leaves the rows
 # "refused", with `turnpike check`'s reason logged. With TLS wanted, turnpike and
 # turnpike-base also listen for https on their TLS port with the run's certificate; a binary
 # that refuses that (it predates TLS) runs without it, and only its TLS rows say "refused".
@@ -626,7 +728,7 @@ declare -A UP=() WHY_MISSING=()
 start_turnpike() {
     local name=${1:-turnpike} bin=$TURNPIKE port admin
     local state=$TMP/$name-state cors= stage="{ name: \$default }" tls_port= route=
-    local throttle=$TURNPIKE_THROTTLE
+    local throttle=$TURNPIKE_THROTTLE authorizers=
     case $name in
         turnpike) port=$TURNPIKE_PORT admin=$ADMIN_PORT tls_port=$TURNPIKE_TLS_PORT ;;
         turnpike-policies) port=$TURNPIKE_POLICIES_PORT admin=$ADMIN_POLICIES_PORT ;;
@@ -634,6 +736,8 @@ start_turnpike() {
         turnpike-base) port=$TURNPIKE_BASE_PORT admin=$ADMIN_BASE_PORT bin=$TURNPIKE_BASE tls_port=$TURNPIKE_BASE_TLS_PORT ;;
         turnpike-base-policies) port=$TURNPIKE_BASE_POLICIES_PORT admin=$ADMIN_BASE_POLICIES_PORT bin=$TURNPIKE_BASE ;;
         turnpike-base-apikeys) port=$TURNPIKE_BASE_APIKEYS_PORT admin=$ADMIN_BASE_APIKEYS_PORT bin=$TURNPIKE_BASE ;;
+        turnpike-jwt) port=$TURNPIKE_JWT_PORT admin=$ADMIN_JWT_PORT ;;
+        turnpike-base-jwt) port=$TURNPIKE_BASE_JWT_PORT admin=$ADMIN_BASE_JWT_PORT bin=$TURNPIKE_BASE ;;
         *) log "start_turnpike: unknown target $name"; exit 2 ;;
     esac
     if [[ $name == *-policies ]]; then
@@ -642,18 +746,23 @@ start_turnpike() {
         stage="{ name: \$default, access_log: { destination: \"${ACCESS_LOG[$name]}\", format: json } }"
     fi
     if [[ $name == *-apikeys ]]; then route=", api_key_required: true"; fi
+    if [[ $name == *-jwt ]]; then
+        route=", authorizer: bench"
+        authorizers="    authorizers:
+      bench: { type: jwt, issuer: \"$JWT_ISSUER\", audience: [bench], jwks_uri: \"http://127.0.0.1:$BACKEND_PORT/jwks\" }"
+    fi
     if [[ ! -x $bin ]]; then
         log "no turnpike binary at '$bin': the $name column will say missing"
         WHY_MISSING[$name]=missing
         return
     fi
     [[ $WANT_TLS == 1 ]] || tls_port=
-    turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route"
+    turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route" "$authorizers"
     if [[ -n $throttle ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1 &&
         grep -q throttle "$TMP/$name.check"; then
         log "$name: $bin does not know gateway.throttle (it predates the account-level throttle): its config leaves it out"
         throttle=
-        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route"
+        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route" "$authorizers"
     fi
     if [[ -n $tls_port ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
         log "ERROR: $bin refuses the $name config with TLS ($TMP/$name.yaml):"
@@ -662,7 +771,7 @@ start_turnpike() {
         cp "$TMP/$name.yaml" "$TMP/$name.tls-refused.yaml"
         WHY_MISSING[$name@tls]=refused
         tls_port=
-        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "" "$throttle" "$route"
+        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "" "$throttle" "$route" "$authorizers"
     fi
     if ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1; then
         log "ERROR: $bin refuses the $name config ($TMP/$name.yaml):"
@@ -685,6 +794,10 @@ start_turnpike() {
         else
             WHY_MISSING[$name]=unprovisioned
         fi
+        return
+    fi
+    if [[ $name == *-jwt ]]; then
+        if jwt_check "$name"; then UP[$name]=1; else WHY_MISSING[$name]=unchecked; fi
         return
     fi
     if curl -sf -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
@@ -751,11 +864,13 @@ PY
     return 1
 }
 
-# turnpike_config NAME PORT ADMIN STATE CORS STAGE TLS_PORT THROTTLE ROUTE: writes $TMP/NAME.yaml;
-# with a TLS_PORT, an https listener there whose default certificate is the run's; with a
-# THROTTLE, gateway.throttle set to it; ROUTE is added to the $default route's fields.
+# turnpike_config NAME PORT ADMIN STATE CORS STAGE TLS_PORT THROTTLE ROUTE AUTHORIZERS: writes
+# $TMP/NAME.yaml; with a TLS_PORT, an https listener there whose default certificate is the
+# run's; with a THROTTLE, gateway.throttle set to it; ROUTE is added to the $default route's
+# fields; AUTHORIZERS (YAML lines) goes into the API beside CORS.
 turnpike_config() {
-    local name=$1 port=$2 admin=$3 state=$4 cors=$5 stage=$6 tls_port=$7 throttle=$8 route=$9 listen tls=
+    local name=$1 port=$2 admin=$3 state=$4 cors=$5 stage=$6 tls_port=$7 throttle=$8 route=$9
+    local authorizers=${10:-} listen tls=
     listen="\"127.0.0.1:$port\""
     if [[ -n $tls_port ]]; then
         listen+=", \"https://127.0.0.1:$tls_port\""
@@ -775,6 +890,7 @@ EOF
 apis:
   - name: bench
 $cors
+$authorizers
     integrations:
       backend: { type: http_proxy, uri: "http://127.0.0.1:$BACKEND_PORT" }
     routes:
@@ -807,6 +923,8 @@ port_of() {
         haproxy-apikeys) echo $HAPROXY_APIKEYS_PORT ;;
         turnpike-apikeys) echo $TURNPIKE_APIKEYS_PORT ;;
         turnpike-base-apikeys) echo $TURNPIKE_BASE_APIKEYS_PORT ;;
+        turnpike-jwt) echo $TURNPIKE_JWT_PORT ;;
+        turnpike-base-jwt) echo $TURNPIKE_BASE_JWT_PORT ;;
     esac
 }
 
@@ -863,6 +981,7 @@ load_args() {
         policies) echo "-c $CONNS -H Origin:$CORS_ORIGIN" ;;
         # Every target gets the same requests: the plain ones ignore the header.
         apikeys) echo "-c $CONNS --header-values x-api-key=$TMP/apikeys.txt" ;;
+        jwt) echo "-c $CONNS --header-values Authorization=$TMP/jwts.txt" ;;
         # The chain check (--insecure skips it) would only cost the generator's CPU: every
         # proxy does the same work either way. The handshake signature is still verified.
         tls) echo "-c $CONNS --insecure --sni $TLS_NAME" ;;
@@ -917,7 +1036,8 @@ EOF
 # targets_for SCENARIO: the targets a scenario runs against, whether they serve or not (the
 # table lists the ones that do not as missing). policies: nginx, turnpike and turnpike-base from
 # TARGETS, each plain and with its policies. apikeys: the proxies from TARGETS, each plain and
-# checking keys. TLS scenarios: the proxies (not direct).
+# checking keys. jwt: nginx and haproxy plain, turnpike and turnpike-base each plain and with
+# the JWT authorizer. TLS scenarios: the proxies (not direct).
 targets_for() {
     local t
     for t in $TARGETS; do
@@ -925,6 +1045,11 @@ targets_for() {
             [[ $t == nginx || $t == turnpike || $t == turnpike-base ]] && printf '%s\n' "$t" "$t-policies"
         elif [[ $1 == apikeys ]]; then
             if [[ $t != direct ]]; then printf '%s\n' "$t" "$t-apikeys"; fi
+        elif [[ $1 == jwt ]]; then
+            case $t in
+                nginx | haproxy) echo "$t" ;;
+                turnpike | turnpike-base) printf '%s\n' "$t" "$t-jwt" ;;
+            esac
         elif is_tls "$1"; then
             if [[ $t != direct ]]; then echo "$t"; fi
         else
@@ -997,6 +1122,16 @@ start_apikeys() {
     return 0
 }
 
+# start_jwt: the tokens and key set, and the turnpikes of TARGETS checking them.
+start_jwt() {
+    make_jwts
+    local t
+    for t in turnpike turnpike-base; do
+        if [[ " $TARGETS " == *" $t "* ]]; then start_turnpike "$t-jwt"; fi
+    done
+    return 0
+}
+
 # count_access_logs: stops the policies proxies gracefully (nginx flushes its log buffer on the
 # way out, turnpike drains) and writes results/policies.logs.json: per target, access log lines
 # and the responses it sent (turnpike-load's counted and warm-up responses, plus the checks').
@@ -1060,9 +1195,9 @@ summarize() {
     for s in $SCENARIOS; do spec+="$s=$(targets_for "$s" | tr '\n' ' ');"; done
     for t in "${!WHY_MISSING[@]}"; do why+="$t=${WHY_MISSING[$t]};"; done
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
-        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" "$APIKEYS" <<'EOF'
+        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" "$APIKEYS" "$JWTS" <<'EOF'
 import glob, json, os, platform, statistics, sys
-results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base, apikeys = sys.argv[1:]
+results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base, apikeys, jwts = sys.argv[1:]
 scenario_targets = dict(kv.split("=", 1) for kv in spec.split(";") if kv)
 why = dict(kv.split("=", 1) for kv in why.split(";") if kv)
 def med(v):
@@ -1110,9 +1245,10 @@ for s, targets in scenario_targets.items():
                 "full_handshakes": sum(x["full_handshakes"] for x in tls),
                 "resumed_handshakes": sum(x["resumed_handshakes"] for x in tls),
             }
-    # policies, apikeys: each target with its policies (its key check) against itself without.
+    # policies, apikeys, jwt: each target with its policies (its key or token check) against
+    # itself without.
     for t, r in table[s].items():
-        suffix = next((x for x in ("-policies", "-apikeys") if t.endswith(x)), None)
+        suffix = next((x for x in ("-policies", "-apikeys", "-jwt") if t.endswith(x)), None)
         plain = table[s].get(t[: -len(suffix)]) if suffix else None
         if r and plain:
             r["vs_plain"] = {k: r[k] / plain[k] for k in ("requests_per_sec", "requests_per_cpu_second")
@@ -1161,6 +1297,25 @@ for new, plain, peer in (("turnpike-apikeys", "turnpike", "nginx-apikeys"),
     bars[new] = b
 if bars:
     doc["apikeys_bars"] = bars
+# jwt: the issue's bar, in requests per proxy CPU-second: turnpike with a JWT authorizer (every
+# token verified once per core, then served from the per-core cache) against plain turnpike, at
+# least 0.9x, in this scenario's interleaved rounds and against the small scenario's turnpike.
+jwt_bars = {}
+for new, plain in (("turnpike-jwt", "turnpike"), ("turnpike-base-jwt", "turnpike-base")):
+    k = per_cpu("jwt", new)
+    if not k:
+        continue
+    b = {}
+    for name, v in (("vs_plain_same_requests", per_cpu("jwt", plain)), ("vs_plain_small", per_cpu("small", plain))):
+        if v:
+            b[name] = k / v
+    jr, pr = table["jwt"][new], table["jwt"].get(plain)
+    if pr:
+        b["requests_per_sec"] = (jr["requests_per_sec"], pr["requests_per_sec"])
+        b["p99_us"] = (jr["p99_us"], pr["p99_us"])
+    jwt_bars[new] = b
+if jwt_bars:
+    doc["jwt_bars"] = jwt_bars
 with open(out, "w") as f:
     json.dump(doc, f, indent=2)
 def fmt_ms(us):
@@ -1177,11 +1332,15 @@ print(f"command: {argv}")
 for s, row in table.items():
     pol = s == "policies"
     keys = s == "apikeys"
+    jwt = s == "jwt"
     tls = s == "tls" or s.startswith("tls-")
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     title += " (CORS + JSON access log to a file; ratios to nginx-policies)" if pol else ""
     title += (f" (an x-api-key per request drawn from {apikeys} keys, checked and counted against a "
               f"per-key limit by the -apikeys targets, ignored by the others; ratios to nginx-apikeys)") if keys else ""
+    title += (f" (Authorization: Bearer, one of {jwts} RS256 tokens per request, verified by the -jwt "
+              f"targets' JWT authorizer, ignored by the others; nginx and HAProxy have no built-in JWT "
+              f"check; ratios to nginx)") if jwt else ""
     title += {"tls": " (TLS 1.3, kept-alive connections)",
               "tls-newconn": " (TLS 1.3, a new connection per request, full handshakes)",
               "tls-resume": " (TLS 1.3, a new connection per request, resumed sessions)"}.get(s, "")
@@ -1189,7 +1348,7 @@ for s, row in table.items():
     extra_head, extra_rule = (" without policies: req/s, req per CPU-s | log lines / responses |", "---|---|") if pol else ("", "")
     if tls:
         extra_head, extra_rule = (" handshakes resumed | negotiated |", "---|---|")
-    if keys:
+    if keys or jwt:
         extra_head, extra_rule = (" against itself without the check: req/s, req per CPU-s |", "---|")
     print(f"| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |{extra_head}")
     print(f"|---|---|---|---|---|---|---|{extra_rule}")
@@ -1198,7 +1357,7 @@ for s, row in table.items():
         r = row.get(t)
         if r is None:
             m = why.get(f"{t}@tls", why.get(t, "missing")) if tls else why.get(t, "missing")
-            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls else f" {m} |" if keys else ""))
+            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls else f" {m} |" if keys or jwt else ""))
             continue
         extra = ""
         if pol:
@@ -1206,7 +1365,7 @@ for s, row in table.items():
             extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
             lg = r.get("access_log")
             extra += f" {lg['log_lines']} / {lg['responses']} |" if lg else " - |"
-        if keys:
+        if keys or jwt:
             vp = r.get("vs_plain", {})
             extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
         if tls:
@@ -1235,6 +1394,15 @@ if bars:
     cell = lambda b, k: f"{b[k]:.2f}x" if k in b else "-"
     for t, b in bars.items():
         print(f"| {t} | {cell(b, 'vs_plain_same_requests')} | {cell(b, 'vs_plain_small')} | {cell(b, 'vs_nginx_apikeys')} |")
+if jwt_bars:
+    print(f"\n### jwt against the issue's bar (requests per proxy CPU-second)\n")
+    print("| target | vs plain, same requests (bar 0.9x) | vs plain in small (bar 0.9x) | req/s with / without | p99 with / without |")
+    print("|---|---|---|---|---|")
+    cell = lambda b, k: f"{b[k]:.2f}x" if k in b else "-"
+    for t, b in jwt_bars.items():
+        rps = f"{b['requests_per_sec'][0]:.0f} / {b['requests_per_sec'][1]:.0f}" if "requests_per_sec" in b else "-"
+        p99 = f"{fmt_ms(b['p99_us'][0])} / {fmt_ms(b['p99_us'][1])}" if "p99_us" in b else "-"
+        print(f"| {t} | {cell(b, 'vs_plain_same_requests')} | {cell(b, 'vs_plain_small')} | {rps} | {p99} |")
 if tp_base:
     print(f"\n### turnpike against turnpike-base\n")
     print(f"turnpike: {tp}; turnpike-base: {tp_base}; the same config. Each cell: turnpike / "
@@ -1532,7 +1700,8 @@ EOF
 ensure_ports_free() {
     local name p busy=()
     for name in direct nginx haproxy turnpike turnpike-base nginx-policies turnpike-policies \
-        turnpike-base-policies nginx-apikeys haproxy-apikeys turnpike-apikeys turnpike-base-apikeys; do
+        turnpike-base-policies nginx-apikeys haproxy-apikeys turnpike-apikeys turnpike-base-apikeys \
+        turnpike-jwt turnpike-base-jwt; do
         for p in $(port_of "$name") $(tls_port_of "$name"); do
             if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy+=("$p ($name)"); fi
         done
@@ -1580,6 +1749,7 @@ main() {
     if [[ " $TARGETS " == *" turnpike-base "* ]]; then start_turnpike turnpike-base; fi
     if [[ " $SCENARIOS " == *" policies "* ]]; then start_policies; fi
     if [[ " $SCENARIOS " == *" apikeys "* ]]; then start_apikeys; fi
+    if [[ " $SCENARIOS " == *" jwt "* ]]; then start_jwt; fi
     run_scenarios
     local env_note=
     [[ $NGINX_REQUEST_BUFFERING != on ]] && env_note="NGINX_REQUEST_BUFFERING=$NGINX_REQUEST_BUFFERING "
