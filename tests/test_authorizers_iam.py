@@ -44,7 +44,7 @@ def config(origin, tmp_path, **api_extra):
                 "name": "shop",
                 "integrations": {"users": {"type": "http_proxy", "uri": f"http://{origin.addr}"}},
                 "routes": [
-                    {"key": "ANY /pets", "integration": "users", "authorization_type": "aws_iam"},
+                    {"key": "ANY /pets", "integration": "users", "authorization_type": "AWS_IAM"},
                     {"key": "GET /open", "integration": "users"},
                 ],
                 "stages": [

@@ -163,15 +163,20 @@ def test_claims_reach_the_access_log(gateway, origin, idp, tmp_path):
     wait_keys(g, idp)
     token = idp.token(sub="alice", **{"cognito:groups": ["admins", "ops"]})
     assert requests.get(g.url("/prod/me"), headers=bearer(token)).status_code == 200
+    # Refused for its scopes, the caller is still known.
+    assert requests.get(g.url("/prod/admin"), headers=bearer(token)).status_code == 403
     deadline = time.time() + 5
     lines = []
     while time.time() < deadline:
         log = tmp_path / "access.log"
         lines = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
-        if any(l["sub"] == "alice" for l in lines):
+        if sum(l["sub"] == "alice" for l in lines) >= 2:
             break
         time.sleep(0.1)
-    assert [{k: l[k] for k in ("sub", "status", "groups")} for l in lines if l["sub"] == "alice"] == [{"sub": "alice", "status": "200", "groups": "[admins ops]"}], lines
+    assert [{k: l[k] for k in ("sub", "status", "groups")} for l in lines if l["sub"] == "alice"] == [
+        {"sub": "alice", "status": "200", "groups": "[admins ops]"},
+        {"sub": "alice", "status": "403", "groups": "[admins ops]"},
+    ], lines
 
 
 def test_key_rotation_and_the_issuer_going_down(gateway, origin, idp, tmp_path):

@@ -11,8 +11,9 @@
 //!
 //! `jwt/cache/hit` looks up one cached token; `jwt/cache/1000_tokens` goes round-robin over
 //! 1,000 cached tokens, so the map's buckets do not all sit in L1. The 1,000 are the RS256
-//! vector with a distinct suffix each, all kept with the one verified result: the cache keys
-//! on a SipHash of the token's bytes and never re-reads them, so they need not verify.
+//! vector with a distinct suffix each, all kept with the one verified result: the cache finds
+//! a token by its last bytes and compares it whole, never verifying again, so they need not
+//! verify.
 
 use std::hint::black_box;
 

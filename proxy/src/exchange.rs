@@ -544,8 +544,15 @@ async fn refuse(
     if let Some(out) = upstream_head {
         worker.bufs.give(out);
     }
+    if matches!(
+        r.error.kind,
+        ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration
+    ) {
+        worker.warn_failure(plan, r.error, "authorizer failed");
+    }
     x.message = r.message;
     x.challenge = r.challenge;
+    x.authorized = r.who;
     let read = discard_body(st);
     answer_error(worker, c, st, x, plan, r.error, read, head_only).await
 }
@@ -727,6 +734,14 @@ fn context<'a>(
             .as_ref()
             .map(|a| turnpike_core::context::AuthorizerRef(a)),
         authorizer_principal_id: x.authorized.as_ref().and_then(|a| a.principal_id()),
+        authorizer_error: e
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration
+                )
+            })
+            .map(|e| e.reason),
         identity_access_key: match &x.authorized {
             Some(Authorized::Iam { access_key, .. }) => Some(access_key),
             _ => None,

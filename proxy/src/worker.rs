@@ -176,6 +176,12 @@ impl Worker {
     }
 
     pub fn warn_integration_failure(&self, plan: &RoutePlan, e: GatewayError) {
+        self.warn_failure(plan, e, "integration failed");
+    }
+
+    /// Warns about a failure of something the gateway called for a route (an integration, an
+    /// authorizer), at most once per `WARN_EVERY_MS` per worker; the rest are counted.
+    pub fn warn_failure(&self, plan: &RoutePlan, e: GatewayError, what: &'static str) {
         let now = self.watchdog.now_ms();
         if now.saturating_sub(self.last_warn_ms.get()) < WARN_EVERY_MS
             && self.last_warn_ms.get() != 0
@@ -193,7 +199,7 @@ impl Worker {
             status = e.status(),
             reason = e.reason,
             suppressed,
-            "integration failed"
+            "{what}"
         );
     }
 

@@ -81,10 +81,26 @@ impl IdentitySourceFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorizationType {
+    #[serde(alias = "NONE")]
     None,
+    #[serde(alias = "JWT")]
     Jwt,
+    #[serde(alias = "CUSTOM")]
     Custom,
+    #[serde(alias = "AWS_IAM")]
     AwsIam,
+}
+
+impl AuthorizationType {
+    /// The name as the config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthorizationType::None => "none",
+            AuthorizationType::Jwt => "jwt",
+            AuthorizationType::Custom => "custom",
+            AuthorizationType::AwsIam => "aws_iam",
+        }
+    }
 }
 
 /// An API's resource policy on the caller's source address (the `aws:SourceIp` condition of

@@ -359,7 +359,7 @@ impl Checker {
             (Some(t @ (AuthorizationType::Jwt | AuthorizationType::Custom)), None) => {
                 self.err(
                     format!("{rat}.authorizer"),
-                    format!("authorization_type {t:?} needs an authorizer"),
+                    format!("authorization_type {} needs an authorizer", t.name()),
                 );
                 RouteAuth::None
             }

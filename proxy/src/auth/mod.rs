@@ -107,6 +107,9 @@ pub struct Refused {
     pub error: GatewayError,
     pub message: Option<Box<str>>,
     pub challenge: Option<&'static str>,
+    /// Who the caller is when that is known but not enough (a valid token without the
+    /// route's scopes): their claims still reach the access log.
+    pub who: Option<Authorized>,
 }
 
 impl Refused {
@@ -115,6 +118,7 @@ impl Refused {
             error: GatewayError::client(kind, reason),
             message: None,
             challenge: None,
+            who: None,
         }
     }
 
@@ -225,10 +229,13 @@ pub fn check_jwt(
         }
     };
     if !verified.has_scopes(&plan.scopes) {
-        return Err(Refused::new(
-            ErrorKind::AccessDenied,
-            "the token has none of the route's scopes",
-        ));
+        return Err(Refused {
+            who: Some(Authorized::Jwt(verified)),
+            ..Refused::new(
+                ErrorKind::AccessDenied,
+                "the token has none of the route's scopes",
+            )
+        });
     }
     Ok(Authorized::Jwt(verified))
 }
