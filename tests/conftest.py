@@ -200,9 +200,18 @@ def origin():
     o.stop()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed
+
+
 @pytest.fixture
-def gateway(tmp_path):
-    """Factory: gateway(config_dict, args=(), tls=False) -> Gateway; stopped after the test."""
+def gateway(tmp_path, request):
+    """Factory: gateway(config_dict, args=(), tls=False) -> Gateway; stopped after the test.
+    When the test failed, each gateway's log is printed (pytest shows it with the failure)."""
     started = []
 
     def make(config, args=(), tls=False):
@@ -213,6 +222,9 @@ def gateway(tmp_path):
     yield make
     for g in started:
         g.stop()
+        if getattr(request.node, "failed_call", False):
+            print(f"--- log of the gateway on port {g.port} (exit {g.proc.returncode if g.proc else '-'}):")
+            print(g.logs()[-6000:])
 
 
 def proxy_api(origin_addr, name="api", routes=None, integrations=None, stages=None, **extra):
