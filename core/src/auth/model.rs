@@ -67,8 +67,6 @@ pub struct RequestAuthorizer {
     pub simple_responses: bool,
     /// The values that must be present and that key the result cache.
     pub identity_sources: Vec<IdentitySource>,
-    /// The expressions as written (`$request.header.Authorization`).
-    pub identity_exprs: Vec<String>,
     /// How long an answer is reused for the same identity values; zero: never.
     pub result_ttl: Duration,
     pub timeout: Duration,

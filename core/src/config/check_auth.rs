@@ -327,7 +327,6 @@ impl Checker {
             payload_format,
             simple_responses,
             identity_sources,
-            identity_exprs: exprs,
             result_ttl: std::time::Duration::from_secs(ttl.min(MAX_RESULT_TTL_S)),
             timeout: std::time::Duration::from_millis(timeout_ms),
         }

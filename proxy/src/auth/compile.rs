@@ -86,11 +86,6 @@ impl ApiAuth {
                                     format: r.payload_format,
                                     simple_responses: r.simple_responses,
                                     sources: r.identity_sources.clone().into(),
-                                    exprs: r
-                                        .identity_exprs
-                                        .iter()
-                                        .map(|e| e.as_str().into())
-                                        .collect(),
                                     ttl_ms: r.result_ttl.as_millis() as u64,
                                     timeout: r.timeout,
                                 })

@@ -38,7 +38,6 @@ pub struct CustomPlan {
     pub format: PayloadFormat,
     pub simple_responses: bool,
     pub sources: Box<[IdentitySource]>,
-    pub exprs: Box<[Box<str>]>,
     /// How long answers are reused (ms); zero: never.
     pub ttl_ms: u64,
     pub timeout: Duration,
