@@ -15,6 +15,7 @@
 //! - [`gcra`]: the lock-free token bucket rate limits are built from.
 //! - [`usage`]: throttles, API keys, usage plans and quotas (tables, slots, request steps).
 //! - [`auth`]: authorizers (JWT, SigV4, request authorizers) and resource policies.
+//! - [`function`]: the Lambda proxy integration's event and the reading of its response.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod context;
 pub mod cors;
 pub mod domain;
+pub mod function;
 pub mod gateway_response;
 pub mod gcra;
 pub mod h1;
