@@ -25,7 +25,10 @@ pub enum EventAuthorizer<'a> {
     },
     /// A SigV4-signed request: the access key it was signed with and the configured principal
     /// (what `$context.identity.caller` shows).
-    Iam { access_key: &'a str, caller: &'a str },
+    Iam {
+        access_key: &'a str,
+        caller: &'a str,
+    },
 }
 
 /// Everything a function's event says about one request.
@@ -60,9 +63,13 @@ pub fn is_binary(content_type: Option<&str>) -> bool {
     let text = essence
         .get(..5)
         .is_some_and(|p| p.eq_ignore_ascii_case("text/"))
-        || ["application/json", "application/xml", "application/javascript"]
-            .iter()
-            .any(|t| essence.eq_ignore_ascii_case(t));
+        || [
+            "application/json",
+            "application/xml",
+            "application/javascript",
+        ]
+        .iter()
+        .any(|t| essence.eq_ignore_ascii_case(t));
     !text
 }
 

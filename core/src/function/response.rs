@@ -10,8 +10,8 @@
 //! frames the body itself and owns the client connection.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Map, Value};
 
 use crate::auth::request_authorizer::PayloadFormat;
