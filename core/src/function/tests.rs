@@ -62,7 +62,9 @@ const CERT: ClientCertInfo<'static> = ClientCertInfo {
     not_after: "Aug  5 09:36:04 2021 GMT",
 };
 
-fn jwt_parts() -> (Vec<(Box<str>, Box<str>)>, Vec<Box<str>>) {
+type Pairs = Vec<(Box<str>, Box<str>)>;
+
+fn jwt_parts() -> (Pairs, Vec<Box<str>>) {
     (
         vec![
             ("claim1".into(), "value1".into()),
@@ -229,7 +231,7 @@ fn is_binary_rule() {
 
 #[test]
 fn event_v2_authorizer_shapes() {
-    let context: Vec<(Box<str>, Box<str>)> = vec![
+    let context: Pairs = vec![
         ("exampleKey1".into(), "exampleValue1".into()),
         ("exampleKey2".into(), "exampleValue2".into()),
     ];
@@ -276,7 +278,7 @@ fn event_v2_authorizer_shapes() {
         Value::Null
     );
 
-    let claims: Vec<(Box<str>, Box<str>)> = vec![("sub".into(), "u1".into())];
+    let claims: Pairs = vec![("sub".into(), "u1".into())];
     let v = parse(event_v2(&event(
         b"",
         EventAuthorizer::Jwt {
@@ -374,7 +376,7 @@ fn event_v1_matches_the_aws_example_field_by_field() {
 
 #[test]
 fn event_v1_empty_body_is_null_and_authorizer_shapes() {
-    let context: Vec<(Box<str>, Box<str>)> = vec![("tenant".into(), "t1".into())];
+    let context: Pairs = vec![("tenant".into(), "t1".into())];
     let v = parse(event_v1(&event(
         b"",
         EventAuthorizer::Lambda {
