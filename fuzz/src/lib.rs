@@ -13,6 +13,8 @@
 //! - [`response_head`]: upstream response heads, including interim responses and prefixes;
 //! - [`auth_policy`]: CIDR lists, `X-Forwarded-For` walking, IAM wildcards and authorizer
 //!   answers (`turnpike_core::auth`); its input is a mode byte and the text under test;
+//! - [`function_response`]: Lambda function responses (`function::parse_response`); its
+//!   input is a format byte and the payload;
 //! - [`sigv4`]: SigV4 verification of requests built from separated fields;
 //! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
 //!   token or document itself, no control byte.
@@ -22,6 +24,7 @@
 
 pub mod auth_policy;
 pub mod chunked;
+pub mod function_response;
 pub mod jws;
 pub mod request_stream;
 pub mod response_head;

@@ -48,3 +48,8 @@ fn auth_policy_corpus() {
 fn jws_corpus() {
     replay("jws", turnpike_fuzz::jws::check);
 }
+
+#[test]
+fn function_response_corpus() {
+    replay("function_response", turnpike_fuzz::function_response::check);
+}
