@@ -94,6 +94,12 @@ impl DataPlane for Plane {
     ) -> Result<Snapshot, ConfigErrors> {
         let mut snapshot = compile(doc, stored, version, metrics)?;
         snapshot.open_access_logs(&self.access_logs)?;
+        crate::function::start_all(&snapshot.config.functions).map_err(|e| {
+            ConfigErrors(vec![turnpike_core::config::ConfigError::new(
+                "functions",
+                e,
+            )])
+        })?;
         Ok(snapshot)
     }
 

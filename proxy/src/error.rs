@@ -45,6 +45,9 @@ pub enum ErrorKind {
     /// The request authorizer answered something unusable: 500
     /// `AUTHORIZER_CONFIGURATION_ERROR`.
     AuthorizerConfiguration,
+    /// A function failed, crashed or answered something malformed: 500
+    /// `INTEGRATION_FAILURE` (AWS answers Lambda errors with 500, not 502).
+    IntegrationFailure,
     /// The route's integration cannot serve this stage (a stage variable it needs is missing).
     ApiConfiguration,
     NotImplemented,
@@ -110,7 +113,9 @@ impl GatewayError {
             | ErrorKind::InvalidSignature
             | ErrorKind::ExpiredToken => 403,
             ErrorKind::LengthRequired => 411,
-            ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration => 500,
+            ErrorKind::AuthorizerFailure
+            | ErrorKind::AuthorizerConfiguration
+            | ErrorKind::IntegrationFailure => 500,
             ErrorKind::ApiConfiguration => 500,
             ErrorKind::NotImplemented => 501,
             ErrorKind::BadGateway => 502,
@@ -142,9 +147,9 @@ impl GatewayError {
             }
             ErrorKind::ExpiredToken => "Signature expired",
             ErrorKind::LengthRequired => "Length Required",
-            ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration => {
-                "Internal Server Error"
-            }
+            ErrorKind::AuthorizerFailure
+            | ErrorKind::AuthorizerConfiguration
+            | ErrorKind::IntegrationFailure => "Internal Server Error",
             ErrorKind::ApiConfiguration | ErrorKind::BadGateway => "Internal Server Error",
             ErrorKind::NotImplemented => "Not Implemented",
             ErrorKind::ServiceUnavailable => "Service Unavailable",
@@ -169,7 +174,9 @@ impl GatewayError {
             ErrorKind::AuthorizerConfiguration => ResponseType::AuthorizerConfigurationError,
             ErrorKind::PayloadTooLarge => ResponseType::RequestTooLarge,
             ErrorKind::ApiConfiguration => ResponseType::ApiConfigurationError,
-            ErrorKind::BadGateway => ResponseType::IntegrationFailure,
+            ErrorKind::BadGateway | ErrorKind::IntegrationFailure => {
+                ResponseType::IntegrationFailure
+            }
             ErrorKind::GatewayTimeout => ResponseType::IntegrationTimeout,
             _ => ResponseType::fallback(self.status()),
         }
@@ -192,7 +199,9 @@ impl GatewayError {
             }
             ErrorKind::PayloadTooLarge => "RequestEntityTooLargeException",
             ErrorKind::GatewayTimeout => "IntegrationTimeoutException",
-            ErrorKind::BadGateway | ErrorKind::ApiConfiguration => "InternalServerErrorException",
+            ErrorKind::BadGateway | ErrorKind::ApiConfiguration | ErrorKind::IntegrationFailure => {
+                "InternalServerErrorException"
+            }
             ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
             _ => "BadRequestException",
         }

@@ -204,8 +204,8 @@ pub async fn serve(
     };
     let at = RouteAt {
         path: span_of(&st.rbuf, routed.path),
-        params: match plan.auth {
-            PlanAuth::Custom(_) => routed
+        params: match (&plan.auth, &plan.integration) {
+            (PlanAuth::Custom(_), _) | (_, PlanIntegration::Function(_)) => routed
                 .params
                 .iter()
                 .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
@@ -389,6 +389,52 @@ async fn run(
             x.status = mock.status;
             x.response_length = if head_only { 0 } else { mock.body.len() as u64 };
             send(worker, c, out).await && keep
+        }
+        PlanIntegration::Function(fp) => {
+            let body = match read_whole_body(worker, c, st, plan.body_limit).await {
+                Ok(Some(body)) => body,
+                Ok(None) => {
+                    let e = GatewayError::client(
+                        ErrorKind::LengthRequired,
+                        "a function's request body needs a Content-Length",
+                    );
+                    return answer_error(worker, c, st, x, plan, e, false, head_only).await;
+                }
+                Err(r) => return refuse(worker, c, st, x, plan, None, r, head_only).await,
+            };
+            x.request_length = body.len() as u64;
+            let path = &st.rbuf[at.path.clone()];
+            let result = crate::function::invoke::invoke(
+                worker,
+                c,
+                st,
+                x,
+                plan,
+                fp,
+                path,
+                &at.params,
+                &st.rbuf[body],
+            )
+            .await;
+            let read = discard_body(st);
+            match result {
+                Ok(resp) => {
+                    let keep = respond::keep_alive(&st.head, read, false, worker.draining());
+                    let mut out = worker.bufs.take();
+                    respond::write_function(
+                        &mut out,
+                        &resp,
+                        &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
+                        &worker.date(),
+                        head_only,
+                    );
+                    x.status = resp.status;
+                    x.integration_status = Some(resp.status);
+                    x.response_length = if head_only { 0 } else { resp.body.len() as u64 };
+                    send(worker, c, out).await && keep
+                }
+                Err(e) => answer_error(worker, c, st, x, plan, e, read, head_only).await,
+            }
         }
         PlanIntegration::Proxy(p) => {
             let Some(out) = upstream_head else {

@@ -21,7 +21,9 @@ pub mod auth;
 pub mod conn;
 pub mod control;
 pub mod error;
+pub mod event;
 pub mod exchange;
+pub mod function;
 /// The HTTP/1.1 codec lives in turnpike-core (the admin server parses with it too).
 pub use turnpike_core::h1;
 pub mod plan;

@@ -305,6 +305,8 @@ fn serve(
     snapshot
         .open_access_logs(&access_logs)
         .map_err(|e| invalid(&serving, &e))?;
+    turnpike_proxy::function::start_all(&snapshot.config.functions)
+        .map_err(|e| anyhow::anyhow!("{serving}: {e}"))?;
     access_log::spawn_sighup_listener(access_logs.clone())
         .context("installing the SIGHUP handler (access log reopen)")?;
     for w in &snapshot.config.warnings {
@@ -401,6 +403,8 @@ fn serve(
         );
     }
     server.run_until_signal()?;
+    // In-flight requests have drained: the function runtimes hold nothing now.
+    turnpike_proxy::function::stop_all();
     // The workers have stopped counting: save what they counted since the last save.
     if let Some(admin) = &admin_api {
         admin.save_usage();

@@ -51,10 +51,18 @@ pub struct RoutePlan {
 pub enum PlanIntegration {
     Proxy(Arc<ProxyPlan>),
     Mock(Arc<MockResponse>),
+    /// A function the gateway runs.
+    Function(Arc<FunctionPlan>),
     /// The integration cannot serve this stage (the reason): requests get 500.
     Misconfigured(Arc<str>),
     /// No route matched: 404.
     NoRoute,
+}
+
+/// A `function` integration: the function's queue and the event's shape.
+pub struct FunctionPlan {
+    pub function: Arc<crate::function::FunctionHandle>,
+    pub format: turnpike_core::auth::request_authorizer::PayloadFormat,
 }
 
 /// An `http_proxy` integration for one stage.

@@ -222,6 +222,33 @@ fn builtin_body(message: &str, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
+/// Writes a function's response: its status, headers (framing headers are the gateway's), one
+/// `Set-Cookie` per cookie, then the body.
+pub fn write_function(
+    out: &mut Vec<u8>,
+    resp: &turnpike_core::function::response::FunctionResponse,
+    a: &AnswerLines<'_>,
+    date: &[u8],
+    head_only: bool,
+) {
+    encode::status_line(out, resp.status, encode::reason(resp.status).as_bytes());
+    encode::header(out, b"Date", date);
+    for (k, v) in &resp.headers {
+        encode::header(out, k.as_bytes(), v.as_bytes());
+    }
+    for cookie in &resp.cookies {
+        encode::header(out, b"Set-Cookie", cookie.as_bytes());
+    }
+    let bodyless = resp.status == 204 || resp.status == 304;
+    if !bodyless {
+        encode::content_length(out, resp.body.len() as u64);
+    }
+    finish_head(out, a);
+    if !head_only && !bodyless {
+        out.extend_from_slice(&resp.body);
+    }
+}
+
 /// Writes a mock integration's response.
 pub fn write_mock(
     out: &mut Vec<u8>,

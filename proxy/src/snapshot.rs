@@ -33,7 +33,7 @@ use crate::{
     auth::{PlanAuth, compile::ApiAuth},
     exchange::StageLog,
     h1::{encode, request::Limits},
-    plan::{MockResponse, PlanIntegration, ProxyPlan, ProxyTarget, RoutePlan},
+    plan::{FunctionPlan, MockResponse, PlanIntegration, ProxyPlan, ProxyTarget, RoutePlan},
     respond::Policies,
     tls::{client::TlsClient, server::TlsServer},
     traffic::{account_bucket, route_bucket},
@@ -85,7 +85,7 @@ impl Snapshot {
         for (a, api) in config.apis.iter().enumerate() {
             let policies = Arc::new(Policies::for_api(api));
             api_policies.push(policies.clone());
-            let integrations = compile_integrations(a, api, &mut errors);
+            let integrations = compile_integrations(a, api, &config.functions, &mut errors);
             let auths = ApiAuth::compile(a, api, &config.auth, &mut errors);
             let resource_policy = api.resource_policy.clone().map(Arc::new);
             let mut bases = Vec::with_capacity(api.stages.len());
@@ -119,6 +119,7 @@ impl Snapshot {
                 for (r, route) in api.routes.iter().enumerate() {
                     let integration = match &integrations[route.integration as usize] {
                         Compiled::Mock(m) => PlanIntegration::Mock(m.clone()),
+                        Compiled::Function(f) => PlanIntegration::Function(f.clone()),
                         Compiled::Proxy(per_stage) => match &per_stage[s] {
                             Ok(p) => PlanIntegration::Proxy(p.clone()),
                             Err(why) => PlanIntegration::Misconfigured(why.clone()),
@@ -267,14 +268,24 @@ impl Snapshot {
 enum Compiled {
     Proxy(Vec<Result<Arc<ProxyPlan>, Arc<str>>>),
     Mock(Arc<MockResponse>),
+    Function(Arc<FunctionPlan>),
 }
 
-fn compile_integrations(a: usize, api: &Api, errors: &mut Vec<ConfigError>) -> Vec<Compiled> {
+fn compile_integrations(
+    a: usize,
+    api: &Api,
+    functions: &[turnpike_core::config::FunctionSpec],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Compiled> {
     let mut compiled = Vec::with_capacity(api.integrations.len());
     for integ in &api.integrations {
         let at = format!("apis[{a}].integrations.{}", integ.name);
         compiled.push(match &integ.kind {
             IntegrationKind::Mock(m) => Compiled::Mock(Arc::new(render_mock(m))),
+            IntegrationKind::Function(f) => Compiled::Function(Arc::new(FunctionPlan {
+                function: crate::function::handle(&functions[f.index as usize]),
+                format: f.format,
+            })),
             IntegrationKind::HttpProxy(p) => Compiled::Proxy(
                 p.targets
                     .iter()

@@ -69,6 +69,7 @@ pub fn check_with(
     }
     let domains = c.domains(file);
     let auth = c.auth_settings(file, tls);
+    let functions = c.functions(file, &mut apis);
     let tls = c.tls(file, &gateway.listen, &mut apis, tls);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
@@ -85,6 +86,7 @@ pub fn check_with(
         default_api,
         tls,
         auth,
+        functions,
         warnings: c.warnings,
     })
 }
@@ -541,6 +543,8 @@ impl Checker {
                     misplaced("status", f.status.is_some()),
                     misplaced("headers", f.headers.is_some()),
                     misplaced("body", f.body.is_some()),
+                    misplaced("function", f.function.is_some()),
+                    misplaced("payload_format", f.payload_format.is_some()),
                 ]
                 .into_iter()
                 .flatten()
@@ -569,11 +573,55 @@ impl Checker {
                     targets,
                 })
             }
+            IntegrationType::Function => {
+                for (p, r) in [
+                    misplaced("uri", f.uri.is_some()),
+                    misplaced("preserve_host", f.preserve_host.is_some()),
+                    misplaced("status", f.status.is_some()),
+                    misplaced("headers", f.headers.is_some()),
+                    misplaced("body", f.body.is_some()),
+                    misplaced("tls_config", f.tls_config.is_some()),
+                    misplaced("timeout_ms", f.timeout_ms.is_some()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    self.err(p, r);
+                }
+                let function = match &f.function {
+                    Some(name) => super::check_function::function_name(name).to_owned(),
+                    None => {
+                        self.err(
+                            format!("{at}.function"),
+                            "a function integration needs a function",
+                        );
+                        String::new()
+                    }
+                };
+                let format = match f.payload_format.as_deref() {
+                    None | Some("2.0") => crate::auth::request_authorizer::PayloadFormat::V2,
+                    Some("1.0") => crate::auth::request_authorizer::PayloadFormat::V1,
+                    Some(other) => {
+                        self.err(
+                            format!("{at}.payload_format"),
+                            format!("{other:?}: expected \"1.0\" or \"2.0\""),
+                        );
+                        crate::auth::request_authorizer::PayloadFormat::V2
+                    }
+                };
+                IntegrationKind::Function(super::model::FunctionIntegration {
+                    function,
+                    index: u32::MAX,
+                    format,
+                })
+            }
             IntegrationType::Mock => {
                 for (p, r) in [
                     misplaced("uri", f.uri.is_some()),
                     misplaced("timeout_ms", f.timeout_ms.is_some()),
                     misplaced("preserve_host", f.preserve_host.is_some()),
+                    misplaced("function", f.function.is_some()),
+                    misplaced("payload_format", f.payload_format.is_some()),
                 ]
                 .into_iter()
                 .flatten()
@@ -740,6 +788,7 @@ fn type_name(t: IntegrationType) -> &'static str {
     match t {
         IntegrationType::HttpProxy => "http_proxy",
         IntegrationType::Mock => "mock",
+        IntegrationType::Function => "function",
     }
 }
 

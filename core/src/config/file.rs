@@ -27,6 +27,40 @@ pub struct ConfigFile {
     /// IAM principals that may call `aws_iam` routes with SigV4-signed requests.
     #[serde(default, skip_serializing_if = "crate::auth::file::IamFile::is_empty")]
     pub iam: crate::auth::file::IamFile,
+    /// Functions the gateway runs itself (the Lambda Runtime API on loopback), for `function`
+    /// integrations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionFile>,
+}
+
+/// A function turnpike runs: the processes of a Lambda runtime interface client, fed
+/// invocations through the Lambda Runtime API.
+/// `{ name: users, command: [python3, -m, awslambdaric, lambda_function.handler] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionFile {
+    pub name: String,
+    /// The program and its arguments; it finds the Runtime API in `AWS_LAMBDA_RUNTIME_API`.
+    pub command: Vec<String>,
+    /// Where the processes start (default: the gateway's working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    /// Time one invocation may take (ms, default 3000 as AWS; at most 900000). A runtime that
+    /// overruns it is killed and restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Address-space limit of each process (MiB, default 512; AWS's `MemorySize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// Runtime processes, each serving one invocation at a time (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Invocations that may wait for a free process (default 64); more get 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<u32>,
 }
 
 /// Listener and connection-level settings shared by every API.
@@ -367,6 +401,14 @@ pub struct IntegrationFile {
     /// `tlsConfig`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<crate::tls::IntegrationTlsFile>,
+    /// function: the function's name in `functions`, or its ARN
+    /// (`arn:aws:lambda:us-east-1:123456789012:function:my-function`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// function: the event's shape, `"2.0"` (default) or `"1.0"` (AWS
+    /// `PayloadFormatVersion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,6 +416,8 @@ pub struct IntegrationFile {
 pub enum IntegrationType {
     HttpProxy,
     Mock,
+    /// A function (AWS `AWS_PROXY` to Lambda).
+    Function,
 }
 
 /// `{ key: "GET /users/{id}", integration: users }`.

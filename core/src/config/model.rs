@@ -25,6 +25,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Region, account, trusted proxies and IAM credentials.
     pub auth: crate::auth::model::AuthSettings,
+    /// The functions the gateway runs.
+    pub functions: Vec<FunctionSpec>,
     /// Problems that do not stop the config from serving (shown by `turnpike check`).
     pub warnings: Vec<ConfigError>,
 }
@@ -195,6 +197,31 @@ pub struct Integration {
 pub enum IntegrationKind {
     HttpProxy(HttpProxy),
     Mock(Mock),
+    Function(FunctionIntegration),
+}
+
+/// A `function` integration: which function, and the event's shape.
+#[derive(Debug, Clone)]
+pub struct FunctionIntegration {
+    /// The function's name (an ARN in the document resolves to its last part).
+    pub function: String,
+    /// Index into [`Config::functions`].
+    pub index: u32,
+    pub format: crate::auth::request_authorizer::PayloadFormat,
+}
+
+/// A function the gateway runs (checked `functions[]` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub command: Vec<String>,
+    pub working_dir: Option<String>,
+    pub environment: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Address-space limit per process, bytes.
+    pub memory_bytes: u64,
+    pub concurrency: u32,
+    pub queue: u32,
 }
 
 #[derive(Debug, Clone)]

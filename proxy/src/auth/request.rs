@@ -10,7 +10,7 @@
 use std::{rc::Rc, sync::Arc, time::Duration};
 
 use turnpike_core::auth::request_authorizer::{
-    self as event, AuthorizerAnswer, IdentitySource, PayloadFormat, RequestFacts,
+    self as event, AuthorizerAnswer, IdentitySource, PayloadFormat,
 };
 
 use super::{Authorized, Refused};
@@ -113,61 +113,23 @@ pub async fn check_custom(
     })?;
 
     // The event.
-    fn text(b: &[u8]) -> Option<&str> {
-        std::str::from_utf8(b).ok()
-    }
-    let headers: Vec<(&str, &str)> = st
-        .head
-        .headers
+    let identity: Vec<&str> = values
         .iter()
-        .filter_map(|h| Some((text(h.name.get(buf))?, text(h.value.get(buf))?)))
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .collect();
-    let params: Vec<(&str, &str)> = input.params.iter().map(|(k, v)| (&**k, &**v)).collect();
-    let stage_vars: Vec<(&str, &str)> = stage.map_or(Vec::new(), |s| {
-        s.variables
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    });
-    let ip = String::from_utf8_lossy(c.info.ip_text()).into_owned();
-    let host = st.head.host.and_then(|h| text(h.get(buf))).unwrap_or("");
-    let facts = RequestFacts {
-        method: text(st.head.method(buf)).unwrap_or("GET"),
-        path: text(if st.head.path.is_empty() {
-            b"/"
-        } else {
-            st.head.path.get(buf)
-        })
-        .unwrap_or("/"),
-        raw_query: st.head.query.and_then(|q| text(q.get(buf))).unwrap_or(""),
-        headers: &headers,
-        path_parameters: &params,
-        stage_variables: &stage_vars,
-        route_key: &plan.route_key,
-        stage: &plan.stage_name,
-        api_id: &plan.api_name,
-        account_id: &snap.config.auth.account_id,
-        domain_name: host,
-        request_id: x.request_id.as_str(),
-        source_ip: &ip,
-        user_agent: st
-            .head
-            .find(buf, b"user-agent")
-            .and_then(|s| text(s.get(buf)))
-            .unwrap_or(""),
-        protocol: if st.head.minor_version == 0 {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
+    let body = crate::event::with_facts(
+        worker,
+        c,
+        st,
+        x,
+        plan,
+        input.path,
+        input.params,
+        |facts| match cp.format {
+            PayloadFormat::V2 => event::event_v2(facts, &identity),
+            PayloadFormat::V1 => event::event_v1(facts, identity.first().copied().unwrap_or("")),
         },
-        time_epoch_ms: x.epoch_ms,
-        route_arn: &arn,
-    };
-    let identity: Vec<&str> = values.iter().filter_map(|v| text(v)).collect();
-    let body = match cp.format {
-        PayloadFormat::V2 => event::event_v2(&facts, &identity),
-        PayloadFormat::V1 => event::event_v1(&facts, identity.first().copied().unwrap_or("")),
-    };
+    );
     let mut request = worker.bufs.take();
     request.extend_from_slice(b"POST ");
     request.extend_from_slice(&cp.request_target);

@@ -1,0 +1,448 @@
+//! One function's runtime processes and the Lambda Runtime API they poll, on threads of their
+//! own (never a worker's): each process gets its own loopback listener, so the gateway knows
+//! which invocation a process holds when it crashes or overruns its timeout.
+//!
+//! The API (AWS "Using the Lambda runtime API for custom runtimes", version 2018-06-01):
+//! `GET /2018-06-01/runtime/invocation/next` blocks until an invocation is queued and answers
+//! it with `Lambda-Runtime-Aws-Request-Id`, `-Deadline-Ms`, `-Invoked-Function-Arn` and
+//! `-Trace-Id`; `POST .../invocation/{id}/response` and `.../{id}/error` end it;
+//! `POST /2018-06-01/runtime/init/error` reports a failed start (the process is restarted).
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use turnpike_core::config::FunctionSpec;
+
+use super::{Invocation, Outcome};
+
+/// Largest response or error a runtime may post (bytes; Lambda's synchronous limit is 6 MB).
+const MAX_POST: usize = 6 * 1024 * 1024;
+/// Time a process gets to exit after SIGTERM on shutdown or replacement.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What a host's threads share.
+pub struct HostShared {
+    pub spec: FunctionSpec,
+    pub queue: flume::Receiver<Invocation>,
+    pub stop: AtomicBool,
+    pub invocations: AtomicU64,
+    pub errors: AtomicU64,
+    pub restarts: AtomicU64,
+}
+
+/// The invocation a process holds.
+// A std Mutex: the slot's own threads only, never a worker.
+#[allow(clippy::disallowed_types)]
+type Current = std::sync::Mutex<Option<(String, Pending)>>;
+
+/// An invocation a process holds: when it must end, and who waits for it.
+struct Pending {
+    deadline: Instant,
+    reply: flume::Sender<Outcome>,
+}
+
+/// One runtime process and its listener.
+struct Slot {
+    shared: Arc<HostShared>,
+    index: usize,
+    current: Current,
+    listener: TcpListener,
+    addr: String,
+}
+
+/// Starts `spec.concurrency` slots; returns at once. The threads end once `shared.stop` is
+/// set and their process has exited.
+pub fn start(shared: Arc<HostShared>) -> std::io::Result<()> {
+    for index in 0..shared.spec.concurrency as usize {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?.to_string();
+        let slot = Arc::new(Slot {
+            shared: shared.clone(),
+            index,
+            current: Current::default(),
+            listener,
+            addr,
+        });
+        let api = slot.clone();
+        std::thread::Builder::new()
+            .name(format!("fn-{}-api", shared.spec.name))
+            .spawn(move || api.serve_api())?;
+        std::thread::Builder::new()
+            .name(format!("fn-{}-run", shared.spec.name))
+            .spawn(move || slot.supervise())?;
+    }
+    Ok(())
+}
+
+impl Slot {
+    fn name(&self) -> &str {
+        &self.shared.spec.name
+    }
+
+    fn take_current(&self) -> Option<(String, Pending)> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Runs the process, restarts it when it exits or overruns an invocation's deadline.
+    fn supervise(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let started = Instant::now();
+            let mut child = match self.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(function = self.name(), error = %e, "cannot start the function's runtime");
+                    std::thread::sleep(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let why = loop {
+                std::thread::sleep(Duration::from_millis(20));
+                match child.try_wait() {
+                    Ok(Some(status)) => break format!("the runtime exited ({status})"),
+                    Ok(None) => {}
+                    Err(e) => break format!("cannot watch the runtime: {e}"),
+                }
+                let overran = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_some_and(|(_, inv)| Instant::now() > inv.deadline);
+                if overran {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    if let Some((_, inv)) = self.take_current() {
+                        let _ = inv.reply.send(Outcome::TimedOut);
+                    }
+                    break "an invocation overran the function's timeout: the runtime was killed"
+                        .to_owned();
+                }
+                if self.shared.stop.load(Ordering::Acquire) && self.current_is_empty() {
+                    stop_child(&mut child);
+                    return;
+                }
+            };
+            if let Some((id, inv)) = self.take_current() {
+                let _ = inv.reply.send(Outcome::Crashed(why.clone()));
+                tracing::warn!(function = self.name(), request_id = %id, "{why} during an invocation");
+            } else {
+                tracing::warn!(function = self.name(), "{why}");
+            }
+            if self.shared.stop.load(Ordering::Acquire) {
+                return;
+            }
+            self.shared.restarts.fetch_add(1, Ordering::Relaxed);
+            // A runtime that dies at once is not restarted in a tight loop.
+            if started.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            } else {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+
+    fn current_is_empty(&self) -> bool {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    fn spawn(&self) -> std::io::Result<Child> {
+        let spec = &self.shared.spec;
+        let mut cmd = Command::new(&spec.command[0]);
+        cmd.args(&spec.command[1..])
+            .env("AWS_LAMBDA_RUNTIME_API", &self.addr)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                (spec.memory_bytes >> 20).to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("turnpike/{}", self.index),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/turnpike/{}", spec.name),
+            )
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .envs(spec.environment.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = &spec.working_dir {
+            cmd.current_dir(dir);
+        }
+        let limit = spec.memory_bytes;
+        super::limit_memory(&mut cmd, limit);
+        let mut child = cmd.spawn()?;
+        for (stream, which) in [
+            (
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+                "stdout",
+            ),
+            (
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+                "stderr",
+            ),
+        ] {
+            let Some(stream) = stream else { continue };
+            let name = spec.name.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("fn-{name}-log"))
+                .spawn(move || {
+                    for line in BufReader::new(stream).lines() {
+                        let Ok(line) = line else { break };
+                        tracing::info!(function = %name, stream = which, "{line}");
+                    }
+                });
+        }
+        Ok(child)
+    }
+
+    /// Serves the Runtime API to this slot's process, one connection at a time (a runtime
+    /// client keeps one).
+    fn serve_api(self: Arc<Self>) {
+        let _ = self.listener.set_nonblocking(false);
+        for conn in self.listener.incoming() {
+            if self.shared.stop.load(Ordering::Acquire) && self.current_is_empty() {
+                return;
+            }
+            let Ok(conn) = conn else { continue };
+            let slot = self.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("fn-{}-conn", self.name()))
+                .spawn(move || slot.serve_conn(conn));
+        }
+    }
+
+    fn serve_conn(&self, mut conn: TcpStream) {
+        let _ = conn.set_nodelay(true);
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            let Some((method, path, body)) = read_request(&mut conn, &mut buf) else {
+                return;
+            };
+            let ok = match (method.as_str(), path.as_str()) {
+                ("GET", "/2018-06-01/runtime/invocation/next") => self.next(&mut conn),
+                ("POST", "/2018-06-01/runtime/init/error") => {
+                    tracing::warn!(function = self.name(), error = %String::from_utf8_lossy(&body), "the runtime failed to start");
+                    respond(&mut conn, 202, &[], b"{\"status\":\"OK\"}")
+                }
+                ("POST", p) if p.starts_with("/2018-06-01/runtime/invocation/") => {
+                    let rest = &p["/2018-06-01/runtime/invocation/".len()..];
+                    match rest.rsplit_once('/') {
+                        Some((id, "response")) => {
+                            self.finish(&mut conn, id, Outcome::Response(body))
+                        }
+                        Some((id, "error")) => {
+                            let text = String::from_utf8_lossy(&body).into_owned();
+                            self.finish(&mut conn, id, Outcome::Error(text))
+                        }
+                        _ => respond(&mut conn, 404, &[], b"{\"errorMessage\":\"not found\"}"),
+                    }
+                }
+                _ => respond(&mut conn, 404, &[], b"{\"errorMessage\":\"not found\"}"),
+            };
+            if !ok {
+                return;
+            }
+        }
+    }
+
+    /// Hands the next queued invocation to the process (waiting for one).
+    fn next(&self, conn: &mut TcpStream) -> bool {
+        loop {
+            if self.shared.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            match self.shared.queue.recv_timeout(Duration::from_millis(250)) {
+                Ok(inv) => {
+                    if Instant::now() >= inv.deadline {
+                        // Waited in the queue past its deadline: the worker has answered 504.
+                        let _ = inv.reply.send(Outcome::TimedOut);
+                        continue;
+                    }
+                    let id = request_id();
+                    let deadline_ms = SystemTime::now()
+                        .checked_add(inv.deadline.saturating_duration_since(Instant::now()))
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_millis());
+                    let arn = format!(
+                        "arn:aws:lambda:us-east-1:000000000000:function:{}",
+                        self.name()
+                    );
+                    let headers = [
+                        ("Lambda-Runtime-Aws-Request-Id", id.clone()),
+                        ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),
+                        ("Lambda-Runtime-Invoked-Function-Arn", arn),
+                        ("Lambda-Runtime-Trace-Id", format!("Root=1-{}", &id[..8])),
+                        ("Content-Type", "application/json".to_owned()),
+                    ];
+                    let Invocation {
+                        payload,
+                        deadline,
+                        reply,
+                    } = inv;
+                    self.shared.invocations.fetch_add(1, Ordering::Relaxed);
+                    *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((id, Pending { deadline, reply }));
+                    return respond(conn, 200, &headers, &payload);
+                }
+                Err(flume::RecvTimeoutError::Timeout) => continue,
+                Err(flume::RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+    }
+
+    /// Ends invocation `id` with `outcome`.
+    fn finish(&self, conn: &mut TcpStream, id: &str, outcome: Outcome) -> bool {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        match current.take() {
+            Some((held, inv)) if held == id => {
+                drop(current);
+                if matches!(outcome, Outcome::Error(_)) {
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = inv.reply.send(outcome);
+                respond(conn, 202, &[], b"{\"status\":\"OK\"}")
+            }
+            other => {
+                *current = other;
+                drop(current);
+                respond(
+                    conn,
+                    400,
+                    &[],
+                    b"{\"errorMessage\":\"unknown or finished invocation\",\"errorType\":\"InvalidRequestID\"}",
+                )
+            }
+        }
+    }
+}
+
+fn stop_child(child: &mut Child) {
+    // SIGTERM first, as Lambda's shutdown phase does; SIGKILL after the grace.
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on the pid of our own child, which we have not reaped yet.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let until = Instant::now() + STOP_GRACE;
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A request id: 16 random bytes as a UUID (8-4-4-4-12 hex).
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Reads one HTTP/1.1 request (head and Content-Length body) from a runtime.
+fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String, Vec<u8>)> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(end)) => {
+                let method = req.method?.to_owned();
+                let path = req.path?.split('?').next()?.to_owned();
+                let len = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .unwrap_or(0);
+                if len > MAX_POST {
+                    return None;
+                }
+                while buf.len() < end + len {
+                    let mut chunk = [0u8; 64 * 1024];
+                    let n = conn.read(&mut chunk).ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[end..end + len].to_vec();
+                buf.drain(..end + len);
+                return Some((method, path, body));
+            }
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > 64 * 1024 {
+                    return None;
+                }
+                let mut chunk = [0u8; 16 * 1024];
+                let n = conn.read(&mut chunk).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn respond(conn: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) -> bool {
+    let mut out = Vec::with_capacity(256 + body.len());
+    let reason = match status {
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        _ => "Not Found",
+    };
+    let _ = write!(out, "HTTP/1.1 {status} {reason}\r\n");
+    for (k, v) in headers {
+        let _ = write!(out, "{k}: {v}\r\n");
+    }
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    out.extend_from_slice(body);
+    conn.write_all(&out).is_ok()
+}

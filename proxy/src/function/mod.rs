@@ -1,0 +1,145 @@
+//! Function integrations run by the gateway itself: each function in `functions:` is a set of
+//! runtime processes (any Lambda runtime interface client, such as AWS's `awslambdaric`)
+//! polling the Lambda Runtime API that [`host`] serves on loopback.
+//!
+//! A worker hands an invocation over a bounded channel (a full queue is 503 at once) and
+//! awaits its outcome on a one-shot channel under the function's timeout (504 past it); the
+//! host's threads do the rest. Nothing here blocks a worker; the plain HTTP path never touches
+//! it. Hosts are kept by function name across reloads and restarted when their spec changes.
+
+pub mod host;
+pub mod invoke;
+
+use std::{
+    sync::{Arc, OnceLock, atomic::AtomicBool},
+    time::Instant,
+};
+
+use turnpike_core::config::FunctionSpec;
+
+/// One invocation on its way to a runtime.
+pub struct Invocation {
+    /// The event (JSON).
+    pub payload: Vec<u8>,
+    /// When the function's timeout ends.
+    pub deadline: Instant,
+    pub reply: flume::Sender<Outcome>,
+}
+
+/// How an invocation ended.
+pub enum Outcome {
+    /// The function's result (JSON).
+    Response(Vec<u8>),
+    /// The function failed (`{"errorMessage", "errorType", "stackTrace"}`).
+    Error(String),
+    /// The runtime process died (why) while holding it.
+    Crashed(String),
+    /// It overran the function's timeout (in the queue or in the runtime).
+    TimedOut,
+}
+
+/// A function as route plans hold it: where invocations go.
+pub struct FunctionHandle {
+    pub name: Arc<str>,
+    pub queue: flume::Sender<Invocation>,
+    pub timeout: std::time::Duration,
+    pub shared: Arc<host::HostShared>,
+}
+
+struct Running {
+    spec: FunctionSpec,
+    handle: Arc<FunctionHandle>,
+    started: bool,
+}
+
+// A std Mutex: taken when snapshots are built and functions started, never per request.
+#[allow(clippy::disallowed_types)]
+type Registry = std::sync::Mutex<Vec<Running>>;
+
+fn registry() -> &'static Registry {
+    static HOSTS: OnceLock<Registry> = OnceLock::new();
+    HOSTS.get_or_init(Default::default)
+}
+
+/// The handle of `spec`'s function: the running one when its spec is unchanged, else a new
+/// one (started by [`start_all`]).
+pub fn handle(spec: &FunctionSpec) -> Arc<FunctionHandle> {
+    let mut all = registry().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = all.iter().find(|r| r.spec == *spec) {
+        return r.handle.clone();
+    }
+    let (tx, rx) = flume::bounded(spec.queue as usize);
+    let shared = Arc::new(host::HostShared {
+        spec: spec.clone(),
+        queue: rx,
+        stop: AtomicBool::new(false),
+        invocations: Default::default(),
+        errors: Default::default(),
+        restarts: Default::default(),
+    });
+    let handle = Arc::new(FunctionHandle {
+        name: spec.name.as_str().into(),
+        queue: tx,
+        timeout: spec.timeout,
+        shared,
+    });
+    all.push(Running {
+        spec: spec.clone(),
+        handle: handle.clone(),
+        started: false,
+    });
+    handle
+}
+
+/// Starts the processes of every function of `specs` not running yet, and stops those of
+/// functions no longer configured (or configured differently): they finish the invocations
+/// they hold first. Called once a config is accepted, never by `turnpike check`.
+pub fn start_all(specs: &[FunctionSpec]) -> Result<(), String> {
+    let mut all = registry().lock().unwrap_or_else(|p| p.into_inner());
+    for r in all.iter_mut() {
+        if !specs.contains(&r.spec) {
+            r.handle
+                .shared
+                .stop
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+    all.retain(|r| specs.contains(&r.spec));
+    for r in all.iter_mut().filter(|r| !r.started) {
+        host::start(r.handle.shared.clone())
+            .map_err(|e| format!("function {:?}: {e}", r.spec.name))?;
+        r.started = true;
+        tracing::info!(function = %r.spec.name, processes = r.spec.concurrency, "function started");
+    }
+    Ok(())
+}
+
+/// Stops every function (shutdown): runtimes finish what they hold, then get SIGTERM.
+pub fn stop_all() {
+    let all = registry().lock().unwrap_or_else(|p| p.into_inner());
+    for r in all.iter() {
+        r.handle
+            .shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Sets an address-space limit (`memory_mb`) on the process `cmd` starts.
+fn limit_memory(cmd: &mut std::process::Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
