@@ -1,0 +1,39 @@
+"""Handlers for the function integration tests, chosen by the request path's last part."""
+import base64
+import json
+import os
+import time
+
+
+def handler(event, context):
+    path = event.get("rawPath") or event.get("path") or ""
+    what = path.rstrip("/").rsplit("/", 1)[-1]
+    if what == "echo":
+        return {"statusCode": 200, "headers": {"content-type": "application/json"},
+                "body": json.dumps({"event": event, "remaining_ms": context.get_remaining_time_in_millis(),
+                                    "request_id": context.aws_request_id, "function": context.function_name})}
+    if what == "binary":
+        raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+        return {"statusCode": 200, "headers": {"content-type": "application/octet-stream"},
+                "isBase64Encoded": True, "body": base64.b64encode(raw[::-1]).decode()}
+    if what == "cookies":
+        return {"statusCode": 201, "cookies": ["a=1; Path=/", "b=2; HttpOnly"],
+                "headers": {"x-custom": "yes"}, "body": "made"}
+    if what == "bare":
+        return {"hello": "world"}
+    if what == "raise":
+        raise ValueError("the handler failed on purpose")
+    if what == "sleep":
+        time.sleep(float((event.get("queryStringParameters") or {}).get("s", "3")))
+        return {"statusCode": 200, "body": str(os.getpid())}
+    if what == "crash":
+        os._exit(3)
+    if what == "pid":
+        return {"statusCode": 200, "body": str(os.getpid())}
+    if what == "malformed":
+        return {"statusCode": "not a number"}
+    if what == "v1":
+        return {"statusCode": 200, "multiValueHeaders": {"x-multi": ["a", "b"]},
+                "body": json.dumps({"method": event["httpMethod"], "path": event["path"],
+                                    "resource": event["resource"], "query": event["multiValueQueryStringParameters"]})}
+    return {"statusCode": 404, "body": "no such behaviour"}

@@ -1,0 +1,178 @@
+"""Function integrations run by the gateway: the tutorial's Lambda handler, unchanged, behind
+awslambdaric (AWS's runtime interface client) polling turnpike's Lambda Runtime API; the
+payload 2.0 and 1.0 events; AWS's response rules; failures, timeouts and crashes answered
+and recovered from; concurrency and queue bounds; a graceful shutdown."""
+
+import base64
+import concurrent.futures
+import json
+import os
+import sys
+import threading
+import time
+
+import requests
+
+HERE = os.path.join(os.path.dirname(__file__), "support", "functions")
+
+
+def runtime(handler):
+    return [sys.executable, "-m", "awslambdaric", handler]
+
+
+def config(**function):
+    fn = {"name": "my-function", "command": runtime("behaviours.handler"), "working_dir": HERE}
+    fn.update(function)
+    return {
+        "gateway": {"throttle": "off"},
+        "functions": [fn],
+        "apis": [
+            {
+                "name": "shop",
+                "integrations": {
+                    "fn": {"type": "function", "function": "arn:aws:lambda:us-east-1:123456789012:function:my-function"},
+                    "v1": {"type": "function", "function": "my-function", "payload_format": "1.0"},
+                },
+                "routes": [
+                    {"key": "GET /users", "integration": "fn"},
+                    {"key": "ANY /items/{id}/{what}", "integration": "fn"},
+                    {"key": "GET /old/{what}", "integration": "v1"},
+                    {"key": "ANY /{proxy+}", "integration": "fn"},
+                ],
+                "stages": [{"name": "$default", "variables": {"color": "blue"}}],
+            }
+        ],
+    }
+
+
+def test_the_tutorial_handler_runs_unchanged(gateway):
+    g = gateway(config(command=runtime("lambda_function.handler")))
+    r = requests.get(g.url("/users"), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json() == [{"id": 1, "name": "Alice"}, {"id": 2, "name": "Bob"}]
+    for path in ("/orders", "/users/7"):
+        r = requests.get(g.url(path), timeout=30)
+        assert r.status_code == 404, path
+        assert r.json() == {"error": "Not found"}
+    assert requests.post(g.url("/users"), timeout=30).status_code == 404
+
+
+def test_the_payload_2_0_event(gateway):
+    g = gateway(config())
+    r = requests.post(
+        g.url("/items/42/echo?a=1&a=2&b=x%20y"),
+        headers={"X-Repeat": "one", "Cookie": "c1=v1; c2=v2", "Content-Type": "application/json"},
+        data=b'{"n": 1}',
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    e = out["event"]
+    assert e["version"] == "2.0"
+    assert e["routeKey"] == "ANY /items/{id}/{what}"
+    assert e["rawPath"] == "/items/42/echo"
+    assert e["rawQueryString"] == "a=1&a=2&b=x%20y"
+    assert e["cookies"] == ["c1=v1", "c2=v2"]
+    assert e["headers"]["x-repeat"] == "one"
+    assert e["headers"]["content-type"] == "application/json"
+    assert e["queryStringParameters"] == {"a": "1,2", "b": "x y"}
+    assert e["pathParameters"] == {"id": "42", "what": "echo"}
+    assert e["stageVariables"] == {"color": "blue"}
+    assert e["body"] == '{"n": 1}' and e["isBase64Encoded"] is False
+    rc = e["requestContext"]
+    assert rc["http"]["method"] == "POST" and rc["http"]["path"] == "/items/42/echo"
+    assert rc["http"]["protocol"] == "HTTP/1.1" and rc["http"]["sourceIp"] == "127.0.0.1"
+    assert rc["http"]["userAgent"].startswith("python-requests")
+    assert rc["stage"] == "$default" and rc["routeKey"] == "ANY /items/{id}/{what}"
+    assert rc["apiId"] == "shop" and rc["requestId"] == r.headers["apigw-requestid"]
+    assert abs(rc["timeEpoch"] - time.time() * 1000) < 60_000
+    # The runtime's context: the invocation's id and a deadline from the function's timeout.
+    assert out["function"] == "my-function"
+    assert 0 < out["remaining_ms"] <= 3000
+    assert len(out["request_id"]) == 36
+
+
+def test_binary_bodies_cookies_and_bare_json(gateway):
+    g = gateway(config())
+    data = bytes(range(256)) * 4
+    r = requests.post(g.url("/binary"), data=data, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    assert r.status_code == 200 and r.content == data[::-1]
+    r = requests.get(g.url("/cookies"), timeout=30)
+    assert r.status_code == 201 and r.text == "made" and r.headers["x-custom"] == "yes"
+    assert r.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; HttpOnly"]
+    r = requests.get(g.url("/bare"), timeout=30)
+    assert r.status_code == 200 and r.json() == {"hello": "world"}
+    assert r.headers["content-type"].startswith("application/json")
+
+
+def test_payload_1_0(gateway):
+    g = gateway(config())
+    r = requests.get(g.url("/old/v1?x=1&x=2"), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"method": "GET", "path": "/old/v1", "resource": "/old/{what}", "query": {"x": ["1", "2"]}}
+    assert r.headers["x-multi"] == "a, b" or r.headers["x-multi"] == "a,b"
+
+
+def test_errors_timeouts_and_crashes_are_answered_and_recovered_from(gateway):
+    g = gateway(config(timeout_ms=1000))
+    r = requests.get(g.url("/raise"), timeout=30)
+    assert r.status_code == 500 and r.json() == {"message": "Internal Server Error"}
+    assert "the handler failed on purpose" in g.wait_log("the handler failed on purpose")
+    assert requests.get(g.url("/malformed"), timeout=30).status_code == 500
+
+    pid = requests.get(g.url("/pid"), timeout=30).text
+    started = time.time()
+    r = requests.get(g.url("/sleep?s=5"), timeout=30)
+    assert r.status_code == 504 and time.time() - started < 3
+    # The overrunning runtime was replaced.
+    r = requests.get(g.url("/pid"), timeout=30)
+    assert r.status_code == 200 and r.text != pid
+
+    r = requests.get(g.url("/crash"), timeout=30)
+    assert r.status_code == 500
+    r = requests.get(g.url("/pid"), timeout=30)
+    assert r.status_code == 200
+
+
+def test_concurrency_and_the_queue_bound(gateway):
+    g = gateway(config(concurrency=2, queue=2, timeout_ms=5000))
+    for _ in range(2):
+        assert requests.get(g.url("/pid"), timeout=30).status_code == 200
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        started = time.time()
+        rs = list(pool.map(lambda _: requests.get(g.url("/sleep?s=0.6"), timeout=30), range(4)))
+        took = time.time() - started
+    assert [r.status_code for r in rs] == [200] * 4
+    assert len({r.text for r in rs}) == 2  # two processes served them
+    assert 1.1 < took < 2.2, took  # two at a time
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rs = list(pool.map(lambda _: requests.get(g.url("/sleep?s=0.6"), timeout=30), range(8)))
+    codes = sorted(r.status_code for r in rs)
+    assert codes.count(503) >= 1 and codes.count(200) >= 4, codes
+
+
+def test_shutdown_finishes_invocations_in_flight(gateway):
+    g = gateway(config(timeout_ms=5000))
+    assert requests.get(g.url("/pid"), timeout=30).status_code == 200
+    result = {}
+
+    def slow():
+        result["r"] = requests.get(g.url("/sleep?s=1"), timeout=30)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    assert g.terminate() == 0
+    t.join()
+    assert result["r"].status_code == 200
+
+
+def test_config_names_the_function(gateway, tmp_path):
+    g = gateway(config())
+    bad = config()
+    bad["apis"][0]["integrations"]["fn"]["function"] = "nope"
+    bad["functions"][0]["concurrency"] = 0
+    r = g.admin("PUT", "/v1/config", json=bad)
+    assert r.status_code == 400
+    assert "apis[0].integrations.fn.function" in r.text and "nope" in r.text
+    assert "functions[0].concurrency" in r.text
