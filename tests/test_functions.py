@@ -136,8 +136,13 @@ def test_errors_timeouts_and_crashes_are_answered_and_recovered_from(gateway):
 
 def test_concurrency_and_the_queue_bound(gateway):
     g = gateway(config(concurrency=2, queue=2, timeout_ms=5000))
-    for _ in range(2):
-        assert requests.get(g.url("/pid"), timeout=30).status_code == 200
+    # Both runtimes up (each polls the Runtime API once its interpreter has started).
+    deadline = time.time() + 15
+    pids = set()
+    while len(pids) < 2:
+        assert time.time() < deadline, pids
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            pids |= {r.text for r in pool.map(lambda _: requests.get(g.url("/sleep?s=0.2"), timeout=30), range(2))}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         started = time.time()
         rs = list(pool.map(lambda _: requests.get(g.url("/sleep?s=0.6"), timeout=30), range(4)))
@@ -176,3 +181,27 @@ def test_config_names_the_function(gateway, tmp_path):
     assert r.status_code == 400
     assert "apis[0].integrations.fn.function" in r.text and "nope" in r.text
     assert "functions[0].concurrency" in r.text
+
+
+def test_the_tutorial_authorizer_as_a_function(gateway):
+    doc = config()
+    doc["functions"].append({"name": "authorizer", "command": runtime("authorizer.handler"), "working_dir": HERE})
+    api = doc["apis"][0]
+    api["authorizers"] = {
+        "tutorial": {
+            "type": "request",
+            "function": "authorizer",
+            "enable_simple_responses": True,
+            "identity_source": ["$request.header.Authorization"],
+            "result_ttl": 0,
+        }
+    }
+    api["routes"].insert(0, {"key": "GET /private/echo", "integration": "fn", "authorizer": "tutorial"})
+    g = gateway(doc)
+    r = requests.get(g.url("/private/echo"), headers={"Authorization": "Bearer secret-token"}, timeout=30)
+    assert r.status_code == 200, r.text
+    # The authorizer's context reaches the backend function.
+    assert r.json()["event"]["requestContext"]["authorizer"] == {"lambda": {"userId": "user_123", "role": "admin"}}
+    r = requests.get(g.url("/private/echo"), headers={"Authorization": "Bearer wrong"}, timeout=30)
+    assert r.status_code == 403 and r.json() == {"message": "Forbidden"}
+    assert requests.get(g.url("/private/echo"), timeout=30).status_code == 401

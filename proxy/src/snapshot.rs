@@ -86,7 +86,7 @@ impl Snapshot {
             let policies = Arc::new(Policies::for_api(api));
             api_policies.push(policies.clone());
             let integrations = compile_integrations(a, api, &config.functions, &mut errors);
-            let auths = ApiAuth::compile(a, api, &config.auth, &mut errors);
+            let auths = ApiAuth::compile(a, api, &config.auth, &config.functions, &mut errors);
             let resource_policy = api.resource_policy.clone().map(Arc::new);
             let mut bases = Vec::with_capacity(api.stages.len());
             let api_name: Arc<str> = api.name.as_str().into();

@@ -33,6 +33,10 @@ pub struct AuthorizerFile {
     /// request: the authorizer endpoint the event is POSTed to (`http://host:port/path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// request: a function (a name in `functions`, or its Lambda ARN) invoked with the event,
+    /// instead of `uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
     /// request: the event's shape, `"2.0"` (default) or `"1.0"` (AWS
     /// `AuthorizerPayloadFormatVersion`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

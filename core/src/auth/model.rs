@@ -60,8 +60,11 @@ impl KeyLocation {
 pub struct RequestAuthorizer {
     pub uri: String,
     /// Per stage (same index as the API's stages): where the event is POSTed, or why that
-    /// stage cannot use the authorizer (requests there get 500).
+    /// stage cannot use the authorizer (requests there get 500). Empty for a function.
     pub targets: Vec<Result<UpstreamTarget, String>>,
+    /// The function invoked instead of `uri`: its name and its index in
+    /// [`crate::config::Config::functions`] (resolved after the functions are checked).
+    pub function: Option<(String, u32)>,
     pub payload_format: PayloadFormat,
     /// Payload 2.0 `{isAuthorized, context}` answers instead of IAM policies.
     pub simple_responses: bool,

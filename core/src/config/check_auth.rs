@@ -179,6 +179,7 @@ impl Checker {
             "jwt",
             &[
                 ("uri", f.uri.is_some()),
+                ("function", f.function.is_some()),
                 ("payload_format", f.payload_format.is_some()),
                 (
                     "enable_simple_responses",
@@ -260,12 +261,30 @@ impl Checker {
             ],
         );
         let uri = f.uri.clone().unwrap_or_default();
-        let targets = if f.uri.is_none() {
-            self.err(format!("{at}.uri"), "a request authorizer needs a uri");
-            Vec::new()
-        } else {
-            self.stage_targets(&format!("{at}.uri"), &uri, stages)
+        let targets = match (&f.uri, &f.function) {
+            (None, None) => {
+                self.err(
+                    format!("{at}.uri"),
+                    "a request authorizer needs a uri or a function",
+                );
+                Vec::new()
+            }
+            (Some(_), Some(_)) => {
+                self.err(
+                    format!("{at}.function"),
+                    "give a uri or a function, not both",
+                );
+                Vec::new()
+            }
+            (None, Some(_)) => Vec::new(),
+            (Some(_), None) => self.stage_targets(&format!("{at}.uri"), &uri, stages),
         };
+        let function = f.function.as_deref().map(|name| {
+            (
+                super::check_function::function_name(name).to_owned(),
+                u32::MAX,
+            )
+        });
         let payload_format = match f.payload_format.as_deref() {
             None | Some("2.0") => PayloadFormat::V2,
             Some("1.0") => PayloadFormat::V1,
@@ -324,6 +343,7 @@ impl Checker {
         RequestAuthorizer {
             uri,
             targets,
+            function,
             payload_format,
             simple_responses,
             identity_sources,

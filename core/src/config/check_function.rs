@@ -109,6 +109,19 @@ impl Checker {
             });
         }
         for (a, api) in apis.iter_mut().enumerate() {
+            for z in &mut api.authorizers {
+                if let crate::auth::model::AuthorizerKind::Request(r) = &mut z.kind
+                    && let Some((name, index)) = &mut r.function
+                {
+                    match out.iter().position(|s| s.name == *name) {
+                        Some(i) => *index = i as u32,
+                        None => self.err(
+                            format!("apis[{a}].authorizers.{}.function", z.name),
+                            format!("no function named {name:?} in functions"),
+                        ),
+                    }
+                }
+            }
             for integ in &mut api.integrations {
                 if let IntegrationKind::Function(f) = &mut integ.kind {
                     match out.iter().position(|s| s.name == f.function) {

@@ -40,6 +40,7 @@ impl ApiAuth {
         a: usize,
         api: &Api,
         settings: &AuthSettings,
+        functions: &[turnpike_core::config::FunctionSpec],
         errors: &mut Vec<ConfigError>,
     ) -> ApiAuth {
         let authorizers = api
@@ -56,14 +57,16 @@ impl ApiAuth {
                 AuthorizerKind::Request(r) => {
                     let at = format!("apis[{a}].authorizers.{}", z.name);
                     Compiled::Custom(
-                        r.targets
+                        api.stages
                             .iter()
-                            .zip(&api.stages)
-                            .map(|(t, stage)| {
-                                let target = t
-                                    .as_ref()
-                                    .map_err(|e| Arc::from(e.as_str()))
-                                    .and_then(|t| proxy_target(&at, t, None, stage, errors));
+                            .enumerate()
+                            .map(|(s, stage)| {
+                                // A function authorizer has no HTTP target.
+                                let target = match r.targets.get(s) {
+                                    Some(Ok(t)) => proxy_target(&at, t, None, stage, errors),
+                                    Some(Err(e)) => Err(Arc::from(e.as_str())),
+                                    None => Err(Arc::from("no HTTP endpoint")),
+                                };
                                 let request_target = target.as_ref().map_or_else(
                                     |_| Box::from(&b"/"[..]),
                                     |t| {
@@ -83,6 +86,9 @@ impl ApiAuth {
                                     uid: z.uid,
                                     target,
                                     request_target,
+                                    function: r.function.as_ref().and_then(|(_, i)| {
+                                        functions.get(*i as usize).map(crate::function::handle)
+                                    }),
                                     format: r.payload_format,
                                     simple_responses: r.simple_responses,
                                     sources: r.identity_sources.clone().into(),

@@ -35,6 +35,8 @@ pub struct CustomPlan {
     pub target: Result<ProxyTarget, Arc<str>>,
     /// The request line's target (`/authorize?x=y`).
     pub request_target: Box<[u8]>,
+    /// A function invoked with the event instead of the HTTP endpoint.
+    pub function: Option<Arc<crate::function::FunctionHandle>>,
     pub format: PayloadFormat,
     pub simple_responses: bool,
     pub sources: Box<[IdentitySource]>,
@@ -105,13 +107,6 @@ pub async fn check_custom(
     {
         return verdict(answer);
     }
-    let target = cp.target.as_ref().map_err(|_| {
-        Refused::new(
-            ErrorKind::AuthorizerFailure,
-            "the authorizer cannot serve this stage",
-        )
-    })?;
-
     // The event.
     let identity: Vec<&str> = values
         .iter()
@@ -130,6 +125,46 @@ pub async fn check_custom(
             PayloadFormat::V1 => event::event_v1(facts, identity.first().copied().unwrap_or("")),
         },
     );
+    let answer_body = match &cp.function {
+        Some(function) => crate::function::invoke::call(function, body)
+            .await
+            .map_err(|e| {
+                tracing::debug!(reason = e.reason, "request authorizer function failed");
+                Refused::new(ErrorKind::AuthorizerFailure, e.reason)
+            })?,
+        None => post(worker, c, cp, body).await?,
+    };
+    let answer =
+        event::parse_answer(&answer_body, cp.format, cp.simple_responses, &arn).map_err(|e| {
+            tracing::debug!(error = ?e, "request authorizer answer refused");
+            Refused::new(
+                ErrorKind::AuthorizerConfiguration,
+                "the authorizer's answer is not a valid response",
+            )
+        })?;
+    let answer = Rc::new(answer);
+    if let Some(fp) = fp {
+        worker
+            .auth_cache
+            .keep_answer(fp, answer.clone(), now_ms, now_ms + cp.ttl_ms);
+    }
+    verdict(answer)
+}
+
+/// POSTs the event to the authorizer's HTTP endpoint; the body of its answer.
+async fn post(
+    worker: &Worker,
+    c: &Client,
+    cp: &CustomPlan,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, Refused> {
+    let target = cp.target.as_ref().map_err(|_| {
+        Refused::new(
+            ErrorKind::AuthorizerFailure,
+            "the authorizer cannot serve this stage",
+        )
+    })?;
+
     let mut request = worker.bufs.take();
     request.extend_from_slice(b"POST ");
     request.extend_from_slice(&cp.request_target);
@@ -168,21 +203,7 @@ pub async fn check_custom(
             ));
         }
     }
-    let answer =
-        event::parse_answer(&called.body, cp.format, cp.simple_responses, &arn).map_err(|e| {
-            tracing::debug!(error = ?e, "request authorizer answer refused");
-            Refused::new(
-                ErrorKind::AuthorizerConfiguration,
-                "the authorizer's answer is not a valid response",
-            )
-        })?;
-    let answer = Rc::new(answer);
-    if let Some(fp) = fp {
-        worker
-            .auth_cache
-            .keep_answer(fp, answer.clone(), now_ms, now_ms + cp.ttl_ms);
-    }
-    verdict(answer)
+    Ok(called.body)
 }
 
 fn verdict(answer: Rc<AuthorizerAnswer>) -> Result<Authorized, Refused> {
