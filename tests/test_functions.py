@@ -133,6 +133,16 @@ def test_errors_timeouts_and_crashes_are_answered_and_recovered_from(gateway):
     r = requests.get(g.url("/pid"), timeout=30)
     assert r.status_code == 200
 
+    # The admin API and /metrics count what happened.
+    items = g.admin("GET", "/v1/functions").json()["items"]
+    assert len(items) == 1, items
+    f = items[0]
+    assert f["name"] == "my-function" and f["processes"] == 1
+    assert f["invocations"] >= 7 and f["errors"] >= 2 and f["timeouts"] == 1 and f["restarts"] >= 2, f
+    text = g.admin("GET", "/metrics").text
+    assert 'turnpike_function_timeouts_total{function="my-function"} 1' in text, text[-2000:]
+    assert 'turnpike_function_invocations_total{function="my-function"}' in text
+
 
 def test_concurrency_and_the_queue_bound(gateway):
     g = gateway(config(concurrency=2, queue=2, timeout_ms=5000))

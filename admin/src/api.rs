@@ -229,6 +229,7 @@ impl<P: DataPlane> Admin<P> {
         match (req.method, req.path) {
             ("GET", "/metrics") => self.metrics(&st),
             ("GET", "/v1/status") => self.status(&st),
+            ("GET", "/v1/functions") => functions(&st),
             (_, "/v1/deployments") if req.method == "GET" => deployments(&st),
             (_, "/v1/tuning") => match req.method {
                 "GET" => tuning(&st),
@@ -332,12 +333,14 @@ impl<P: DataPlane> Admin<P> {
     fn metrics(&self, st: &State<P>) -> Response {
         let driver = st.plane.driver();
         let access_logs = st.plane.access_logs();
+        let functions = st.plane.functions();
         let info = prometheus::Info {
             version: env!("CARGO_PKG_VERSION"),
             driver: &driver,
             config_version: st.version,
             workers: st.metrics.workers(),
             access_logs: &access_logs,
+            functions: &functions,
         };
         let body = prometheus::encode(&st.metrics.read(), &info).into_bytes();
         Response {
@@ -642,6 +645,30 @@ fn precondition<P: DataPlane>(st: &State<P>, req: &Request) -> Option<Response> 
         )
         .with_etag(st.version)
     })
+}
+
+/// `GET /v1/functions`: each function the gateway runs, its processes and counters.
+fn functions<P: DataPlane>(st: &State<P>) -> Response {
+    let items: Vec<Value> = st
+        .plane
+        .functions()
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "processes": f.processes,
+                "queued": f.queued,
+                "invocations": f.invocations,
+                "errors": f.errors,
+                "throttles": f.throttles,
+                "timeouts": f.timeouts,
+                "restarts": f.restarts,
+                "duration_ms_total": f.duration_us / 1000,
+                "queue_wait_ms_total": f.queue_wait_us / 1000,
+            })
+        })
+        .collect();
+    Response::json(200, &json!({ "items": items }))
 }
 
 fn deployments<P: DataPlane>(st: &State<P>) -> Response {

@@ -37,6 +37,36 @@ pub trait DataPlane: Send + Sync + 'static {
     fn access_logs(&self) -> Vec<AccessLogReading> {
         Vec::new()
     }
+
+    /// The functions the gateway runs, with their counters.
+    fn functions(&self) -> Vec<FunctionReading> {
+        Vec::new()
+    }
+}
+
+/// One function's state and counters, for `/v1/functions` and `/metrics`. Times are summed
+/// microseconds.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionReading {
+    pub name: String,
+    /// Runtime processes configured (`concurrency`).
+    pub processes: u32,
+    /// Invocations waiting for a process now.
+    pub queued: u64,
+    /// Invocations handed to a runtime.
+    pub invocations: u64,
+    /// Invocations that ended in the function's error or a runtime crash.
+    pub errors: u64,
+    /// Invocations refused because the queue was full (503).
+    pub throttles: u64,
+    /// Invocations that overran the timeout (504).
+    pub timeouts: u64,
+    /// Runtime processes started again after they exited or were killed.
+    pub restarts: u64,
+    /// Time runtimes spent on invocations (from hand-over to answer).
+    pub duration_us: u64,
+    /// Time invocations waited in the queue for a process.
+    pub queue_wait_us: u64,
 }
 
 /// One access log destination's counters, for `/metrics`.

@@ -57,6 +57,7 @@ pub struct Info<'a> {
     pub workers: usize,
     /// Access log destinations' line counters.
     pub access_logs: &'a [crate::plane::AccessLogReading],
+    pub functions: &'a [crate::plane::FunctionReading],
 }
 
 /// The whole `/metrics` body.
@@ -70,6 +71,7 @@ pub fn encode(reading: &MetricsReading, info: &Info) -> String {
         config_version: info.config_version,
         workers: info.workers,
         access_logs: info.access_logs.to_vec(),
+        functions: info.functions.to_vec(),
     };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(scrape));
@@ -91,6 +93,7 @@ struct Scrape {
     config_version: u64,
     workers: usize,
     access_logs: Vec<crate::plane::AccessLogReading>,
+    functions: Vec<crate::plane::FunctionReading>,
 }
 
 /// The route labels: `api`, `stage`, `route`.
@@ -303,6 +306,70 @@ impl Scrape {
                 ConstCounter::new(log.dropped_lines).encode(dropped.encode_family(&labels)?)?;
             }
         }
+        self.encode_functions(encoder)
+    }
+
+    /// Per function: invocations, errors, throttles, timeouts, restarts, time in runtimes
+    /// and in the queue, and what waits now.
+    fn encode_functions(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        if self.functions.is_empty() {
+            return Ok(());
+        }
+        type Read = fn(&crate::plane::FunctionReading) -> u64;
+        let counters: [(&str, &str, Read); 7] = [
+            (
+                "turnpike_function_invocations",
+                "Invocations handed to a runtime, by function.",
+                |f| f.invocations,
+            ),
+            (
+                "turnpike_function_errors",
+                "Invocations that ended in the function's error or a runtime crash, by function.",
+                |f| f.errors,
+            ),
+            (
+                "turnpike_function_throttles",
+                "Invocations refused on a full queue (503), by function.",
+                |f| f.throttles,
+            ),
+            (
+                "turnpike_function_timeouts",
+                "Invocations that overran the function's timeout (504), by function.",
+                |f| f.timeouts,
+            ),
+            (
+                "turnpike_function_restarts",
+                "Runtime processes started again after exiting or being killed, by function.",
+                |f| f.restarts,
+            ),
+            (
+                "turnpike_function_duration_microseconds",
+                "Time runtimes spent on invocations, summed, by function.",
+                |f| f.duration_us,
+            ),
+            (
+                "turnpike_function_queue_wait_microseconds",
+                "Time invocations waited for a runtime, summed, by function.",
+                |f| f.queue_wait_us,
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for f in &self.functions {
+                ConstCounter::new(read(f))
+                    .encode(family.encode_family(&[("function", f.name.as_str())])?)?;
+            }
+        }
+        let mut queued = encoder.encode_descriptor(
+            "turnpike_function_queued",
+            "Invocations waiting for a runtime now, by function.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for f in &self.functions {
+            ConstGauge::new(f.queued)
+                .encode(queued.encode_family(&[("function", f.name.as_str())])?)?;
+        }
         Ok(())
     }
 }
@@ -350,6 +417,7 @@ mod tests {
             config_version: 7,
             workers: 2,
             access_logs: &[],
+            functions: &[],
         }
     }
 
@@ -625,6 +693,8 @@ mod tests {
                 config_version: 0,
                 workers: 0,
                 access_logs: &[],
+                functions: &[],
+                functions: &[],
             },
         );
         for line in [

@@ -115,6 +115,10 @@ impl DataPlane for Plane {
         (self.log)(filter)
     }
 
+    fn functions(&self) -> Vec<turnpike_admin::plane::FunctionReading> {
+        crate::function::readings()
+    }
+
     fn access_logs(&self) -> Vec<AccessLogReading> {
         self.access_logs
             .sinks()

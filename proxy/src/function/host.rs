@@ -36,6 +36,14 @@ pub struct HostShared {
     pub invocations: AtomicU64,
     pub errors: AtomicU64,
     pub restarts: AtomicU64,
+    /// Invocations refused on a full queue (counted by the worker that refused them).
+    pub throttles: AtomicU64,
+    /// Invocations that overran the timeout.
+    pub timeouts: AtomicU64,
+    /// Microseconds runtimes spent on invocations, summed.
+    pub duration_us: AtomicU64,
+    /// Microseconds invocations waited in the queue, summed.
+    pub queue_wait_us: AtomicU64,
 }
 
 /// The invocation a process holds.
@@ -46,6 +54,7 @@ type Current = std::sync::Mutex<Option<(String, Pending)>>;
 /// An invocation a process holds: when it must end, and who waits for it.
 struct Pending {
     deadline: Instant,
+    handed: Instant,
     reply: flume::Sender<Outcome>,
 }
 
@@ -124,6 +133,7 @@ impl Slot {
                     let _ = child.kill();
                     let _ = child.wait();
                     if let Some((_, inv)) = self.take_current() {
+                        self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
                         let _ = inv.reply.send(Outcome::TimedOut);
                     }
                     break "an invocation overran the function's timeout: the runtime was killed"
@@ -135,6 +145,7 @@ impl Slot {
                 }
             };
             if let Some((id, inv)) = self.take_current() {
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
                 let _ = inv.reply.send(Outcome::Crashed(why.clone()));
                 tracing::warn!(function = self.name(), request_id = %id, "{why} during an invocation");
             } else {
@@ -282,6 +293,7 @@ impl Slot {
                 Ok(inv) => {
                     if Instant::now() >= inv.deadline {
                         // Waited in the queue past its deadline: the worker has answered 504.
+                        self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
                         let _ = inv.reply.send(Outcome::TimedOut);
                         continue;
                     }
@@ -304,11 +316,22 @@ impl Slot {
                     let Invocation {
                         payload,
                         deadline,
+                        queued,
                         reply,
                     } = inv;
+                    let handed = Instant::now();
                     self.shared.invocations.fetch_add(1, Ordering::Relaxed);
-                    *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((id, Pending { deadline, reply }));
+                    self.shared
+                        .queue_wait_us
+                        .fetch_add(micros(handed - queued), Ordering::Relaxed);
+                    *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((
+                        id,
+                        Pending {
+                            deadline,
+                            handed,
+                            reply,
+                        },
+                    ));
                     return respond(conn, 200, &headers, &payload);
                 }
                 Err(flume::RecvTimeoutError::Timeout) => continue,
@@ -326,6 +349,9 @@ impl Slot {
                 if matches!(outcome, Outcome::Error(_)) {
                     self.shared.errors.fetch_add(1, Ordering::Relaxed);
                 }
+                self.shared
+                    .duration_us
+                    .fetch_add(micros(inv.handed.elapsed()), Ordering::Relaxed);
                 let _ = inv.reply.send(outcome);
                 respond(conn, 202, &[], b"{\"status\":\"OK\"}")
             }
@@ -341,6 +367,10 @@ impl Slot {
             }
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().try_into().unwrap_or(u64::MAX)
 }
 
 fn stop_child(child: &mut Child) {

@@ -2,7 +2,7 @@
 //! built (payload 2.0 or 1.0), the invocation queued without waiting, its outcome awaited under
 //! the function's timeout, and the function's response parsed by AWS's rules.
 
-use std::{rc::Rc, time::Instant};
+use std::{rc::Rc, sync::atomic::Ordering::Relaxed, time::Instant};
 
 use turnpike_core::{
     auth::request_authorizer::PayloadFormat,
@@ -95,16 +95,19 @@ pub async fn invoke(
 /// function's answer under its timeout (504 past it); the function's own failure is a 500
 /// whose cause goes to the log.
 pub async fn call(function: &FunctionHandle, payload: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
-    let deadline = Instant::now() + function.timeout;
+    let now = Instant::now();
+    let deadline = now + function.timeout;
     let (reply, outcome) = flume::bounded(1);
     let queued = function.queue.try_send(Invocation {
         payload,
         deadline,
+        queued: now,
         reply,
     });
     match queued {
         Ok(()) => {}
         Err(flume::TrySendError::Full(_)) => {
+            function.shared.throttles.fetch_add(1, Relaxed);
             return Err(failed(
                 ErrorKind::ServiceUnavailable,
                 "the function's queue is full",
@@ -118,6 +121,8 @@ pub async fn call(function: &FunctionHandle, payload: Vec<u8>) -> Result<Vec<u8>
         }
     }
     match crate::rt::until(deadline, outcome.recv_async()).await {
+        // The runtime threads count timeouts (they kill the runtime or drop the queued
+        // invocation), once each.
         None | Some(Ok(Outcome::TimedOut)) => Err(failed(
             ErrorKind::GatewayTimeout,
             "the function did not answer within its timeout",

@@ -23,6 +23,8 @@ pub struct Invocation {
     pub payload: Vec<u8>,
     /// When the function's timeout ends.
     pub deadline: Instant,
+    /// When it was queued.
+    pub queued: Instant,
     pub reply: flume::Sender<Outcome>,
 }
 
@@ -76,6 +78,10 @@ pub fn handle(spec: &FunctionSpec) -> Arc<FunctionHandle> {
         invocations: Default::default(),
         errors: Default::default(),
         restarts: Default::default(),
+        throttles: Default::default(),
+        timeouts: Default::default(),
+        duration_us: Default::default(),
+        queue_wait_us: Default::default(),
     });
     let handle = Arc::new(FunctionHandle {
         name: spec.name.as_str().into(),
@@ -112,6 +118,29 @@ pub fn start_all(specs: &[FunctionSpec]) -> Result<(), String> {
         tracing::info!(function = %r.spec.name, processes = r.spec.concurrency, "function started");
     }
     Ok(())
+}
+
+/// Every running function's state and counters.
+pub fn readings() -> Vec<turnpike_admin::plane::FunctionReading> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let all = registry().lock().unwrap_or_else(|p| p.into_inner());
+    all.iter()
+        .map(|r| {
+            let s = &r.handle.shared;
+            turnpike_admin::plane::FunctionReading {
+                name: r.spec.name.clone(),
+                processes: r.spec.concurrency,
+                queued: s.queue.len() as u64,
+                invocations: s.invocations.load(Relaxed),
+                errors: s.errors.load(Relaxed),
+                throttles: s.throttles.load(Relaxed),
+                timeouts: s.timeouts.load(Relaxed),
+                restarts: s.restarts.load(Relaxed),
+                duration_us: s.duration_us.load(Relaxed),
+                queue_wait_us: s.queue_wait_us.load(Relaxed),
+            }
+        })
+        .collect()
 }
 
 /// Stops every function (shutdown): runtimes finish what they hold, then get SIGTERM.
