@@ -694,7 +694,6 @@ mod tests {
                 workers: 0,
                 access_logs: &[],
                 functions: &[],
-                functions: &[],
             },
         );
         for line in [
