@@ -166,8 +166,9 @@ def test_concurrency_and_the_queue_bound(gateway):
     assert codes.count(503) >= 1 and codes.count(200) >= 4, codes
 
 
-def test_shutdown_finishes_invocations_in_flight(gateway):
-    g = gateway(config(timeout_ms=5000))
+def test_shutdown_finishes_invocations_in_flight(gateway, tmp_path):
+    mark = tmp_path / "terminated"
+    g = gateway(config(timeout_ms=5000, environment={"TERM_MARK": str(mark)}))
     assert requests.get(g.url("/pid"), timeout=30).status_code == 200
     result = {}
 
@@ -180,6 +181,8 @@ def test_shutdown_finishes_invocations_in_flight(gateway):
     assert g.terminate() == 0
     t.join()
     assert result["r"].status_code == 200
+    # The runtime was told to stop (SIGTERM) before the gateway exited.
+    assert mark.exists() and mark.read_text().strip(), g.logs()
 
 
 def test_config_names_the_function(gateway, tmp_path):
@@ -215,3 +218,22 @@ def test_the_tutorial_authorizer_as_a_function(gateway):
     r = requests.get(g.url("/private/echo"), headers={"Authorization": "Bearer wrong"}, timeout=30)
     assert r.status_code == 403 and r.json() == {"message": "Forbidden"}
     assert requests.get(g.url("/private/echo"), timeout=30).status_code == 401
+
+
+def test_events_validate_against_powertools_models(gateway):
+    """aws-lambda-powertools' pydantic models of AWS's API Gateway events are strict: an
+    event they accept is one real handlers written against AWS can read."""
+    from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel, APIGatewayProxyEventV2Model
+
+    doc = config()
+    doc["apis"][0]["routes"].insert(0, {"key": "POST /old/{what}", "integration": "v1"})
+    g = gateway(doc)
+    r = requests.post(g.url("/items/9/echo?q=1"), data=b"\x00\x01binary", headers={"Cookie": "a=b"}, timeout=30)
+    v2 = APIGatewayProxyEventV2Model.model_validate(r.json()["event"])
+    assert v2.isBase64Encoded and base64.b64decode(v2.body) == b"\x00\x01binary"
+    assert v2.requestContext.http.method == "POST"
+    r = requests.post(g.url("/old/echo?q=1&q=2"), data=b'{"x": 1}', headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 200, r.text
+    v1 = APIGatewayProxyEventModel.model_validate(r.json()["event"])
+    assert v1.httpMethod == "POST" and v1.resource == "/old/{what}"
+    assert v1.multiValueQueryStringParameters == {"q": ["1", "2"]}

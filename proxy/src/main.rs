@@ -404,7 +404,7 @@ fn serve(
     }
     server.run_until_signal()?;
     // In-flight requests have drained: the function runtimes hold nothing now.
-    turnpike_proxy::function::stop_all();
+    turnpike_proxy::function::stop_all(std::time::Duration::from_secs(5));
     // The workers have stopped counting: save what they counted since the last save.
     if let Some(admin) = &admin_api {
         admin.save_usage();

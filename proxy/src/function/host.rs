@@ -44,6 +44,8 @@ pub struct HostShared {
     pub duration_us: AtomicU64,
     /// Microseconds invocations waited in the queue, summed.
     pub queue_wait_us: AtomicU64,
+    /// Runtime processes whose supervisor has not finished (stopping waits for zero).
+    pub running: std::sync::atomic::AtomicUsize,
 }
 
 /// The invocation a process holds.
@@ -84,9 +86,18 @@ pub fn start(shared: Arc<HostShared>) -> std::io::Result<()> {
         std::thread::Builder::new()
             .name(format!("fn-{}-api", shared.spec.name))
             .spawn(move || api.serve_api())?;
-        std::thread::Builder::new()
+        shared.running.fetch_add(1, Ordering::AcqRel);
+        let spawned = std::thread::Builder::new()
             .name(format!("fn-{}-run", shared.spec.name))
-            .spawn(move || slot.supervise())?;
+            .spawn(move || {
+                let shared = slot.shared.clone();
+                slot.supervise();
+                shared.running.fetch_sub(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
+            shared.running.fetch_sub(1, Ordering::AcqRel);
+            return Err(e);
+        }
     }
     Ok(())
 }

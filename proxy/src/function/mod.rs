@@ -82,6 +82,7 @@ pub fn handle(spec: &FunctionSpec) -> Arc<FunctionHandle> {
         timeouts: Default::default(),
         duration_us: Default::default(),
         queue_wait_us: Default::default(),
+        running: Default::default(),
     });
     let handle = Arc::new(FunctionHandle {
         name: spec.name.as_str().into(),
@@ -143,14 +144,20 @@ pub fn readings() -> Vec<turnpike_admin::plane::FunctionReading> {
         .collect()
 }
 
-/// Stops every function (shutdown): runtimes finish what they hold, then get SIGTERM.
-pub fn stop_all() {
-    let all = registry().lock().unwrap_or_else(|p| p.into_inner());
-    for r in all.iter() {
-        r.handle
-            .shared
-            .stop
-            .store(true, std::sync::atomic::Ordering::Release);
+/// Stops every function (shutdown): runtimes finish what they hold, then get SIGTERM (and
+/// SIGKILL after a grace). Returns once every runtime has exited, or after `wait`.
+pub fn stop_all(wait: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let shared: Vec<Arc<host::HostShared>> = {
+        let all = registry().lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().map(|r| r.handle.shared.clone()).collect()
+    };
+    for s in &shared {
+        s.stop.store(true, Ordering::Release);
+    }
+    let until = Instant::now() + wait;
+    while Instant::now() < until && shared.iter().any(|s| s.running.load(Ordering::Acquire) > 0) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -2,7 +2,17 @@
 import base64
 import json
 import os
+import signal
 import time
+
+if os.environ.get("TERM_MARK"):
+    # Shutdown: the gateway sends SIGTERM once the runtime holds nothing.
+    def _on_term(*_):
+        with open(os.environ["TERM_MARK"], "a") as f:
+            f.write(f"{os.getpid()}\n")
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, _on_term)
 
 
 def handler(event, context):
