@@ -237,3 +237,44 @@ def test_events_validate_against_powertools_models(gateway):
     v1 = APIGatewayProxyEventModel.model_validate(r.json()["event"])
     assert v1.httpMethod == "POST" and v1.resource == "/old/{what}"
     assert v1.multiValueQueryStringParameters == {"q": ["1", "2"]}
+
+
+def test_queue_time_is_not_the_functions_and_a_runtime_that_cannot_start_fails_fast(gateway, tmp_path):
+    g = gateway(config(timeout_ms=1500, concurrency=1, environment={"TABLE": "users"}))
+    assert requests.get(g.url("/pid"), timeout=30).status_code == 200
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        rs = list(pool.map(lambda _: requests.get(g.url("/sleep?s=1"), timeout=30), range(2)))
+    # The second waited a second for the only runtime, then ran for a second: within its
+    # 1.5 s timeout, which counts from when a runtime takes it (as Lambda's does).
+    assert [r.status_code for r in rs] == [200, 200]
+    assert rs[0].text == rs[1].text  # the same process: nothing was killed
+
+    # A clean environment: the function's variables and the runtime's, not the gateway's.
+    env = requests.get(g.url("/env"), timeout=30).json()
+    assert "TABLE" in env and "AWS_LAMBDA_RUNTIME_API" in env and "AWS_LAMBDA_FUNCTION_NAME" in env
+    assert "TURNPIKE_BIN" not in env and "HOME" not in env, env
+
+    # A response over Lambda's 6 MB limit fails that invocation, not the runtime.
+    pid = requests.get(g.url("/pid"), timeout=30).text
+    assert requests.get(g.url("/huge"), timeout=30).status_code == 500
+    r = requests.get(g.url("/pid"), timeout=30)
+    assert r.status_code == 200
+
+    missing = config()
+    missing["functions"][0]["command"] = ["/nonexistent/python", "-m", "awslambdaric", "x.handler"]
+    g2 = gateway(missing)
+    started = time.time()
+    r = requests.get(g2.url("/pid"), timeout=30)
+    assert r.status_code == 500 and time.time() - started < 2
+    assert "/nonexistent/python" in g2.wait_log("cannot start the function's runtime")
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.py").write_text("def handler(event, context)\n    return 1\n")
+    doc = config(command=runtime("bad.handler"), working_dir=str(broken))
+    g3 = gateway(doc)
+    time.sleep(1.5)  # the runtime starts, finds the syntax error, exits
+    started = time.time()
+    r = requests.get(g3.url("/pid"), timeout=30)
+    assert r.status_code == 500 and time.time() - started < 2, r.text
+    assert "UserCodeSyntaxError" in g3.logs()

@@ -15,6 +15,23 @@ fn text(b: &[u8]) -> Option<&str> {
     std::str::from_utf8(b).ok()
 }
 
+/// A Host header's name without its port (`api.example.com:8080` -> `api.example.com`), as
+/// AWS's `domainName` carries it.
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            if name.starts_with('[') || !name.contains(':') {
+                name
+            } else {
+                host
+            }
+        }
+        _ => host,
+    }
+}
+
 /// Calls `f` with the request's facts. `path`: the path below the stage (for the ARN);
 /// `params`: the matched path parameters. Allocates the header and variable lists: for
 /// authorizer calls and function invocations only, never the plain proxy path.
@@ -67,7 +84,11 @@ pub fn with_facts<R>(
         stage: &plan.stage_name,
         api_id: &plan.api_name,
         account_id: &snap.config.auth.account_id,
-        domain_name: st.head.host.and_then(|h| text(h.get(buf))).unwrap_or(""),
+        domain_name: st
+            .head
+            .host
+            .and_then(|h| text(h.get(buf)))
+            .map_or("", without_port),
         request_id: x.request_id.as_str(),
         source_ip: &ip,
         user_agent: st

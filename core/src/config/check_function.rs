@@ -95,6 +95,11 @@ impl Checker {
             }
             out.push(FunctionSpec {
                 name: f.name.clone(),
+                arn: format!(
+                    "arn:aws:lambda:{}:{}:function:{}",
+                    file.gateway.region, file.gateway.account_id, f.name
+                ),
+                region: file.gateway.region.clone(),
                 command: f.command.clone(),
                 working_dir: f.working_dir.clone(),
                 environment: f

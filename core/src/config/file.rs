@@ -52,7 +52,7 @@ pub struct FunctionFile {
     /// overruns it is killed and restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
-    /// Address-space limit of each process (MiB, default 512; AWS's `MemorySize`).
+    /// Data memory (heap) limit of each process (MiB, default 512; AWS's `MemorySize`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
     /// Runtime processes, each serving one invocation at a time (default 1).

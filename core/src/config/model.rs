@@ -214,11 +214,16 @@ pub struct FunctionIntegration {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FunctionSpec {
     pub name: String,
+    /// `arn:aws:lambda:{region}:{account}:function:{name}` (the gateway's region and account):
+    /// what runtimes see as the invoked function's ARN.
+    pub arn: String,
+    /// The gateway's region (`AWS_REGION` of the runtimes).
+    pub region: String,
     pub command: Vec<String>,
     pub working_dir: Option<String>,
     pub environment: Vec<(String, String)>,
     pub timeout: Duration,
-    /// Address-space limit per process, bytes.
+    /// Data memory limit per process, bytes (`RLIMIT_DATA`).
     pub memory_bytes: u64,
     pub concurrency: u32,
     pub queue: u32,

@@ -46,6 +46,10 @@ pub struct HostShared {
     pub queue_wait_us: AtomicU64,
     /// Runtime processes whose supervisor has not finished (stopping waits for zero).
     pub running: std::sync::atomic::AtomicUsize,
+    /// The runtime cannot start (the command is missing, or its process exits before it
+    /// ever asks for an invocation): invocations fail at once instead of waiting for a
+    /// runtime that will not come. Cleared when a process asks for work.
+    pub broken: AtomicBool,
 }
 
 /// The invocation a process holds.
@@ -65,6 +69,8 @@ struct Slot {
     shared: Arc<HostShared>,
     index: usize,
     current: Current,
+    /// The process running now has asked for an invocation at least once.
+    polled: AtomicBool,
     listener: TcpListener,
     addr: String,
 }
@@ -79,6 +85,7 @@ pub fn start(shared: Arc<HostShared>) -> std::io::Result<()> {
             shared: shared.clone(),
             index,
             current: Current::default(),
+            polled: AtomicBool::new(false),
             listener,
             addr,
         });
@@ -119,10 +126,14 @@ impl Slot {
         let mut backoff = Duration::from_millis(100);
         while !self.shared.stop.load(Ordering::Acquire) {
             let started = Instant::now();
+            self.polled.store(false, Ordering::Release);
             let mut child = match self.spawn() {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::error!(function = self.name(), error = %e, "cannot start the function's runtime");
+                    let program = &self.shared.spec.command[0];
+                    let dir = self.shared.spec.working_dir.as_deref().unwrap_or(".");
+                    tracing::error!(function = self.name(), %program, working_dir = dir, error = %e, "cannot start the function's runtime");
+                    self.fail_waiting(&format!("cannot start {program:?}: {e}"));
                     std::thread::sleep(Duration::from_secs(5));
                     continue;
                 }
@@ -162,6 +173,10 @@ impl Slot {
             } else {
                 tracing::warn!(function = self.name(), "{why}");
             }
+            if !self.polled.load(Ordering::Acquire) {
+                // It died before asking for work: its start fails (the log says why).
+                self.fail_waiting(&format!("the runtime exits before it starts: {why}"));
+            }
             if self.shared.stop.load(Ordering::Acquire) {
                 return;
             }
@@ -176,6 +191,16 @@ impl Slot {
         }
     }
 
+    /// Marks the function broken and answers what waits in its queue with `why` (a 500 now
+    /// rather than a 504 after the timeout).
+    fn fail_waiting(&self, why: &str) {
+        self.shared.broken.store(true, Ordering::Release);
+        while let Ok(inv) = self.shared.queue.try_recv() {
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+            let _ = inv.reply.send(Outcome::Crashed(why.to_owned()));
+        }
+    }
+
     fn current_is_empty(&self) -> bool {
         self.current
             .lock()
@@ -186,6 +211,17 @@ impl Slot {
     fn spawn(&self) -> std::io::Result<Child> {
         let spec = &self.shared.spec;
         let mut cmd = Command::new(&spec.command[0]);
+        // A clean environment, as Lambda gives: the gateway's own (its secrets included) is
+        // not the function's. PATH, LANG and TZ carry over so commands are found as typed.
+        cmd.env_clear();
+        for keep in ["PATH", "LANG", "TZ"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        if let Some(dir) = &spec.working_dir {
+            cmd.env("LAMBDA_TASK_ROOT", dir);
+        }
         cmd.args(&spec.command[1..])
             .env("AWS_LAMBDA_RUNTIME_API", &self.addr)
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
@@ -202,8 +238,8 @@ impl Slot {
                 "AWS_LAMBDA_LOG_GROUP_NAME",
                 format!("/turnpike/{}", spec.name),
             )
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_REGION", &spec.region)
+            .env("AWS_DEFAULT_REGION", &spec.region)
             .envs(spec.environment.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -264,8 +300,26 @@ impl Slot {
         let _ = conn.set_nodelay(true);
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let Some((method, path, body)) = read_request(&mut conn, &mut buf) else {
-                return;
+            let (method, path, body) = match read_request(&mut conn, &mut buf) {
+                Received::Request(m, p, b) => (m, p, b),
+                Received::TooLarge => {
+                    // Lambda's limit for a synchronous response: the invocation fails, the
+                    // runtime is told (413) and keeps running.
+                    if let Some((_, inv)) = self.take_current() {
+                        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                        let _ = inv.reply.send(Outcome::Error(format!(
+                            "the function's response is larger than {MAX_POST} bytes"
+                        )));
+                    }
+                    respond(
+                        &mut conn,
+                        413,
+                        &[],
+                        b"{\"errorMessage\":\"payload too large\",\"errorType\":\"RequestEntityTooLarge\"}",
+                    );
+                    return;
+                }
+                Received::Closed => return,
             };
             let ok = match (method.as_str(), path.as_str()) {
                 ("GET", "/2018-06-01/runtime/invocation/next") => self.next(&mut conn),
@@ -296,27 +350,30 @@ impl Slot {
 
     /// Hands the next queued invocation to the process (waiting for one).
     fn next(&self, conn: &mut TcpStream) -> bool {
+        self.polled.store(true, Ordering::Release);
+        self.shared.broken.store(false, Ordering::Release);
         loop {
             if self.shared.stop.load(Ordering::Acquire) {
                 return false;
             }
             match self.shared.queue.recv_timeout(Duration::from_millis(250)) {
                 Ok(inv) => {
-                    if Instant::now() >= inv.deadline {
-                        // Waited in the queue past its deadline: the worker has answered 504.
+                    if Instant::now() >= inv.start_by {
+                        // Waited in the queue past its bound: the worker has answered 504.
                         self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
                         let _ = inv.reply.send(Outcome::TimedOut);
                         continue;
                     }
                     let id = request_id();
+                    // The function's timeout runs from here, as Lambda's does: time in the
+                    // queue is not the function's.
+                    let handed = Instant::now();
+                    let deadline = handed + self.shared.spec.timeout;
                     let deadline_ms = SystemTime::now()
-                        .checked_add(inv.deadline.saturating_duration_since(Instant::now()))
+                        .checked_add(self.shared.spec.timeout)
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                         .map_or(0, |d| d.as_millis());
-                    let arn = format!(
-                        "arn:aws:lambda:us-east-1:000000000000:function:{}",
-                        self.name()
-                    );
+                    let arn = self.shared.spec.arn.clone();
                     let headers = [
                         ("Lambda-Runtime-Aws-Request-Id", id.clone()),
                         ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),
@@ -326,11 +383,10 @@ impl Slot {
                     ];
                     let Invocation {
                         payload,
-                        deadline,
                         queued,
                         reply,
+                        ..
                     } = inv;
-                    let handed = Instant::now();
                     self.shared.invocations.fetch_add(1, Ordering::Relaxed);
                     self.shared
                         .queue_wait_us
@@ -419,8 +475,26 @@ fn request_id() -> String {
     )
 }
 
+/// What a runtime sent.
+enum Received {
+    Request(String, String, Vec<u8>),
+    /// A body over [`MAX_POST`] (not read).
+    TooLarge,
+    Closed,
+}
+
 /// Reads one HTTP/1.1 request (head and Content-Length body) from a runtime.
-fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String, Vec<u8>)> {
+fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Received {
+    match read_request_inner(conn, buf) {
+        Some(Ok(r)) => Received::Request(r.0, r.1, r.2),
+        Some(Err(())) => Received::TooLarge,
+        None => Received::Closed,
+    }
+}
+
+type Parsed = (String, String, Vec<u8>);
+
+fn read_request_inner(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Result<Parsed, ()>> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
@@ -441,7 +515,7 @@ fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Stri
                     })
                     .unwrap_or(0);
                 if len > MAX_POST {
-                    return None;
+                    return Some(Err(()));
                 }
                 while buf.len() < end + len {
                     let mut chunk = [0u8; 64 * 1024];
@@ -453,7 +527,7 @@ fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Stri
                 }
                 let body = buf[end..end + len].to_vec();
                 buf.drain(..end + len);
-                return Some((method, path, body));
+                return Some(Ok((method, path, body)));
             }
             Ok(httparse::Status::Partial) => {
                 if buf.len() > 64 * 1024 {
@@ -477,6 +551,7 @@ fn respond(conn: &mut TcpStream, status: u16, headers: &[(&str, String)], body: 
         200 => "OK",
         202 => "Accepted",
         400 => "Bad Request",
+        413 => "Payload Too Large",
         _ => "Not Found",
     };
     let _ = write!(out, "HTTP/1.1 {status} {reason}\r\n");

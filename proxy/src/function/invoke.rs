@@ -95,13 +95,21 @@ pub async fn invoke(
 /// function's answer under its timeout (504 past it); the function's own failure is a 500
 /// whose cause goes to the log.
 pub async fn call(function: &FunctionHandle, payload: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+    if function.shared.broken.load(Relaxed) {
+        return Err(failed(
+            ErrorKind::IntegrationFailure,
+            "the function's runtime cannot start (the log says why)",
+        ));
+    }
     let now = Instant::now();
-    let deadline = now + function.timeout;
+    // At most one timeout in the queue, then the function's timeout in a runtime.
+    let start_by = now + function.timeout;
+    let deadline = start_by + function.timeout;
     let (reply, outcome) = flume::bounded(1);
     let queued = function.queue.try_send(Invocation {
         payload,
-        deadline,
         queued: now,
+        start_by,
         reply,
     });
     match queued {

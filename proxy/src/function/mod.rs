@@ -21,10 +21,11 @@ use turnpike_core::config::FunctionSpec;
 pub struct Invocation {
     /// The event (JSON).
     pub payload: Vec<u8>,
-    /// When the function's timeout ends.
-    pub deadline: Instant,
     /// When it was queued.
     pub queued: Instant,
+    /// When it must have reached a runtime (the queue's bound: one timeout); later it is
+    /// dropped. The function's own timeout starts when a runtime takes it.
+    pub start_by: Instant,
     pub reply: flume::Sender<Outcome>,
 }
 
@@ -83,6 +84,7 @@ pub fn handle(spec: &FunctionSpec) -> Arc<FunctionHandle> {
         duration_us: Default::default(),
         queue_wait_us: Default::default(),
         running: Default::default(),
+        broken: AtomicBool::new(false),
     });
     let handle = Arc::new(FunctionHandle {
         name: spec.name.as_str().into(),
@@ -161,7 +163,9 @@ pub fn stop_all(wait: std::time::Duration) {
     }
 }
 
-/// Sets an address-space limit (`memory_mb`) on the process `cmd` starts.
+/// Limits the data memory (`memory_mb`) of the process `cmd` starts: `RLIMIT_DATA`, its
+/// private writable memory (heap and anonymous mappings). Not the address space: Node's and
+/// the JVM's reservations of virtual memory they never touch would not fit in it.
 fn limit_memory(cmd: &mut std::process::Command, bytes: u64) {
     use std::os::unix::process::CommandExt;
     let limit = libc::rlimit {
@@ -172,7 +176,7 @@ fn limit_memory(cmd: &mut std::process::Command, bytes: u64) {
     // and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+            if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -38,6 +38,10 @@ def handler(event, context):
         return {"statusCode": 200, "body": str(os.getpid())}
     if what == "crash":
         os._exit(3)
+    if what == "env":
+        return {"statusCode": 200, "body": json.dumps(sorted(os.environ))}
+    if what == "huge":
+        return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     if what == "pid":
         return {"statusCode": 200, "body": str(os.getpid())}
     if what == "malformed":
