@@ -310,7 +310,7 @@ async fn run(
     }
     // The route's authorizer.
     if !matches!(plan.auth, PlanAuth::None) {
-        match authorize(worker, c, st, x, plan, &at).await {
+        match auth::authorize(worker, c, st, x, plan, &at.path, &at.params).await {
             Ok(who) => {
                 if let (Authorized::Custom(answer), Some(out)) = (&who, upstream_head.as_mut()) {
                     auth::request::write_context_headers(out, answer);
@@ -391,7 +391,7 @@ async fn run(
             send(worker, c, out).await && keep
         }
         PlanIntegration::Function(fp) => {
-            let body = match read_whole_body(worker, c, st, plan.body_limit).await {
+            let body = match crate::body::read_whole(worker, c, st, plan.body_limit).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     let e = GatewayError::client(
@@ -486,93 +486,6 @@ fn admit(
     worker
         .keys
         .with(|table, usage| steps::admit(&plan.steps, input, table, &usage.slots, now))
-}
-
-/// Runs the route's authorizer.
-async fn authorize(
-    worker: &Worker,
-    c: &mut Client,
-    st: &mut RequestState,
-    x: &RequestCtx,
-    plan: &RoutePlan,
-    at: &RouteAt,
-) -> Result<Authorized, Refused> {
-    match &plan.auth {
-        PlanAuth::None => Err(Refused::new(ErrorKind::AccessDenied, "no authorizer")),
-        PlanAuth::Broken => Err(Refused::new(
-            ErrorKind::AuthorizerConfiguration,
-            "the route's authorizer does not fit it",
-        )),
-        PlanAuth::Jwt(p) => auth::check_jwt(worker, st, x, p),
-        PlanAuth::Custom(p) => {
-            let input = auth::request::CallInput {
-                path: &st.rbuf[at.path.clone()],
-                params: &at.params,
-            };
-            auth::request::check_custom(worker, c, st, x, plan, p, input).await
-        }
-        PlanAuth::Iam(p) => {
-            let body = read_whole_body(worker, c, st, plan.body_limit).await?;
-            let body = body.map(|r| &st.rbuf[r]);
-            auth::iam::check_iam(worker, st, x, plan, p, &st.rbuf[at.path.clone()], body)
-        }
-    }
-}
-
-/// Reads a request body with a length into the read buffer, after the head (answering
-/// `Expect: 100-continue` first), for a check that needs all of it. `None`: a chunked body,
-/// which is streamed as usual.
-async fn read_whole_body(
-    worker: &Worker,
-    c: &mut Client,
-    st: &mut RequestState,
-    limit: u64,
-) -> Result<Option<std::ops::Range<usize>>, Refused> {
-    let start = st.head.end;
-    let n = match st.head.body {
-        BodyKind::None => return Ok(Some(start..start)),
-        BodyKind::Chunked => return Ok(None),
-        BodyKind::Length(n) if n > limit => {
-            return Err(Refused::new(
-                ErrorKind::PayloadTooLarge,
-                "request body over max_body_bytes",
-            ));
-        }
-        BodyKind::Length(n) => n as usize,
-    };
-    let end = start + n;
-    if st.rbuf.len() < end && st.head.expect_continue && st.head.minor_version == 1 {
-        let mut out = worker.bufs.take();
-        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        if !send(worker, c, out).await {
-            return Err(Refused::new(ErrorKind::BadRequest, "client went away"));
-        }
-        st.head.expect_continue = false;
-    }
-    let idle = worker.snapshot().config.gateway.idle_timeout;
-    while st.rbuf.len() < end {
-        let armed = c.watch.arm(idle, c.fd, Side::Read);
-        let want = end.max(st.rbuf.capacity());
-        let (res, buf) = c.stream.read_more(std::mem::take(&mut st.rbuf), want).await;
-        drop(armed);
-        st.rbuf = buf;
-        match res {
-            Ok(got) if got > 0 => {}
-            _ if c.watch.fired() => {
-                return Err(Refused::new(
-                    ErrorKind::RequestTimeout,
-                    "request body not received in time",
-                ));
-            }
-            _ => {
-                return Err(Refused::new(
-                    ErrorKind::BadRequest,
-                    "client closed mid-body",
-                ));
-            }
-        }
-    }
-    Ok(Some(start..end))
 }
 
 /// Answers a request an authorizer or policy refused.

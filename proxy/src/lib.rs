@@ -18,6 +18,7 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod body;
 pub mod conn;
 pub mod control;
 pub mod error;

@@ -239,3 +239,36 @@ pub fn check_jwt(
     }
     Ok(Authorized::Jwt(verified))
 }
+
+/// Runs the route's authorizer: the authorization step's one entry point. `path`: where the
+/// path below the stage is in the read buffer; `params`: the matched path parameters.
+pub async fn authorize(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &RequestCtx,
+    plan: &RoutePlan,
+    path: &std::ops::Range<usize>,
+    params: &[(Box<str>, Box<str>)],
+) -> Result<Authorized, Refused> {
+    match &plan.auth {
+        PlanAuth::None => Err(Refused::new(ErrorKind::AccessDenied, "no authorizer")),
+        PlanAuth::Broken => Err(Refused::new(
+            ErrorKind::AuthorizerConfiguration,
+            "the route's authorizer does not fit it",
+        )),
+        PlanAuth::Jwt(p) => check_jwt(worker, st, x, p),
+        PlanAuth::Custom(p) => {
+            let input = request::CallInput {
+                path: &st.rbuf[path.clone()],
+                params,
+            };
+            request::check_custom(worker, c, st, x, plan, p, input).await
+        }
+        PlanAuth::Iam(p) => {
+            let body = crate::body::read_whole(worker, c, st, plan.body_limit).await?;
+            let body = body.map(|r| &st.rbuf[r]);
+            iam::check_iam(worker, st, x, plan, p, &st.rbuf[path.clone()], body)
+        }
+    }
+}
