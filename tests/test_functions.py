@@ -278,3 +278,28 @@ def test_queue_time_is_not_the_functions_and_a_runtime_that_cannot_start_fails_f
     r = requests.get(g3.url("/pid"), timeout=30)
     assert r.status_code == 500 and time.time() - started < 2, r.text
     assert "UserCodeSyntaxError" in g3.logs()
+
+
+def test_a_changed_function_replaces_its_runtimes_and_closes_the_old_runtime_api(gateway):
+    import socket
+
+    doc = config(environment={"TABLE": "users"})
+    g = gateway(doc)
+    old_api = requests.get(g.url("/api"), timeout=30).text
+    doc["functions"][0]["environment"] = {"TABLE": "users-v2"}
+    r = g.admin("PUT", "/v1/config", json=doc)
+    assert r.status_code in (200, 201), r.text
+    deadline = time.time() + 10
+    while requests.get(g.url("/api"), timeout=30).text == old_api:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert "TABLE" in requests.get(g.url("/env"), timeout=30).json()
+    host, port = old_api.split(":")
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError:
+            break  # the old function's Runtime API is gone
+        assert time.time() < deadline, "the old Runtime API still accepts"
+        time.sleep(0.1)

@@ -282,13 +282,28 @@ impl Slot {
 
     /// Serves the Runtime API to this slot's process, one connection at a time (a runtime
     /// client keeps one).
+    /// Accepts without blocking, so the thread (and the listener) ends once the function is
+    /// stopped and its supervisor is done.
     fn serve_api(self: Arc<Self>) {
-        let _ = self.listener.set_nonblocking(false);
-        for conn in self.listener.incoming() {
-            if self.shared.stop.load(Ordering::Acquire) && self.current_is_empty() {
+        let _ = self.listener.set_nonblocking(true);
+        loop {
+            if self.shared.stop.load(Ordering::Acquire)
+                && self.shared.running.load(Ordering::Acquire) == 0
+            {
                 return;
             }
-            let Ok(conn) = conn else { continue };
+            let conn = match self.listener.accept() {
+                Ok((conn, _)) => conn,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            let _ = conn.set_nonblocking(false);
             let slot = self.clone();
             let _ = std::thread::Builder::new()
                 .name(format!("fn-{}-conn", self.name()))

@@ -38,6 +38,8 @@ def handler(event, context):
         return {"statusCode": 200, "body": str(os.getpid())}
     if what == "crash":
         os._exit(3)
+    if what == "api":
+        return {"statusCode": 200, "body": os.environ["AWS_LAMBDA_RUNTIME_API"]}
     if what == "env":
         return {"statusCode": 200, "body": json.dumps(sorted(os.environ))}
     if what == "huge":
