@@ -47,11 +47,7 @@ pub fn with_facts<R>(
     f: impl FnOnce(&RequestFacts<'_>) -> R,
 ) -> R {
     let snap = worker.snapshot();
-    let stage = snap
-        .config
-        .apis
-        .get(plan.api as usize)
-        .and_then(|a| a.stages.get(plan.stage as usize));
+    let stage = snap.stage_of(plan);
     let buf = &st.rbuf;
     let headers: Vec<(&str, &str)> = st
         .head

@@ -210,6 +210,15 @@ impl Snapshot {
         })
     }
 
+    /// The stage a plan serves (`None` for the plan of requests no API serves).
+    #[inline]
+    pub fn stage_of(&self, plan: &RoutePlan) -> Option<&Stage> {
+        self.config
+            .apis
+            .get(plan.api as usize)
+            .and_then(|a| a.stages.get(plan.stage as usize))
+    }
+
     /// The plan of route `route` (or of no route, `None`) in stage `stage` of API `api`.
     #[inline]
     pub fn plan(&self, api: usize, stage: usize, route: Option<usize>) -> &RoutePlan {

@@ -64,11 +64,7 @@ pub async fn check_custom(
     input: CallInput<'_>,
 ) -> Result<Authorized, Refused> {
     let snap = worker.snapshot();
-    let stage = snap
-        .config
-        .apis
-        .get(plan.api as usize)
-        .and_then(|a| a.stages.get(plan.stage as usize));
+    let stage = snap.stage_of(plan);
     let buf = &st.rbuf;
     // The identity sources: all present and non-empty, or 401 without a call.
     let mut values: smallvec::SmallVec<[&[u8]; 4]> = smallvec::SmallVec::new();
