@@ -303,3 +303,112 @@ def test_a_changed_function_replaces_its_runtimes_and_closes_the_old_runtime_api
             break  # the old function's Runtime API is gone
         assert time.time() < deadline, "the old Runtime API still accepts"
         time.sleep(0.1)
+
+
+def remote_config(uri, name="my-function", **function):
+    fn = {"name": name, "invoke_uri": uri}
+    fn.update(function)
+    return {
+        "gateway": {"throttle": "off"},
+        "functions": [fn],
+        "apis": [
+            {
+                "name": "shop",
+                "integrations": {"fn": {"type": "function", "function": f"arn:aws:lambda:us-east-1:123456789012:function:{name}"}},
+                "routes": [{"key": "GET /users", "integration": "fn"}, {"key": "ANY /{proxy+}", "integration": "fn"}],
+                "stages": [{"name": "$default"}],
+            }
+        ],
+    }
+
+
+def test_a_remote_function_over_lambdas_invoke_api_signed_with_sigv4(gateway, tmp_path):
+    """The tutorial's --target ARN names a function reached over Lambda's Invoke API; the
+    calls are SigV4-signed (checked by botocore's own signer on the endpoint's side)."""
+    from lambda_service import LambdaService
+
+    secret = tmp_path / "lambda.secret"
+    secret.write_text("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n")
+    token = tmp_path / "lambda.token"
+    token.write_text("FwoGZXIvYXdzEXAMPLETOKEN")
+    svc = LambdaService(credentials=("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLETOKEN"))
+    try:
+        creds = {"access_key_id": "AKIDEXAMPLE", "secret_file": str(secret), "session_token_file": str(token)}
+        g = gateway(remote_config(f"http://127.0.0.1:{svc.port}", credentials=creds))
+        r = requests.get(g.url("/users"), timeout=30)
+        assert r.status_code == 200, (r.text, g.logs()[-2000:])
+        assert r.json() == [{"id": 1, "name": "Alice"}, {"id": 2, "name": "Bob"}]
+        r = requests.get(g.url("/orders"), timeout=30)
+        assert r.status_code == 404 and r.json() == {"error": "Not found"}
+        call = svc.calls[-1]
+        assert call["path"] == "/2015-03-31/functions/my-function/invocations"
+        assert call["headers"]["X-Amz-Invocation-Type"] == "RequestResponse"
+        assert call["headers"]["X-Amz-Security-Token"] == "FwoGZXIvYXdzEXAMPLETOKEN"
+        assert "/us-east-1/lambda/aws4_request" in call["headers"]["Authorization"]
+        event = json.loads(call["body"])
+        assert event["version"] == "2.0" and event["rawPath"] == "/orders"
+
+        # A wrong secret: the endpoint refuses the signature; the client gets a 500.
+        secret.write_text("not-the-secret")
+        doc = remote_config(f"http://127.0.0.1:{svc.port}", credentials=creds)
+        assert g.admin("PUT", "/v1/config", json=doc).status_code in (200, 201)
+        r = requests.get(g.url("/users"), timeout=30)
+        assert r.status_code == 500 and r.json() == {"message": "Internal Server Error"}
+        assert "403" in g.wait_log("refused the invocation")
+
+        items = g.admin("GET", "/v1/functions").json()["items"]
+        assert items[0]["invoke_uri"] == f"http://127.0.0.1:{svc.port}/2015-03-31/functions/my-function/invocations"
+        # Counters are per function spec: the changed secret made a new one.
+        assert items[0]["processes"] == 0 and items[0]["invocations"] == 1 and items[0]["errors"] == 1
+    finally:
+        svc.stop()
+
+
+def test_remote_function_failures_and_an_emulator_url(gateway):
+    from lambda_service import LambdaService
+
+    svc = LambdaService()
+    try:
+        base = f"http://127.0.0.1:{svc.port}"
+        # The Runtime Interface Emulator's URL, given whole: its path is used as is.
+        g = gateway(remote_config(f"{base}/2015-03-31/functions/function/invocations", name="rie"))
+        r = requests.get(g.url("/users"), timeout=30)
+        assert r.status_code == 200 and r.json()[0]["name"] == "Alice"
+        assert "Authorization" not in svc.calls[-1]["headers"]  # no credentials: unsigned
+
+        # The function's unhandled error: 500, and its message in the log.
+        g2 = gateway(remote_config(base, name="boom"))
+        r = requests.get(g2.url("/x"), timeout=30)
+        assert r.status_code == 500 and r.json() == {"message": "Internal Server Error"}
+        assert "boom on purpose" in g2.wait_log("boom on purpose")
+
+        # Lambda's throttling: 503 through the gateway responses.
+        g3 = gateway(remote_config(base, name="throttled"))
+        r = requests.get(g3.url("/x"), timeout=30)
+        assert r.status_code == 503, r.text
+
+        # Past the function's timeout: 504.
+        g4 = gateway(remote_config(base, name="slow", timeout_ms=500))
+        started = time.time()
+        r = requests.get(g4.url("/x"), timeout=30)
+        assert r.status_code == 504 and time.time() - started < 2.5
+
+        # Nobody listening: 502.
+        g5 = gateway(remote_config("http://127.0.0.1:9", name="gone"))
+        assert requests.get(g5.url("/x"), timeout=30).status_code == 502
+    finally:
+        svc.stop()
+
+
+def test_remote_function_config_is_checked(gateway, tmp_path):
+    g = gateway(config())
+    doc = remote_config("http://127.0.0.1:9", command=["python3"], concurrency=2)
+    doc["functions"].append({"name": "b", "invoke_uri": "http://127.0.0.1:9/other/path"})
+    doc["functions"].append({"name": "c", "invoke_uri": "http://h:9", "credentials": {"access_key_id": "AKID", "secret_file": str(tmp_path / "missing")}})
+    doc["functions"].append({"name": "d", "command": ["python3"], "credentials": {"access_key_id": "AKID", "secret_file": "x"}})
+    r = g.admin("PUT", "/v1/config", json=doc)
+    assert r.status_code == 400, r.text
+    for path in ("functions[0].command", "functions[0].concurrency", "functions[1].invoke_uri", "functions[2].credentials.secret_file", "functions[3].credentials"):
+        assert path in r.text, (path, r.text)
+    # The old config keeps serving.
+    assert requests.get(g.url("/pid"), timeout=30).status_code == 200

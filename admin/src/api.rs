@@ -647,7 +647,8 @@ fn precondition<P: DataPlane>(st: &State<P>, req: &Request) -> Option<Response> 
     })
 }
 
-/// `GET /v1/functions`: each function the gateway runs, its processes and counters.
+/// `GET /v1/functions`: each function, its processes (or, for a remote one, its Invoke URL)
+/// and counters.
 fn functions<P: DataPlane>(st: &State<P>) -> Response {
     let items: Vec<Value> = st
         .plane
@@ -656,6 +657,7 @@ fn functions<P: DataPlane>(st: &State<P>) -> Response {
         .map(|f| {
             json!({
                 "name": f.name,
+                "invoke_uri": f.invoke_uri,
                 "processes": f.processes,
                 "queued": f.queued,
                 "invocations": f.invocations,

@@ -49,6 +49,8 @@ pub trait DataPlane: Send + Sync + 'static {
 #[derive(Debug, Clone, Default)]
 pub struct FunctionReading {
     pub name: String,
+    /// A remote function's Invoke URL (`None`: the gateway runs it).
+    pub invoke_uri: Option<String>,
     /// Runtime processes configured (`concurrency`).
     pub processes: u32,
     /// Invocations waiting for a process now.

@@ -295,7 +295,7 @@ fn split_authority(a: &str, default_port: u16) -> Result<(String, u16), UriError
 }
 
 /// Where an integration sends requests for one stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UpstreamTarget {
     /// `https://`: the connection speaks TLS.
     pub tls: bool,
@@ -310,14 +310,14 @@ pub struct UpstreamTarget {
     pub query: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum PathPart {
     Lit(String),
     Param(String),
 }
 
 /// An upstream path with `{param}` slots.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PathTemplate {
     parts: Vec<PathPart>,
 }

@@ -292,7 +292,7 @@ fn compile_integrations(
         compiled.push(match &integ.kind {
             IntegrationKind::Mock(m) => Compiled::Mock(Arc::new(render_mock(m))),
             IntegrationKind::Function(f) => Compiled::Function(Arc::new(FunctionPlan {
-                function: crate::function::handle(&functions[f.index as usize]),
+                function: crate::function::handle(&functions[f.index as usize], f.index, errors),
                 format: f.format,
             })),
             IntegrationKind::HttpProxy(p) => Compiled::Proxy(
@@ -325,27 +325,38 @@ pub(crate) fn proxy_target(
     stage: &Stage,
     errors: &mut Vec<ConfigError>,
 ) -> Result<ProxyTarget, Arc<str>> {
+    let field = format!("{at}.uri");
+    target_for(&field, t, tls, Some(stage), errors)
+}
+
+/// [`proxy_target`] for a target that belongs to no stage (a remote function's endpoint: no
+/// client certificate); `field` names the URI's field.
+pub(crate) fn target_for(
+    field: &str,
+    t: &UpstreamTarget,
+    tls: Option<&UpstreamTls>,
+    stage: Option<&Stage>,
+    errors: &mut Vec<ConfigError>,
+) -> Result<ProxyTarget, Arc<str>> {
+    let label = |e: &str| match stage {
+        Some(stage) => format!("stage {:?}: {e}", stage.name),
+        None => e.to_owned(),
+    };
     let addr = resolve(&t.host, t.port).map_err(|e| {
-        errors.push(ConfigError::new(
-            format!("{at}.uri"),
-            format!("stage {:?}: {e}", stage.name),
-        ));
+        errors.push(ConfigError::new(field, label(&e)));
         Arc::from(e.as_str())
     })?;
     let tls = match t.tls {
         false => None,
         true => {
             let settings = tls.cloned().unwrap_or_default();
-            let client = TlsClient::build(
-                &t.host,
-                &settings,
-                stage.client_certificate.as_ref().map(|(_, c)| c),
-            )
-            .map_err(|e| {
-                errors.push(ConfigError::new(
-                    format!("{at}.tls_config"),
-                    format!("stage {:?}: {e}", stage.name),
-                ));
+            let cert = stage.and_then(|s| s.client_certificate.as_ref().map(|(_, c)| c));
+            let client = TlsClient::build(&t.host, &settings, cert).map_err(|e| {
+                let tls_field = match field.strip_suffix(".uri") {
+                    Some(at) => format!("{at}.tls_config"),
+                    None => field.to_owned(),
+                };
+                errors.push(ConfigError::new(tls_field, label(&e)));
                 Arc::from(e.as_str())
             })?;
             Some((client, tls_identity(&t.host, &settings, stage)))
@@ -367,7 +378,7 @@ pub(crate) fn proxy_target(
 
 /// A hash of what shapes a backend TLS handshake (name, trust, client certificate): the
 /// upstream pool's key beside the address, stable across reloads. Never 0 (plain TCP's key).
-fn tls_identity(host: &str, tls: &UpstreamTls, stage: &Stage) -> u64 {
+fn tls_identity(host: &str, tls: &UpstreamTls, stage: Option<&Stage>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
     tls.server_name.as_deref().unwrap_or(host).hash(&mut h);
@@ -377,7 +388,7 @@ fn tls_identity(host: &str, tls: &UpstreamTls, stage: &Stage) -> u64 {
             root.as_ref().hash(&mut h);
         }
     }
-    if let Some((_, cert)) = &stage.client_certificate {
+    if let Some((_, cert)) = stage.and_then(|s| s.client_certificate.as_ref()) {
         cert.details.fingerprint_sha256.hash(&mut h);
     }
     h.finish() | 1

@@ -11,6 +11,7 @@
 //! - `canonical`: the canonical request (URI, query, headers) and byte helpers.
 //! - `amz_date`: `X-Amz-Date` / `Date` parsing.
 //! - `error`: [`SigV4Error`] and API Gateway's 403 messages.
+//! - `sign`: [`sign`], the other direction: the gateway's own calls (remote functions).
 //!
 //! Session tokens (`X-Amz-Security-Token`) are signed like any other header or parameter and
 //! not validated: the gateway knows long-term keys only.
@@ -18,6 +19,7 @@
 mod amz_date;
 mod canonical;
 mod error;
+mod sign;
 
 use std::borrow::Cow;
 
@@ -26,6 +28,7 @@ use subtle::ConstantTimeEq;
 
 use amz_date::AmzDate;
 pub use error::{MissingParts, SigV4Error};
+pub use sign::{SignedHeaders, SigningKey, ToSign, sign};
 
 const ALGORITHM: &[u8] = b"AWS4-HMAC-SHA256";
 const UNSIGNED_PAYLOAD: &[u8] = b"UNSIGNED-PAYLOAD";

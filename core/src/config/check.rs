@@ -69,7 +69,7 @@ pub fn check_with(
     }
     let domains = c.domains(file);
     let auth = c.auth_settings(file, tls);
-    let functions = c.functions(file, &mut apis);
+    let functions = c.functions(file, &mut apis, tls);
     let tls = c.tls(file, &gateway.listen, &mut apis, tls);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));

@@ -6,8 +6,13 @@ use std::time::Duration;
 use super::{
     ConfigFile,
     check::Checker,
-    model::{Api, FunctionSpec, IntegrationKind},
+    file::FunctionFile,
+    model::{Api, FunctionSpec, IntegrationKind, RemoteFunction},
 };
+use crate::{auth::sigv4::SigningKey, tls::TlsSource, uri::UriTemplate};
+
+/// Lambda's Invoke API path (AWS Lambda API reference, "Invoke").
+const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
 
 /// AWS's default function timeout and its maximum (ms).
 const DEFAULT_TIMEOUT_MS: u64 = 3_000;
@@ -38,7 +43,12 @@ pub(super) fn function_name(s: &str) -> &str {
 
 impl Checker {
     /// Checks `functions[]` and resolves the `function` integrations of `apis` to them.
-    pub(super) fn functions(&mut self, file: &ConfigFile, apis: &mut [Api]) -> Vec<FunctionSpec> {
+    pub(super) fn functions(
+        &mut self,
+        file: &ConfigFile,
+        apis: &mut [Api],
+        src: &dyn TlsSource,
+    ) -> Vec<FunctionSpec> {
         let mut out = Vec::with_capacity(file.functions.len());
         for (i, f) in file.functions.iter().enumerate() {
             let at = format!("functions[{i}]");
@@ -54,9 +64,27 @@ impl Checker {
                     format!("{:?} is already a function", f.name),
                 );
             }
-            if f.command.is_empty() || f.command[0].is_empty() {
-                self.err(format!("{at}.command"), "the program to run is missing");
-            }
+            let remote = match &f.invoke_uri {
+                Some(uri) => {
+                    self.process_fields_unused(&at, f);
+                    self.remote_function(&at, uri, f, &file.gateway.region, src)
+                }
+                None => {
+                    if f.command.is_empty() || f.command[0].is_empty() {
+                        self.err(
+                            format!("{at}.command"),
+                            "the program to run is missing (or give invoke_uri for a remote function)",
+                        );
+                    }
+                    if f.credentials.is_some() {
+                        self.err(
+                            format!("{at}.credentials"),
+                            "only a remote function (invoke_uri) signs its calls",
+                        );
+                    }
+                    None
+                }
+            };
             let timeout = f.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
             if !(1..=MAX_TIMEOUT_MS).contains(&timeout) {
                 self.err(
@@ -109,8 +137,9 @@ impl Checker {
                     .collect(),
                 timeout: Duration::from_millis(timeout),
                 memory_bytes: memory << 20,
-                concurrency,
+                concurrency: if remote.is_some() { 0 } else { concurrency },
                 queue,
+                remote,
             });
         }
         for (a, api) in apis.iter_mut().enumerate() {
@@ -143,9 +172,170 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// A remote function's settings that only make sense for processes the gateway runs.
+    fn process_fields_unused(&mut self, at: &str, f: &FunctionFile) {
+        let set = [
+            ("command", !f.command.is_empty()),
+            ("working_dir", f.working_dir.is_some()),
+            ("environment", !f.environment.is_empty()),
+            ("memory_mb", f.memory_mb.is_some()),
+            ("concurrency", f.concurrency.is_some()),
+            ("queue", f.queue.is_some()),
+        ];
+        for (field, _) in set.iter().filter(|(_, on)| *on) {
+            self.err(
+                format!("{at}.{field}"),
+                "a remote function (invoke_uri) runs elsewhere: remove this setting",
+            );
+        }
+    }
+
+    /// `invoke_uri` and `credentials` of a remote function.
+    fn remote_function(
+        &mut self,
+        at: &str,
+        uri: &str,
+        f: &FunctionFile,
+        gateway_region: &str,
+        src: &dyn TlsSource,
+    ) -> Option<RemoteFunction> {
+        let field = format!("{at}.invoke_uri");
+        let t = match UriTemplate::parse(uri) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(field, format!("{uri:?}: {e}"));
+                return None;
+            }
+        };
+        if t.stage_vars().next().is_some() || t.params().next().is_some() {
+            self.err(
+                field,
+                format!("{uri:?}: a function's address takes no stage variables or {{param}}"),
+            );
+            return None;
+        }
+        let mut target = match t.for_stage("", &|_| None) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(field, format!("{uri:?}: {e}"));
+                return None;
+            }
+        };
+        if target.query.is_some() {
+            self.err(field, format!("{uri:?}: the Invoke API takes no query"));
+            return None;
+        }
+        target.path = None;
+        let given = uri_path(uri);
+        let path = if given.is_empty() || given == "/" {
+            let mut p = String::from(INVOKE_PREFIX);
+            for b in f.name.bytes() {
+                // Names are letters, digits, '_', '-' and '.': nothing to encode.
+                p.push(b as char);
+            }
+            p.push_str("/invocations");
+            p
+        } else if given.starts_with(INVOKE_PREFIX) && given.ends_with("/invocations") {
+            given.to_owned()
+        } else {
+            self.err(
+                field,
+                format!(
+                    "{uri:?}: give the endpoint alone or the whole Invoke URL ({INVOKE_PREFIX}{{FunctionName}}/invocations)"
+                ),
+            );
+            return None;
+        };
+        let signing = f.credentials.as_ref().map(|c| {
+            let cat = format!("{at}.credentials");
+            let mut read = |file: &str, what: &str| match src.read(file) {
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                    if text.is_empty() {
+                        self.err(format!("{cat}.{what}"), "the file is empty");
+                    }
+                    text
+                }
+                Err(e) => {
+                    self.err(format!("{cat}.{what}"), e);
+                    String::new()
+                }
+            };
+            let secret = read(&c.secret_file, "secret_file");
+            let session_token = c
+                .session_token_file
+                .as_deref()
+                .map(|p| read(p, "session_token_file"));
+            if c.access_key_id.is_empty() || !c.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                self.err(
+                    format!("{cat}.access_key_id"),
+                    "expected letters and digits (AWS access key ids look like AKIAIOSFODNN7EXAMPLE)",
+                );
+            }
+            let key = SigningKey {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: secret.into_bytes().into(),
+                session_token,
+            };
+            (key, signing_region(&target.host).unwrap_or(gateway_region).to_owned())
+        });
+        Some(RemoteFunction {
+            target,
+            path,
+            signing,
+        })
+    }
+}
+
+/// The path of an absolute `http(s)://` URI (after the authority, before any query).
+fn uri_path(uri: &str) -> &str {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    rest.find('/').map_or("", |i| &rest[i..])
+}
+
+/// The region of an AWS Lambda endpoint host: `lambda.{region}.amazonaws.com` (and
+/// `lambda-fips.` / `.amazonaws.com.cn`).
+fn signing_region(host: &str) -> Option<&str> {
+    let rest = host
+        .strip_prefix("lambda.")
+        .or_else(|| host.strip_prefix("lambda-fips."))?;
+    let (region, domain) = rest.split_once('.')?;
+    domain.starts_with("amazonaws.com").then_some(region)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::function_name;
+    use super::{function_name, signing_region, uri_path};
+
+    #[test]
+    fn lambda_endpoints_name_their_region() {
+        assert_eq!(
+            signing_region("lambda.eu-west-1.amazonaws.com"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            signing_region("lambda-fips.us-east-1.amazonaws.com"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            signing_region("lambda.cn-north-1.amazonaws.com.cn"),
+            Some("cn-north-1")
+        );
+        assert_eq!(signing_region("127.0.0.1"), None);
+        assert_eq!(signing_region("lambda.example.com"), None);
+    }
+
+    #[test]
+    fn invoke_uri_paths() {
+        assert_eq!(uri_path("http://127.0.0.1:9000"), "");
+        assert_eq!(uri_path("https://h/"), "/");
+        assert_eq!(
+            uri_path("http://h:9000/2015-03-31/functions/function/invocations?x"),
+            "/2015-03-31/functions/function/invocations"
+        );
+    }
 
     #[test]
     fn arns_name_their_function() {

@@ -41,7 +41,21 @@ pub struct ConfigFile {
 pub struct FunctionFile {
     pub name: String,
     /// The program and its arguments; it finds the Runtime API in `AWS_LAMBDA_RUNTIME_API`.
+    /// Exactly one of `command` and `invoke_uri`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
+    /// A remote function: an endpoint that speaks Lambda's Invoke API (AWS Lambda API
+    /// reference, "Invoke": `POST /2015-03-31/functions/{FunctionName}/invocations`), such as
+    /// `https://lambda.us-east-1.amazonaws.com` or a local emulator. Without a path the
+    /// function's `name` is the FunctionName; with one (`http://127.0.0.1:9000/2015-03-31/
+    /// functions/function/invocations`, the Runtime Interface Emulator's) the path is used
+    /// as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoke_uri: Option<String>,
+    /// Signs the calls to `invoke_uri` with SigV4 (service `lambda`; the region is the one in
+    /// a `lambda.{region}.amazonaws.com` host, else the gateway's). Unsigned without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<FunctionCredentialsFile>,
     /// Where the processes start (default: the gateway's working directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
@@ -61,6 +75,19 @@ pub struct FunctionFile {
     /// Invocations that may wait for a free process (default 64); more get 503.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<u32>,
+}
+
+/// `{ access_key_id: AKIA..., secret_file: /etc/turnpike/lambda.secret }`: the key a remote
+/// function's calls are signed with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionCredentialsFile {
+    pub access_key_id: String,
+    /// A file holding the secret access key (surrounding whitespace ignored).
+    pub secret_file: String,
+    /// A file holding the session token of temporary credentials (`X-Amz-Security-Token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_file: Option<String>,
 }
 
 /// Listener and connection-level settings shared by every API.

@@ -227,6 +227,19 @@ pub struct FunctionSpec {
     pub memory_bytes: u64,
     pub concurrency: u32,
     pub queue: u32,
+    /// Set for a remote function (`invoke_uri`): no processes are run.
+    pub remote: Option<RemoteFunction>,
+}
+
+/// A function reached over Lambda's Invoke API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RemoteFunction {
+    /// The endpoint (`path` and `query` unset).
+    pub target: crate::uri::UpstreamTarget,
+    /// The request-target: `/2015-03-31/functions/{FunctionName}/invocations`, encoded.
+    pub path: String,
+    /// What signs the calls, and the region they are signed for.
+    pub signing: Option<(crate::auth::sigv4::SigningKey, String)>,
 }
 
 #[derive(Debug, Clone)]

@@ -87,7 +87,9 @@ impl ApiAuth {
                                     target,
                                     request_target,
                                     function: r.function.as_ref().and_then(|(_, i)| {
-                                        functions.get(*i as usize).map(crate::function::handle)
+                                        functions
+                                            .get(*i as usize)
+                                            .map(|spec| crate::function::handle(spec, *i, errors))
                                     }),
                                     format: r.payload_format,
                                     simple_responses: r.simple_responses,

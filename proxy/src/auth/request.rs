@@ -122,7 +122,7 @@ pub async fn check_custom(
         },
     );
     let answer_body = match &cp.function {
-        Some(function) => crate::function::invoke::call(function, body)
+        Some(function) => crate::function::invoke::call(worker, c, function, body)
             .await
             .map_err(|e| {
                 tracing::debug!(reason = e.reason, "request authorizer function failed");
@@ -176,7 +176,11 @@ async fn post(
         .await
         .map_err(|e| {
             tracing::debug!(reason = e.reason, "request authorizer failed");
-            Refused::new(ErrorKind::AuthorizerFailure, e.reason)
+            let reason = match e.kind {
+                ErrorKind::GatewayTimeout => "authorizer timed out",
+                _ => e.reason,
+            };
+            Refused::new(ErrorKind::AuthorizerFailure, reason)
         })?;
     match called.status {
         200..=299 => {}

@@ -79,7 +79,7 @@ pub async fn invoke(
 
     let function = &fp.function;
     let started = Instant::now();
-    let payload = call(function, payload).await;
+    let payload = call(worker, c, function, payload).await;
     x.integration_micros = Some(started.elapsed().as_micros() as u64);
     let payload = payload?;
     parse_response(&payload, fp.format).map_err(|e| {
@@ -91,10 +91,19 @@ pub async fn invoke(
     })
 }
 
-/// Queues `payload` for `function` (503 at once when its queue is full) and awaits the
-/// function's answer under its timeout (504 past it); the function's own failure is a 500
-/// whose cause goes to the log.
-pub async fn call(function: &FunctionHandle, payload: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+/// Invokes `function` with `payload` and returns its answer (JSON). A function the gateway
+/// runs gets the invocation queued (503 at once when its queue is full) and answers under
+/// its timeout (504 past it); a remote one is called (see [`super::remote::call`]). The
+/// function's own failure is a 500 whose cause goes to the log.
+pub async fn call(
+    worker: &Worker,
+    c: &Client,
+    function: &FunctionHandle,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, GatewayError> {
+    if let Some(remote) = &function.remote {
+        return super::remote::call(worker, c, function, remote, payload).await;
+    }
     if function.shared.broken.load(Relaxed) {
         return Err(failed(
             ErrorKind::IntegrationFailure,

@@ -9,6 +9,7 @@
 
 pub mod host;
 pub mod invoke;
+pub mod remote;
 
 use std::{
     sync::{Arc, OnceLock, atomic::AtomicBool},
@@ -46,7 +47,10 @@ pub struct FunctionHandle {
     pub name: Arc<str>,
     pub queue: flume::Sender<Invocation>,
     pub timeout: std::time::Duration,
+    /// The counters (and, for a function the gateway runs, its processes' state).
     pub shared: Arc<host::HostShared>,
+    /// A remote function's endpoint (`invoke_uri`); `None` for one the gateway runs.
+    pub remote: Option<remote::RemoteCall>,
 }
 
 struct Running {
@@ -64,13 +68,22 @@ fn registry() -> &'static Registry {
     HOSTS.get_or_init(Default::default)
 }
 
-/// The handle of `spec`'s function: the running one when its spec is unchanged, else a new
-/// one (started by [`start_all`]).
-pub fn handle(spec: &FunctionSpec) -> Arc<FunctionHandle> {
+/// The handle of `spec`'s function (`functions[index]`): the running one when its spec is
+/// unchanged, else a new one (started by [`start_all`]). A remote function's endpoint is
+/// resolved here; failing that, the error goes to `errors` (the config is refused).
+pub fn handle(
+    spec: &FunctionSpec,
+    index: u32,
+    errors: &mut Vec<turnpike_core::config::ConfigError>,
+) -> Arc<FunctionHandle> {
     let mut all = registry().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(r) = all.iter().find(|r| r.spec == *spec) {
         return r.handle.clone();
     }
+    let remote = spec
+        .remote
+        .as_ref()
+        .map(|r| remote::RemoteCall::new(r, &format!("functions[{index}].invoke_uri"), errors));
     let (tx, rx) = flume::bounded(spec.queue as usize);
     let shared = Arc::new(host::HostShared {
         spec: spec.clone(),
@@ -91,11 +104,17 @@ pub fn handle(spec: &FunctionSpec) -> Arc<FunctionHandle> {
         queue: tx,
         timeout: spec.timeout,
         shared,
+        remote: remote.and_then(Result::ok),
     });
+    if spec.remote.is_some() && handle.remote.is_none() {
+        // Not kept: the config that names it is refused.
+        return handle;
+    }
     all.push(Running {
         spec: spec.clone(),
         handle: handle.clone(),
-        started: false,
+        // A remote function has no processes to start.
+        started: spec.remote.is_some(),
     });
     handle
 }
@@ -132,6 +151,11 @@ pub fn readings() -> Vec<turnpike_admin::plane::FunctionReading> {
             let s = &r.handle.shared;
             turnpike_admin::plane::FunctionReading {
                 name: r.spec.name.clone(),
+                invoke_uri: r.spec.remote.as_ref().map(|x| {
+                    let t = &x.target;
+                    let scheme = if t.tls { "https" } else { "http" };
+                    format!("{scheme}://{}{}", t.host_header, x.path)
+                }),
                 processes: r.spec.concurrency,
                 queued: s.queue.len() as u64,
                 invocations: s.invocations.load(Relaxed),

@@ -1,4 +1,5 @@
-//! Calls the gateway makes on its own behalf (a request authorizer's event): a whole request
+//! Calls the gateway makes on its own behalf (a request authorizer's event, a remote
+//! function's invocation): a whole request
 //! out, a whole response back, bounded in size and time. Same pool, connect, TLS and timeout
 //! handling as the `http_proxy` integration; nothing reaches the client.
 
@@ -25,6 +26,20 @@ pub struct Called {
     pub status: u16,
     /// The decoded body.
     pub body: Vec<u8>,
+    /// The response head as received, and where its headers are in it.
+    head_bytes: Vec<u8>,
+    head: ResponseHead,
+}
+
+impl Called {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.head
+            .headers
+            .iter()
+            .find(|h| h.name.get(&self.head_bytes).eq_ignore_ascii_case(name))
+            .map(|h| h.value.get(&self.head_bytes))
+    }
 }
 
 /// Sends `request` (a complete head and body) to `target` and reads the whole response,
@@ -54,7 +69,7 @@ pub async fn call(
     input.clear();
     let mut head = ResponseHead::default();
     let max_head = limits.max_head_bytes;
-    let timed_out = || up(ErrorKind::GatewayTimeout, "authorizer timed out");
+    let timed_out = || up(ErrorKind::GatewayTimeout, "the call timed out");
     // The head.
     loop {
         if !input.is_empty() {
@@ -83,6 +98,7 @@ pub async fn call(
         }
     }
     let status = head.status;
+    let head_bytes = input[..head.end].to_vec();
     let mut decoder = match head.body {
         ResponseBody::None => BodyDecoder::Length(0),
         ResponseBody::Length(n) if n > max_body as u64 => {
@@ -131,5 +147,10 @@ pub async fn call(
         worker.pool.checkin(target.pool_key, upstream, policy);
     }
     worker.bufs.give(input);
-    Ok(Called { status, body })
+    Ok(Called {
+        status,
+        body,
+        head_bytes,
+        head,
+    })
 }

@@ -152,12 +152,20 @@ fn data(case: &str, file: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-struct Context {
-    key_id: String,
-    secret: String,
-    region: String,
-    service: String,
-    now: u64,
+pub(super) struct Context {
+    pub key_id: String,
+    pub secret: String,
+    pub region: String,
+    pub service: String,
+    pub now: u64,
+}
+
+/// Every case's `file` (`header-signed-request.txt`, ...) with the case's context.
+pub(super) fn suite_case(file: &str) -> Vec<(&'static str, Context, String)> {
+    CASES
+        .iter()
+        .filter_map(|case| Some((*case, context(case), data(case, file)?)))
+        .collect()
 }
 
 fn context(case: &str) -> Context {
