@@ -105,6 +105,45 @@ def test_binary_bodies_cookies_and_bare_json(gateway):
     assert r.headers["content-type"].startswith("application/json")
 
 
+def test_chunked_request_bodies_reach_the_function_whole(gateway):
+    import socket
+
+    g = gateway(config())
+    # requests sends a generator's pieces with Transfer-Encoding: chunked.
+    pieces = [bytes(range(256)), b"", b"second piece", bytes(range(255, -1, -1)) * 3]
+    r = requests.post(g.url("/binary"), data=iter(pieces), headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    whole = b"".join(pieces)
+    assert r.status_code == 200 and r.content == whole[::-1]
+    # A chunked body with trailers, then a second request on the same connection: the
+    # trailers are dropped, the connection goes on.
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    s.sendall(
+        b"POST /binary HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Check: 1\r\n\r\n"
+        b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    data = b""
+    while data.count(b"HTTP/1.1 200") < 2:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    assert b"edcba" in data
+    s.close()
+    # Malformed chunk framing is 400 and never reaches the function.
+    before = g.admin("GET", "/v1/functions").json()["items"][0]["invocations"]
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    s.sendall(b"POST /binary HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+    assert s.recv(65536).startswith(b"HTTP/1.1 400")
+    s.close()
+    assert g.admin("GET", "/v1/functions").json()["items"][0]["invocations"] == before
+    # Over max_body_bytes: 413.
+    doc = config()
+    doc["apis"][0]["max_body_bytes"] = 1000
+    g2 = gateway(doc)
+    r = requests.post(g2.url("/binary"), data=iter([b"x" * 600, b"y" * 600]), timeout=30)
+    assert r.status_code == 413
+
+
 def test_payload_1_0(gateway):
     g = gateway(config())
     r = requests.get(g.url("/old/v1?x=1&x=2"), timeout=30)

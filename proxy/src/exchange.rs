@@ -391,15 +391,8 @@ async fn run(
             send(worker, c, out).await && keep
         }
         PlanIntegration::Function(fp) => {
-            let body = match crate::body::read_whole(worker, c, st, plan.body_limit).await {
-                Ok(Some(body)) => body,
-                Ok(None) => {
-                    let e = GatewayError::client(
-                        ErrorKind::LengthRequired,
-                        "a function's request body needs a Content-Length",
-                    );
-                    return answer_error(worker, c, st, x, plan, e, false, head_only).await;
-                }
+            let body = match crate::body::read_whole_any(worker, c, st, plan.body_limit).await {
+                Ok(body) => body,
                 Err(r) => return refuse(worker, c, st, x, plan, None, r, head_only).await,
             };
             x.request_length = body.len() as u64;
