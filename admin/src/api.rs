@@ -181,6 +181,18 @@ pub enum TlsReload {
     Refused(Vec<ConfigError>),
 }
 
+/// What [`Admin::reload_config_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileReload {
+    /// The file holds the running config.
+    Unchanged,
+    /// The file was applied as `version` (source `file`).
+    Applied { version: u64 },
+    /// The file cannot be read or is not a valid config (each problem with its field path);
+    /// the running config keeps serving.
+    Refused(Vec<ConfigError>),
+}
+
 impl<P: DataPlane> Admin<P> {
     pub fn new(running: Running<P>, token: AdminToken, metrics_public: bool) -> Admin<P> {
         // Read after the start-up check: a file changed in between is found different by
@@ -289,6 +301,61 @@ impl<P: DataPlane> Admin<P> {
     /// On failure (a key that does not match its certificate, an expired certificate, a file
     /// that cannot be read) each problem is logged as a warning with its field path and the
     /// running config keeps serving. `trigger` says why this was called, for the log.
+    /// Reads the config file at `path` again and applies it as a new version (source
+    /// `file`) through the same checks as `PUT /v1/config`, as nginx's reload does
+    /// (`systemctl reload`, SIGHUP). A file that cannot be read or is invalid changes
+    /// nothing: each problem is logged with its field path.
+    pub fn reload_config_file(&self, path: &std::path::Path, trigger: &str) -> FileReload {
+        let shown = path.display().to_string();
+        let refused = |errors: Vec<ConfigError>| {
+            for err in &errors {
+                tracing::error!(
+                    trigger,
+                    "{shown} not applied, the running config keeps serving: {}: {}",
+                    err.path,
+                    err.reason
+                );
+            }
+            FileReload::Refused(errors)
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return refused(vec![ConfigError::new(".", format!("cannot read it: {e}"))]),
+        };
+        let doc = match parse(&text) {
+            Ok(d) => d,
+            Err(e) => return refused(vec![e]),
+        };
+        let mut st = self.lock();
+        if doc == st.current {
+            tracing::info!(
+                trigger,
+                version = st.version,
+                "{shown} holds the running config"
+            );
+            return FileReload::Unchanged;
+        }
+        match self.apply(&mut st, doc, "file") {
+            Ok(a) => {
+                tracing::info!(trigger, version = a.meta.version, "{shown} applied");
+                for item in &a.restart {
+                    tracing::warn!("{item}: takes effect at the next restart");
+                }
+                FileReload::Applied {
+                    version: a.meta.version,
+                }
+            }
+            Err(e) => {
+                drop(st);
+                refused(if e.errors.is_empty() {
+                    vec![ConfigError::new(".", e.message)]
+                } else {
+                    e.errors
+                })
+            }
+        }
+    }
+
     pub fn reload_tls_files(&self, trigger: &str) -> TlsReload {
         let mut st = self.lock();
         let paths = tls_files::paths(&st.current);

@@ -2,8 +2,9 @@
 //!
 //! The config file (or the embedded default) seeds the first start and is stored as a `seed`
 //! version. Once a config has been applied through the admin API, the state directory holds
-//! the truth: a restart serves the newest stored version and ignores the file (saying so),
-//! unless `--replace-state` sets the stored versions aside. While only seeds are stored, an
+//! the truth: a restart serves the newest stored version and ignores the file (saying so at
+//! WARN when the file differs from it), unless `--replace-state` sets the stored versions
+//! aside. SIGHUP applies the file as a new version (`Admin::reload_config_file`). While only seeds are stored, an
 //! edited file is picked up at the next start.
 
 use turnpike_core::config::ConfigFile;
@@ -29,11 +30,15 @@ pub fn choose(
     }
     match store.latest()? {
         Some(stored) if stored.meta.source != "seed" => Ok(Startup {
-            note: Some(format!(
-                "serving config version {} (applied through the admin API, source {:?}); {seed_name} \
-                 is not used: pass --replace-state to start over from it",
-                stored.meta.version, stored.meta.source
-            )),
+            note: (stored.document != *seed).then(|| {
+                format!(
+                    "{seed_name} differs from the stored config version {} (source {:?}), which \
+                     is what serves: apply the file with `systemctl reload turnpike` (SIGHUP) or \
+                     `turnpike admin put {seed_name}` once running, or start over from it with \
+                     --replace-state",
+                    stored.meta.version, stored.meta.source
+                )
+            }),
             version: stored.meta.version,
             document: stored.document,
         }),
@@ -89,6 +94,12 @@ mod tests {
                 .note
                 .as_deref()
                 .is_some_and(|n| n.contains("--replace-state"))
+        );
+
+        let same_as_stored = choose(&mut store, &doc("api"), "f.yaml", false).expect("same");
+        assert!(
+            same_as_stored.note.is_none(),
+            "a file that holds the stored config is no news"
         );
 
         let replaced = choose(&mut store, &doc("three"), "f.yaml", true).expect("replace");

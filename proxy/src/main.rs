@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, reload, util::SubscriberInitExt};
 use turnpike_admin::{
-    api::{Admin, Running},
+    api::{Admin, FileReload, Running},
     certificates::{load_stored, stored_ids_named, unknown_ids},
     db::ResourceDb,
     server as admin_server, startup,
@@ -393,14 +393,17 @@ fn serve(
         // Certificate files are read again on SIGHUP and when they change on disk.
         tls_files::spawn_watch(api.clone(), tls_files::WATCH_PERIOD)
             .context("starting the TLS file watch")?;
-        spawn_tls_sighup_listener(api.clone())
-            .context("installing the SIGHUP handler (TLS file reload)")?;
+        spawn_reload_listener(api.clone(), path.clone())
+            .context("installing the SIGHUP handler (config reload)")?;
         let bound = admin_server::spawn(api.clone(), listener)?;
         admin_api = Some(api);
         tracing::info!(
             "admin API on http://{bound} (token in {})",
             token_file.display()
         );
+    }
+    if admin_api.is_none() {
+        spawn_reload_refusal().context("installing the SIGHUP handler")?;
     }
     server.run_until_signal()?;
     // In-flight requests have drained: the function runtimes hold nothing now.
@@ -426,16 +429,40 @@ fn invalid(source: &str, e: &ConfigErrors) -> anyhow::Error {
     anyhow::anyhow!("{source} is not a valid config ({} problems)", e.0.len())
 }
 
-/// Reads the running config's TLS files again on each SIGHUP. A listener of its own beside
-/// the access log's (signal-hook delivers a signal to every listener), so the two reloads
-/// never wait on each other.
-fn spawn_tls_sighup_listener(admin: Arc<Admin<Plane>>) -> std::io::Result<()> {
+/// On each SIGHUP (`systemctl reload turnpike`): the config file (`path`; none for the
+/// embedded default) is read again and applied when it changed, and the running config's TLS
+/// files are read again. A listener of its own beside the access log's (signal-hook delivers
+/// a signal to every listener), so the reloads never wait on each other.
+fn spawn_reload_listener(admin: Arc<Admin<Plane>>, path: Option<PathBuf>) -> std::io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
     std::thread::Builder::new()
-        .name("turnpike-tls-sighup".into())
+        .name("turnpike-reload".into())
         .spawn(move || {
             for _ in signals.forever() {
-                admin.reload_tls_files("SIGHUP");
+                let applied = path
+                    .as_deref()
+                    .map(|p| admin.reload_config_file(p, "SIGHUP"));
+                // A new version read the TLS files already.
+                if !matches!(applied, Some(FileReload::Applied { .. })) {
+                    admin.reload_tls_files("SIGHUP");
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Without the admin API no version can be stored, so SIGHUP does not re-read the config
+/// file: it says so (access logs are still reopened by their own listener).
+fn spawn_reload_refusal() -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new()
+        .name("turnpike-reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                tracing::warn!(
+                    "SIGHUP: access logs reopened; the config file is not re-read while the \
+                     admin API is off (admin.enabled: false): restart to apply it"
+                );
             }
         })?;
     Ok(())

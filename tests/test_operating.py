@@ -1,0 +1,96 @@
+"""Operating the gateway as a service: `systemctl reload` (SIGHUP) applies the edited config
+file like nginx's reload, a bad file keeps the old config serving, and a start whose file
+differs from the stored version says so."""
+
+import json
+import signal
+import time
+
+import requests
+
+
+def mock_config(body):
+    return {
+        "apis": [
+            {
+                "name": "site",
+                "integrations": {"m": {"type": "mock", "body": body}},
+                "routes": [{"key": "$default", "integration": "m"}],
+                "stages": [{"name": "$default"}],
+            }
+        ]
+    }
+
+
+def write(g, doc):
+    g.config_path.write_text(json.dumps(doc, indent=1))
+
+
+def wait_body(g, want, timeout=5.0):
+    deadline = time.time() + timeout
+    while True:
+        got = requests.get(g.url("/"), timeout=5).text
+        if got == want or time.time() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_sighup_applies_the_edited_file_and_refuses_a_bad_one(gateway):
+    g = gateway(mock_config("one"))
+    assert requests.get(g.url("/"), timeout=5).text == "one"
+    doc = json.loads(g.config_path.read_text())
+
+    # An edited file: SIGHUP applies it as a new version (source "file").
+    doc["apis"][0]["integrations"]["m"]["body"] = "two"
+    write(g, doc)
+    g.proc.send_signal(signal.SIGHUP)
+    assert wait_body(g, "two") == "two"
+    deployments = g.admin("GET", "/v1/deployments").json()["deployments"]
+    assert deployments[0]["source"] == "file", deployments
+    version = g.admin("GET", "/v1/status").json()["config_version"]
+
+    # The same file again: nothing new is stored.
+    g.proc.send_signal(signal.SIGHUP)
+    assert "holds the running config" in g.wait_log("holds the running config")
+    assert g.admin("GET", "/v1/status").json()["config_version"] == version
+
+    # A bad file: refused with the field path, the old config keeps serving.
+    doc["apis"][0]["routes"][0]["integration"] = "nope"
+    write(g, doc)
+    g.proc.send_signal(signal.SIGHUP)
+    log = g.wait_log("keeps serving")
+    assert "apis[0].routes[0].integration" in log and "keeps serving" in log, log[-2000:]
+    assert requests.get(g.url("/"), timeout=5).text == "two"
+    assert g.admin("GET", "/v1/status").json()["config_version"] == version
+
+    # Not even YAML: refused the same way.
+    g.config_path.write_text("apis: [\n")
+    g.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert requests.get(g.url("/"), timeout=5).text == "two"
+    assert g.proc.poll() is None
+
+
+def test_a_start_whose_file_differs_from_the_stored_config_warns(gateway):
+    g = gateway(mock_config("one"))
+    doc = json.loads(g.config_path.read_text())
+    applied = json.loads(json.dumps(doc))
+    applied["apis"][0]["integrations"]["m"]["body"] = "from-api"
+    assert g.admin("PUT", "/v1/config", json=applied).status_code == 200
+
+    # The file still says "one": the stored version serves, and the log says how to apply.
+    g.stop()
+    g.start()
+    assert requests.get(g.url("/"), timeout=5).text == "from-api"
+    log = g.wait_log("differs from the stored config")
+    assert "WARN" in log.split("differs from the stored config")[0].splitlines()[-1]
+    assert "systemctl reload turnpike" in log and "--replace-state" in log
+
+    # A file that holds the stored config: no warning.
+    write(g, applied)
+    g.stop()
+    before = g.logs().count("differs from the stored config")
+    g.start()
+    assert requests.get(g.url("/"), timeout=5).text == "from-api"
+    time.sleep(0.3)
+    assert g.logs().count("differs from the stored config") == before
