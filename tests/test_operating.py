@@ -94,3 +94,39 @@ def test_a_start_whose_file_differs_from_the_stored_config_warns(gateway):
     assert requests.get(g.url("/"), timeout=5).text == "from-api"
     time.sleep(0.3)
     assert g.logs().count("differs from the stored config") == before
+
+
+def test_gateway_made_errors_are_logged_with_the_request_and_the_cause(gateway, origin):
+    from conftest import free_port
+
+    dead = free_port()
+    api = {
+        "name": "shop",
+        "integrations": {
+            "live": {"type": "http_proxy", "uri": f"http://{origin.addr}", "timeout_ms": 300},
+            "dead": {"type": "http_proxy", "uri": f"http://127.0.0.1:{dead}"},
+            "staged": {"type": "http_proxy", "uri": "http://${stageVariables.backend}"},
+        },
+        "routes": [
+            {"key": "GET /slow/{ms}", "integration": "live"},
+            {"key": "GET /dead", "integration": "dead"},
+            {"key": "GET /staged", "integration": "staged"},
+        ],
+        "stages": [{"name": "$default"}],
+    }
+    g = gateway({"apis": [api]})
+    checks = [
+        ("/dead", 502, f"127.0.0.1:{dead}"),
+        ("/slow/2000", 504, origin.addr),
+        ("/staged", 500, "backend"),
+    ]
+    for path, status, upstream in checks:
+        r = requests.get(g.url(path), timeout=10)
+        assert r.status_code == status, (path, r.text)
+        rid = r.headers["apigw-requestid"]
+        log = g.wait_log(rid)
+        line = next((l for l in log.splitlines() if rid in l), "")
+        assert " WARN " in line and "api=shop" in line and "stage=$default" in line, line
+        assert f"status={status}" in line and upstream in line and "reason=" in line, line
+        assert "route=GET" in line, line
+        time.sleep(1.1)  # past the per-worker rate limit of these lines

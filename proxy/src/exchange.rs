@@ -500,7 +500,7 @@ async fn refuse(
         r.error.kind,
         ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration
     ) {
-        worker.warn_failure(plan, r.error, "authorizer failed");
+        worker.warn_failure(plan, r.error, x.request_id.as_str(), "authorizer failed");
     }
     x.message = r.message;
     x.challenge = r.challenge;
@@ -569,8 +569,8 @@ pub async fn answer_error(
     head_only: bool,
 ) -> bool {
     x.error = Some(e);
-    if e.is_integration_failure() {
-        worker.warn_integration_failure(plan, e);
+    if e.is_integration_failure() || e.kind == ErrorKind::ApiConfiguration {
+        worker.warn_integration_failure(plan, e, x.request_id.as_str());
     }
     c.linger |= !request_read;
     let keep = respond::keep_alive(&st.head, request_read, e.closes(), worker.draining());

@@ -175,13 +175,21 @@ impl Worker {
         self.snapshot().gauges[self.id].tls_handshakes[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn warn_integration_failure(&self, plan: &RoutePlan, e: GatewayError) {
-        self.warn_failure(plan, e, "integration failed");
+    pub fn warn_integration_failure(&self, plan: &RoutePlan, e: GatewayError, request_id: &str) {
+        self.warn_failure(plan, e, request_id, "integration failed");
     }
 
-    /// Warns about a failure of something the gateway called for a route (an integration, an
-    /// authorizer), at most once per `WARN_EVERY_MS` per worker; the rest are counted.
-    pub fn warn_failure(&self, plan: &RoutePlan, e: GatewayError, what: &'static str) {
+    /// Warns about an answer the gateway made itself for a route (a 5xx: an integration or an
+    /// authorizer that failed, a stage that cannot use its integration), at most once per
+    /// `WARN_EVERY_MS` per worker; the rest are counted. The line names the request id, the
+    /// API, stage, route, the upstream (`host:port`, `function:NAME`) and the cause.
+    pub fn warn_failure(
+        &self,
+        plan: &RoutePlan,
+        e: GatewayError,
+        request_id: &str,
+        what: &'static str,
+    ) {
         let now = self.watchdog.now_ms();
         if now.saturating_sub(self.last_warn_ms.get()) < WARN_EVERY_MS
             && self.last_warn_ms.get() != 0
@@ -191,11 +199,24 @@ impl Worker {
         }
         self.last_warn_ms.set(now.max(1));
         let suppressed = self.warns_suppressed.replace(0);
+        let upstream: std::borrow::Cow<'_, str> = match &plan.integration {
+            crate::plan::PlanIntegration::Proxy(p) => {
+                String::from_utf8_lossy(&p.target.host_header)
+            }
+            crate::plan::PlanIntegration::Function(f) => {
+                format!("function:{}", f.function.name).into()
+            }
+            crate::plan::PlanIntegration::Mock(_) => "mock".into(),
+            crate::plan::PlanIntegration::Misconfigured(why) => format!("none ({why})").into(),
+            crate::plan::PlanIntegration::NoRoute => "none".into(),
+        };
         tracing::warn!(
             worker = self.id,
+            request_id,
             api = %plan.api_name,
             stage = %plan.stage_name,
             route = %plan.route_key,
+            upstream = %upstream,
             status = e.status(),
             reason = e.reason,
             suppressed,
