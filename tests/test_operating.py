@@ -130,3 +130,44 @@ def test_gateway_made_errors_are_logged_with_the_request_and_the_cause(gateway, 
         assert f"status={status}" in line and upstream in line and "reason=" in line, line
         assert "route=GET" in line, line
         time.sleep(1.1)  # past the per-worker rate limit of these lines
+
+
+def test_metrics_honour_accept_and_parse_with_real_parsers(gateway, origin):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    from conftest import proxy_api
+
+    g = gateway({"apis": [proxy_api(origin.addr)]})
+    for path in ("/status/201", "/status/418", "/status/503", "/anything"):
+        requests.get(g.url(path), timeout=5)
+
+    # No Accept (curl, old scrapers): the 0.0.4 text format, counters typed by their samples.
+    r = g.admin("GET", "/metrics", headers={"Accept": "*/*"})
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in parse_text(r.text)}
+    # The parser names counters without _total; a counter typed under another name than its
+    # samples would leave its samples in an extra family of type "unknown".
+    assert all(f.type != "unknown" for f in families.values()), [n for n, f in families.items() if f.type == "unknown"]
+    assert families["turnpike_requests"].type == "counter"
+    assert families["turnpike_requests"].samples, "the samples belong to the typed family"
+    codes = {
+        (s.labels["class"], s.labels["code"]): s.value
+        for s in families["turnpike_responses"].samples
+        if s.labels["api"] == "api"
+    }
+    assert codes[("2xx", "201")] == 1 and codes[("2xx", "200")] == 1 and codes[("5xx", "503")] == 1
+    assert codes[("4xx", "other")] == 1  # 418 is outside the counted set
+    assert families["process_resident_memory_bytes"].samples[0].value > 1_000_000
+    assert families["process_cpu_seconds"].type == "counter"
+    assert families["process_open_fds"].samples[0].value > 3
+    assert abs(families["process_start_time_seconds"].samples[0].value - time.time()) < 600
+
+    # What Prometheus asks for: OpenMetrics, strict parser and all.
+    accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    r = g.admin("GET", "/metrics", headers={"Accept": accept})
+    assert r.headers["content-type"].startswith("application/openmetrics-text")
+    families = {f.name: f for f in parse_openmetrics(r.text)}
+    assert families["turnpike_requests"].type == "counter"
+    assert families["turnpike_request_duration_seconds"].type == "histogram"
+    assert families["process_cpu_seconds"].type == "counter"

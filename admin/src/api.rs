@@ -239,7 +239,7 @@ impl<P: DataPlane> Admin<P> {
         }
         let mut st = self.lock();
         match (req.method, req.path) {
-            ("GET", "/metrics") => self.metrics(&st),
+            ("GET", "/metrics") => self.metrics(&st, req),
             ("GET", "/v1/status") => self.status(&st),
             ("GET", "/v1/functions") => functions(&st),
             (_, "/v1/deployments") if req.method == "GET" => deployments(&st),
@@ -397,7 +397,7 @@ impl<P: DataPlane> Admin<P> {
         }
     }
 
-    fn metrics(&self, st: &State<P>) -> Response {
+    fn metrics(&self, st: &State<P>, req: &Request) -> Response {
         let driver = st.plane.driver();
         let access_logs = st.plane.access_logs();
         let functions = st.plane.functions();
@@ -409,12 +409,20 @@ impl<P: DataPlane> Admin<P> {
             access_logs: &access_logs,
             functions: &functions,
         };
-        let body = prometheus::encode(&st.metrics.read(), &info).into_bytes();
+        let format = prometheus::Format::from_accept(
+            req.header("accept")
+                .and_then(|a| std::str::from_utf8(a).ok()),
+        );
+        let body = prometheus::encode(&st.metrics.read(), &info);
+        let body = match format {
+            prometheus::Format::OpenMetrics => body,
+            prometheus::Format::Text => prometheus::to_text_format(&body),
+        };
         Response {
             status: 200,
-            content_type: prometheus::CONTENT_TYPE,
+            content_type: format.content_type(),
             etag: None,
-            body,
+            body: body.into_bytes(),
         }
     }
 

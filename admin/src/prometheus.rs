@@ -11,7 +11,7 @@
 //! | family | type | labels |
 //! |---|---|---|
 //! | `turnpike_requests_total` | counter | `api`, `stage`, `route` |
-//! | `turnpike_responses_total` | counter | `api`, `stage`, `route`, `class` (`1xx`..`5xx`) |
+//! | `turnpike_responses_total` | counter | `api`, `stage`, `route`, `class` (`1xx`..`5xx`), `code` (`200`, ..., `other`) |
 //! | `turnpike_request_duration_seconds` | histogram | `api`, `stage`, `route` |
 //! | `turnpike_integration_duration_seconds` | histogram | `api`, `stage`, `route` |
 //! | `turnpike_worker_connections` | gauge | `worker` |
@@ -25,8 +25,16 @@
 //! are counted in the same families with `api=""`, `stage=""`, `route=""`, so that a sum over
 //! a family is all the gateway's traffic and `{api=""}` selects the unrouted part. Every
 //! configured route has its series from the moment it is configured, and `class` always has
-//! `2xx`, `4xx` and `5xx` (zero or not), so rates and error ratios exist from the first
-//! request; `1xx` and `3xx` appear once counted.
+//! `2xx`, `4xx` and `5xx` (as `code` 200, 400 and 500 at zero until a code of the class is
+//! counted), so rates and error ratios exist from the first request; other codes appear once
+//! counted.
+//!
+//! The process families (`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...)
+//! follow the Prometheus client libraries' names, read from `/proc/self` at scrape time.
+//!
+//! `GET /metrics` answers OpenMetrics to a scraper that prefers it (`Accept:
+//! application/openmetrics-text`, as Prometheus sends) and the 0.0.4 text format otherwise
+//! ([`Format::from_accept`], [`to_text_format`]).
 
 use std::fmt;
 
@@ -39,12 +47,99 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use turnpike_core::metrics::{
-    BUCKETS, HistogramReading, LATENCY_BOUNDS_SECONDS, MetricsReading, RouteReading,
+    BUCKETS, CODE_SLOTS, HistogramReading, LATENCY_BOUNDS_SECONDS, MetricsReading, RouteReading,
+    slot_class, slot_code,
 };
 
-/// The `Content-Type` of a `/metrics` response: the OpenMetrics text format, as
-/// prometheus-client's examples serve it.
+/// The `Content-Type` of an OpenMetrics `/metrics` response, as prometheus-client's examples
+/// serve it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `Content-Type` of the Prometheus text format 0.0.4 (Prometheus "Exposition formats").
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Which text format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 (`application/openmetrics-text`), what Prometheus asks for first.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4 (`text/plain`), what older parsers read: counters'
+    /// `# TYPE` lines name the `_total` samples, no `# UNIT`, no `# EOF`.
+    Text,
+}
+
+impl Format {
+    /// From a request's `Accept` header (RFC 9110 §12.5.1): OpenMetrics when it is acceptable
+    /// (listed with a non-zero q) and preferred over text/plain or equal to it, else the 0.0.4
+    /// text format, which is also the answer to no `Accept` at all, as Prometheus client
+    /// libraries give.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let (mut open, mut text) = (None::<f32>, None::<f32>);
+        for item in accept.split(',') {
+            let mut parts = item.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => open = Some(open.unwrap_or(0.0).max(q)),
+                "text/plain" => text = Some(text.unwrap_or(0.0).max(q)),
+                _ => {}
+            }
+        }
+        match (open, text) {
+            (Some(o), t) if o > 0.0 && o >= t.unwrap_or(0.0) => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => CONTENT_TYPE,
+            Format::Text => CONTENT_TYPE_TEXT,
+        }
+    }
+}
+
+/// The OpenMetrics body rewritten in the 0.0.4 text format: a counter family `X` is typed
+/// and described as `X_total` (its samples' name, so old parsers do not take them for
+/// untyped), `# UNIT` lines and `# EOF` go.
+pub fn to_text_format(open_metrics: &str) -> String {
+    let mut out = String::with_capacity(open_metrics.len());
+    let mut counters: Vec<&str> = Vec::new();
+    for line in open_metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.push(name);
+        }
+    }
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# TYPE ", "# HELP "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (*p, rest)));
+        if let Some((prefix, rest)) = meta {
+            let name = rest.split(' ').next().unwrap_or("");
+            if counters.contains(&name) && !name.ends_with("_total") {
+                out.push_str(prefix);
+                out.push_str(name);
+                out.push_str("_total");
+                out.push_str(&rest[name.len()..]);
+                out.push('\n');
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
 
 /// What the body says besides the counters.
 pub struct Info<'a> {
@@ -162,18 +257,36 @@ impl Scrape {
 
         let mut responses = encoder.encode_descriptor(
             "turnpike_responses",
-            "Responses by status class, by API, stage and route.",
+            "Responses by status class and code (`other`: a code outside the counted set), by API, stage and route.",
             None,
             MetricType::Counter,
         )?;
         for ([api, stage, route], reading) in self.routes() {
             for (i, class) in CLASSES.iter().enumerate() {
-                let count = reading.by_class[i];
-                if count == 0 && !ALWAYS[i] {
-                    continue;
+                let mut written = false;
+                for slot in (0..CODE_SLOTS).filter(|&slot| slot_class(slot) == i) {
+                    let count = reading.by_code[slot];
+                    if count == 0 {
+                        continue;
+                    }
+                    let code =
+                        slot_code(slot).map_or_else(|| "other".to_owned(), |c| c.to_string());
+                    let labels = [
+                        api,
+                        stage,
+                        route,
+                        ("class", *class),
+                        ("code", code.as_str()),
+                    ];
+                    ConstCounter::new(count).encode(responses.encode_family(&labels)?)?;
+                    written = true;
                 }
-                let labels = [api, stage, route, ("class", *class)];
-                ConstCounter::new(count).encode(responses.encode_family(&labels)?)?;
+                if !written && ALWAYS[i] {
+                    // The class's most common code, at zero: error ratios have a series.
+                    let code = ["100", "200", "300", "400", "500"][i];
+                    let labels = [api, stage, route, ("class", *class), ("code", code)];
+                    ConstCounter::new(0u64).encode(responses.encode_family(&labels)?)?;
+                }
             }
         }
 
@@ -306,6 +419,9 @@ impl Scrape {
                 ConstCounter::new(log.dropped_lines).encode(dropped.encode_family(&labels)?)?;
             }
         }
+        if let Some(stats) = ProcessStats::read() {
+            stats.encode(encoder)?;
+        }
         self.encode_functions(encoder)
     }
 
@@ -382,6 +498,107 @@ impl Collector for Scrape {
 }
 
 /// A gauge family with one sample and no labels.
+/// What `/proc/self` says of this process (the Prometheus client libraries' `process_*`).
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    virtual_bytes: u64,
+    start_time_seconds: f64,
+    open_fds: u64,
+    max_fds: u64,
+    threads: u64,
+}
+
+impl ProcessStats {
+    /// `None` where `/proc` cannot be read.
+    fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        // proc(5): utime 14, stime 15, num_threads 20, starttime 22, vsize 23, rss 24 (1-based,
+        // counted from the pid); `rest` starts at field 3.
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        // SAFETY: as above.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+        let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("btime ")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+        })?;
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct it is given.
+        let max_fds = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            limit.rlim_cur
+        } else {
+            0
+        };
+        Some(ProcessStats {
+            cpu_seconds: (field(14)? + field(15)?) as f64 / ticks,
+            resident_bytes: field(24)? * page,
+            virtual_bytes: field(23)?,
+            start_time_seconds: boot as f64 + field(22)? as f64 / ticks,
+            open_fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
+            max_fds,
+            threads: field(20)?,
+        })
+    }
+
+    fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let seconds = Unit::Seconds;
+        let bytes = Unit::Bytes;
+        ConstCounter::new(self.cpu_seconds).encode(encoder.encode_descriptor(
+            "process_cpu",
+            "Total user and system CPU time spent in seconds.",
+            Some(&seconds),
+            MetricType::Counter,
+        )?)?;
+        ConstGauge::new(self.resident_bytes as i64).encode(encoder.encode_descriptor(
+            "process_resident_memory",
+            "Resident memory size in bytes.",
+            Some(&bytes),
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(self.virtual_bytes as i64).encode(encoder.encode_descriptor(
+            "process_virtual_memory",
+            "Virtual memory size in bytes.",
+            Some(&bytes),
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(self.start_time_seconds).encode(encoder.encode_descriptor(
+            "process_start_time",
+            "Start time of the process since unix epoch in seconds.",
+            Some(&seconds),
+            MetricType::Gauge,
+        )?)?;
+        gauge(
+            encoder,
+            "process_open_fds",
+            "Number of open file descriptors.",
+            self.open_fds,
+        )?;
+        gauge(
+            encoder,
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            self.max_fds,
+        )?;
+        gauge(
+            encoder,
+            "process_threads",
+            "Number of OS threads in the process.",
+            self.threads,
+        )
+    }
+}
+
 fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
     ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
@@ -584,11 +801,12 @@ mod tests {
             format!("turnpike_requests_total{{{users}}} 3"),
             r#"turnpike_requests_total{api="",stage="",route=""} 1"#.to_owned(),
             "# TYPE turnpike_responses counter".to_owned(),
-            format!(r#"turnpike_responses_total{{{users},class="2xx"}} 2"#),
-            format!(r#"turnpike_responses_total{{{users},class="4xx"}} 1"#),
+            format!(r#"turnpike_responses_total{{{users},class="2xx",code="200"}} 2"#),
+            format!(r#"turnpike_responses_total{{{users},class="4xx",code="404"}} 1"#),
             // 4xx and 5xx are there from the start, zero or not.
-            format!(r#"turnpike_responses_total{{{users},class="5xx"}} 0"#),
-            r#"turnpike_responses_total{api="",stage="",route="",class="4xx"} 1"#.to_owned(),
+            format!(r#"turnpike_responses_total{{{users},class="5xx",code="500"}} 0"#),
+            r#"turnpike_responses_total{api="",stage="",route="",class="4xx",code="404"} 1"#
+                .to_owned(),
             r#"turnpike_worker_connections{worker="0"} 5"#.to_owned(),
             r#"turnpike_worker_connections{worker="1"} 0"#.to_owned(),
             r#"turnpike_worker_config_generation{worker="0"} 3"#.to_owned(),
@@ -607,6 +825,46 @@ mod tests {
         // Classes never counted and not always written are left out.
         assert!(!body.contains(r#"class="1xx""#));
         assert!(!body.contains(r#"class="3xx""#));
+    }
+
+    #[test]
+    fn accept_chooses_the_format() {
+        use Format::*;
+        let prometheus_3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        for (accept, want) in [
+            (None, Text),
+            (Some("*/*"), Text),
+            (Some("text/plain"), Text),
+            (Some(prometheus_3), OpenMetrics),
+            (
+                Some("application/openmetrics-text; version=1.0.0"),
+                OpenMetrics,
+            ),
+            (Some("application/openmetrics-text;q=0, text/plain"), Text),
+            (
+                Some("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+                Text,
+            ),
+        ] {
+            assert_eq!(Format::from_accept(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn the_text_format_types_counters_by_their_samples() {
+        let text = to_text_format(&encode(&small_reading(), &info()));
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT "));
+        assert_has_line(&text, "# TYPE turnpike_requests_total counter");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("# HELP turnpike_requests_total "))
+        );
+        assert_has_line(&text, "# TYPE turnpike_request_duration_seconds histogram");
+        assert_has_line(&text, "# TYPE turnpike_workers gauge");
+        assert_has_line(&text, "# TYPE process_cpu_seconds_total counter");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(parse_sample(line).is_some(), "{line:?}");
+        }
     }
 
     #[test]

@@ -379,6 +379,8 @@ async fn run(
             c.linger |= !read;
             let keep = respond::keep_alive(&st.head, read, false, worker.draining());
             let mut out = worker.bufs.take();
+            // A mock is the integration: its time is writing the response.
+            let started = std::time::Instant::now();
             respond::write_mock(
                 &mut out,
                 mock,
@@ -386,6 +388,7 @@ async fn run(
                 &worker.date(),
                 head_only,
             );
+            x.integration_micros = Some(started.elapsed().as_micros() as u64);
             x.status = mock.status;
             x.response_length = if head_only { 0 } else { mock.body.len() as u64 };
             send(worker, c, out).await && keep

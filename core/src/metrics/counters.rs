@@ -80,12 +80,56 @@ impl HistogramReading {
     }
 }
 
+/// Status codes counted exactly (the `code` label): the IANA registry's codes that gateways
+/// and their backends send (RFC 9110 §15 and the registry's later additions). Any other code
+/// counts in its class's `other` slot.
+pub const CODES: [u16; 52] = [
+    100, 101, 103, //
+    200, 201, 202, 203, 204, 205, 206, 207, //
+    300, 301, 302, 303, 304, 307, 308, //
+    400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421,
+    422, 425, 426, 428, 429, 431, 451, //
+    500, 501, 502, 503, 504, 505, 507, 511,
+];
+
+/// Counting slots: one per [`CODES`] entry, then one `other` slot per class (`1xx`..`5xx`).
+pub const CODE_SLOTS: usize = CODES.len() + 5;
+
+/// The code of slot `i`, or `None` for a class's `other` slot.
+pub fn slot_code(i: usize) -> Option<u16> {
+    CODES.get(i).copied()
+}
+
+/// The class (0 for 1xx .. 4 for 5xx) slot `i` counts in.
+pub fn slot_class(i: usize) -> usize {
+    match slot_code(i) {
+        Some(code) => usize::from(code / 100 - 1),
+        None => i - CODES.len(),
+    }
+}
+
+/// Slot per status 0..600 (`u8::MAX`: not a status), computed at compile time so that the
+/// hot path is one table load.
+const SLOT_OF: [u8; 600] = {
+    let mut t = [u8::MAX; 600];
+    let mut status = 100;
+    while status < 600 {
+        t[status] = (CODES.len() + status / 100 - 1) as u8;
+        status += 1;
+    }
+    let mut i = 0;
+    while i < CODES.len() {
+        t[CODES[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// One route's counters on one worker.
 ///
 /// Aligned to 128 bytes (two cache lines: the adjacent-line prefetcher pulls pairs) because the
 /// counters of different workers sit side by side in one slice and each worker writes its own:
 /// sharing a line would make every request bounce it between cores.
-#[derive(Default)]
 #[repr(align(128))]
 pub struct RouteCounters {
     requests: AtomicU64,
@@ -93,9 +137,23 @@ pub struct RouteCounters {
     throttled: AtomicU64,
     /// Requests refused by a usage plan quota (429 `QUOTA_EXCEEDED`).
     quota_exceeded: AtomicU64,
-    by_class: [AtomicU64; 5],
+    /// Responses per [`CODE_SLOTS`] slot (classes are summed from them when read).
+    by_code: [AtomicU64; CODE_SLOTS],
     latency: Histogram,
     integration_latency: Histogram,
+}
+
+impl Default for RouteCounters {
+    fn default() -> RouteCounters {
+        RouteCounters {
+            requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            quota_exceeded: AtomicU64::new(0),
+            by_code: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency: Histogram::default(),
+            integration_latency: Histogram::default(),
+        }
+    }
 }
 
 impl RouteCounters {
@@ -106,8 +164,9 @@ impl RouteCounters {
     #[inline]
     pub fn record(&self, status: u16, latency_micros: u64, integration_micros: Option<u64>) {
         self.requests.fetch_add(1, Relaxed);
-        if let Some(class) = self.by_class.get(usize::from(status / 100).wrapping_sub(1)) {
-            class.fetch_add(1, Relaxed);
+        let slot = SLOT_OF.get(usize::from(status)).copied().unwrap_or(u8::MAX);
+        if let Some(count) = self.by_code.get(usize::from(slot)) {
+            count.fetch_add(1, Relaxed);
         }
         self.latency.record_micros(latency_micros);
         if let Some(micros) = integration_micros {
@@ -128,11 +187,17 @@ impl RouteCounters {
     }
 
     pub fn read(&self) -> RouteReading {
+        let by_code: [u64; CODE_SLOTS] = std::array::from_fn(|i| self.by_code[i].load(Relaxed));
+        let mut by_class = [0u64; 5];
+        for (i, n) in by_code.iter().enumerate() {
+            by_class[slot_class(i)] += n;
+        }
         RouteReading {
             requests: self.requests.load(Relaxed),
             throttled: self.throttled.load(Relaxed),
             quota_exceeded: self.quota_exceeded.load(Relaxed),
-            by_class: std::array::from_fn(|i| self.by_class[i].load(Relaxed)),
+            by_class,
+            by_code,
             latency: self.latency.read(),
             integration_latency: self.integration_latency.read(),
         }
@@ -140,7 +205,7 @@ impl RouteCounters {
 }
 
 /// A route's counters at one moment, or merged over workers.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteReading {
     pub requests: u64,
     /// Requests refused by a throttle (429 `THROTTLED`).
@@ -149,16 +214,43 @@ pub struct RouteReading {
     pub quota_exceeded: u64,
     /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
     pub by_class: [u64; 5],
+    /// Responses per code slot ([`slot_code`] names each).
+    pub by_code: [u64; CODE_SLOTS],
     pub latency: HistogramReading,
     pub integration_latency: HistogramReading,
 }
 
+impl Default for RouteReading {
+    fn default() -> RouteReading {
+        RouteReading {
+            requests: 0,
+            throttled: 0,
+            quota_exceeded: 0,
+            by_class: [0; 5],
+            by_code: [0; CODE_SLOTS],
+            latency: HistogramReading::default(),
+            integration_latency: HistogramReading::default(),
+        }
+    }
+}
+
 impl RouteReading {
+    /// Responses with status `code` (an exact code of [`CODES`] or 504).
+    pub fn code(&self, code: u16) -> u64 {
+        SLOT_OF
+            .get(usize::from(code))
+            .and_then(|&s| slot_code(usize::from(s)).filter(|c| *c == code).map(|_| s))
+            .map_or(0, |s| self.by_code[usize::from(s)])
+    }
+
     pub fn merge(&mut self, other: &RouteReading) {
         self.requests = self.requests.wrapping_add(other.requests);
         self.throttled = self.throttled.wrapping_add(other.throttled);
         self.quota_exceeded = self.quota_exceeded.wrapping_add(other.quota_exceeded);
         for (mine, theirs) in self.by_class.iter_mut().zip(&other.by_class) {
+            *mine = mine.wrapping_add(*theirs);
+        }
+        for (mine, theirs) in self.by_code.iter_mut().zip(&other.by_code) {
             *mine = mine.wrapping_add(*theirs);
         }
         self.latency.merge(&other.latency);

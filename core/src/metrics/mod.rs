@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub use counters::{
-    BUCKETS, Histogram, HistogramReading, LATENCY_BOUNDS_MICROS, LATENCY_BOUNDS_SECONDS,
-    RouteCounters, RouteReading,
+    BUCKETS, CODE_SLOTS, CODES, Histogram, HistogramReading, LATENCY_BOUNDS_MICROS,
+    LATENCY_BOUNDS_SECONDS, RouteCounters, RouteReading, slot_class, slot_code,
 };
 
 /// Per-worker gauges, written by that worker.

@@ -66,6 +66,18 @@ fn samples_above_ten_seconds_overflow_into_the_last_bucket() {
     assert_eq!(r.sum_micros, 3_620_000_001);
 }
 
+/// A code-slot array with these counts.
+fn codes(counts: &[(u16, u64)]) -> [u64; CODE_SLOTS] {
+    let mut out = [0; CODE_SLOTS];
+    for (code, n) in counts {
+        out[CODES
+            .iter()
+            .position(|c| c == code)
+            .expect("a counted code")] = *n;
+    }
+    out
+}
+
 #[test]
 fn status_classes() {
     let c = RouteCounters::default();
@@ -80,6 +92,27 @@ fn status_classes() {
     assert_eq!(r.requests, 13);
     assert_eq!(r.by_class, [2, 2, 1, 2, 2]);
     assert_eq!(r.latency.count(), 13);
+    // Exact codes, and the codes outside the table in their class's `other` slot.
+    assert_eq!(
+        (r.code(200), r.code(204), r.code(429), r.code(500)),
+        (1, 1, 1, 1)
+    );
+    assert_eq!((r.code(199), r.code(599), r.code(418)), (0, 0, 0));
+    let other = |class: usize| r.by_code[CODES.len() + class];
+    assert_eq!((other(0), other(4)), (1, 1), "199 and 599");
+    assert_eq!(r.by_code.iter().sum::<u64>(), 9);
+}
+
+#[test]
+fn every_code_has_its_own_slot_in_its_class() {
+    for (i, code) in CODES.iter().enumerate() {
+        assert_eq!(slot_code(i), Some(*code));
+        assert_eq!(slot_class(i), usize::from(code / 100 - 1));
+        let c = RouteCounters::default();
+        c.record(*code, 1, None);
+        assert_eq!(c.read().code(*code), 1, "{code}");
+    }
+    assert!(CODES.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
 }
 
 #[test]
@@ -116,6 +149,7 @@ fn readings_merge_over_workers() {
         RouteReading {
             requests: 5,
             by_class: [0, 3, 0, 1, 1],
+            by_code: codes(&[(200, 3), (404, 1), (502, 1)]),
             throttled: 0,
             quota_exceeded: 0,
             latency: HistogramReading {
@@ -133,6 +167,7 @@ fn readings_merge_over_workers() {
         RouteReading {
             requests: 2,
             by_class: [0, 0, 0, 2, 0],
+            by_code: codes(&[(404, 1), (431, 1)]),
             throttled: 0,
             quota_exceeded: 0,
             latency: HistogramReading {
