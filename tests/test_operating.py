@@ -171,3 +171,27 @@ def test_metrics_honour_accept_and_parse_with_real_parsers(gateway, origin):
     assert families["turnpike_requests"].type == "counter"
     assert families["turnpike_request_duration_seconds"].type == "histogram"
     assert families["process_cpu_seconds"].type == "counter"
+
+
+def test_warnings_are_answered_and_check_strict_fails_on_them(gateway, tmp_path):
+    import subprocess
+
+    from conftest import BIN
+
+    doc = mock_config("one")
+    doc["apis"][0]["integrations"]["p"] = {"type": "http_proxy", "uri": "http://${stageVariables.backend}"}
+    doc["apis"][0]["routes"].append({"key": "GET /p", "integration": "p"})
+    path = tmp_path / "warned.json"
+    path.write_text(json.dumps(doc))
+    plain = subprocess.run([BIN, "check", "--config", str(path)], capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    assert "warning: apis[0].integrations.p.uri" in plain.stderr and "1 warning(s)" in plain.stdout
+    strict = subprocess.run([BIN, "check", "--strict", "--config", str(path)], capture_output=True, text=True)
+    assert strict.returncode == 1 and "refused by --strict" in strict.stderr, strict
+
+    g = gateway(mock_config("one"))
+    r = g.admin("PUT", "/v1/config", json=doc)
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    assert [w["path"] for w in warnings] == ["apis[0].integrations.p.uri"], warnings
+    assert "backend" in warnings[0]["reason"]

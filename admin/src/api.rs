@@ -635,6 +635,7 @@ impl<P: DataPlane> Admin<P> {
             message: format!("the config could not be stored, so it was not applied: {e}"),
             errors: Vec::new(),
         })?;
+        let warnings = P::warnings(&prepared.snapshot);
         st.plane.publish(prepared.snapshot);
         st.tls_files = prepared.files;
         st.metrics.retain(&series_of(&doc));
@@ -647,6 +648,9 @@ impl<P: DataPlane> Admin<P> {
         }
         let restart = restart_required(&st.started_with, &doc);
         tracing::info!(version = meta.version, source, "config applied");
+        for w in &warnings {
+            tracing::warn!(version = meta.version, "{}: {}", w.path, w.reason);
+        }
         for (id, plan) in st.usage.plans() {
             let missing = missing_stages(plan, &doc);
             if !missing.is_empty() {
@@ -660,13 +664,19 @@ impl<P: DataPlane> Admin<P> {
         st.current = doc;
         st.version = meta.version;
         st.pending_restart = restart.clone();
-        Ok(Applied { meta, restart })
+        Ok(Applied {
+            meta,
+            restart,
+            warnings,
+        })
     }
 }
 
 struct Applied {
     meta: VersionMeta,
     restart: Vec<String>,
+    /// What the check warned about (the config was applied all the same).
+    warnings: Vec<ConfigError>,
 }
 
 /// A compiled config waiting to be stored and published, with the TLS files it was built from.
@@ -685,7 +695,11 @@ fn written(result: Result<Applied, EditError>, status: u16) -> Response {
     match result {
         Ok(a) => Response::json(
             status,
-            &json!({ "config_version": a.meta.version, "restart_required": a.restart }),
+            &json!({
+                "config_version": a.meta.version,
+                "restart_required": a.restart,
+                "warnings": a.warnings.iter().map(|w| json!({ "path": w.path, "reason": w.reason })).collect::<Vec<_>>(),
+            }),
         )
         .with_etag(a.meta.version),
         Err(e) => Response::edit_error(e),

@@ -2,7 +2,7 @@
 //! never touches worker state: it hands over compiled snapshots and reads published numbers.
 
 use turnpike_core::{
-    config::{ConfigErrors, ConfigFile},
+    config::{ConfigError, ConfigErrors, ConfigFile},
     metrics::MetricsRegistry,
     tls::StoredCertificates,
 };
@@ -21,6 +21,11 @@ pub trait DataPlane: Send + Sync + 'static {
         version: u64,
         metrics: &mut MetricsRegistry,
     ) -> Result<Self::Prepared, ConfigErrors>;
+
+    /// What the check of `prepared` warned about (valid, but likely not what was meant).
+    fn warnings(_prepared: &Self::Prepared) -> Vec<ConfigError> {
+        Vec::new()
+    }
 
     /// Makes `prepared` the config every worker picks up before its next request; requests in
     /// flight finish on the one they started with.

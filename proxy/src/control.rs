@@ -85,6 +85,10 @@ impl TlsSource for FsTlsSource<'_> {
 impl DataPlane for Plane {
     type Prepared = Snapshot;
 
+    fn warnings(prepared: &Snapshot) -> Vec<turnpike_core::config::ConfigError> {
+        prepared.config.warnings.clone()
+    }
+
     fn prepare(
         &self,
         doc: &ConfigFile,

@@ -73,6 +73,10 @@ enum Command {
         /// the store, so stop it or check through the admin API.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Fail (exit 1) on warnings too, for CI: a stage variable an integration needs and a
+        /// stage lacks, an API no stage serves, ...
+        #[arg(long)]
+        strict: bool,
     },
     /// Talk to a running gateway's admin API.
     Admin(admin_client::AdminArgs),
@@ -88,7 +92,11 @@ fn main() -> ExitCode {
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config, state_dir } => check(&config, state_dir),
+        Command::Check {
+            config,
+            state_dir,
+            strict,
+        } => check(&config, state_dir, strict),
         Command::Admin(args) => admin_client::run(args),
         Command::Serve {
             config,
@@ -132,7 +140,7 @@ fn print_errors(source: &str, e: &ConfigErrors) {
     }
 }
 
-fn check(path: &Path, state_dir: Option<PathBuf>) -> ExitCode {
+fn check(path: &Path, state_dir: Option<PathBuf>, strict: bool) -> ExitCode {
     let source = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -162,10 +170,20 @@ fn check(path: &Path, state_dir: Option<PathBuf>) -> ExitCode {
             for w in &snap.config.warnings {
                 eprintln!("{source}: warning: {w}");
             }
+            let warnings = snap.config.warnings.len();
+            if strict && warnings > 0 {
+                eprintln!("{source}: {warnings} warning(s), refused by --strict");
+                return ExitCode::FAILURE;
+            }
             let routes: usize = snap.config.apis.iter().map(|a| a.routes.len()).sum();
             println!(
-                "{source}: ok ({} APIs, {routes} routes)",
-                snap.config.apis.len()
+                "{source}: ok ({} APIs, {routes} routes{})",
+                snap.config.apis.len(),
+                if warnings > 0 {
+                    format!(", {warnings} warning(s)")
+                } else {
+                    String::new()
+                }
             );
             ExitCode::SUCCESS
         }
