@@ -504,7 +504,7 @@ struct ProcessStats {
     cpu_seconds: f64,
     resident_bytes: u64,
     virtual_bytes: u64,
-    start_time_seconds: f64,
+    start_time_seconds: Option<f64>,
     open_fds: u64,
     max_fds: u64,
     threads: u64,
@@ -524,12 +524,13 @@ impl ProcessStats {
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         // SAFETY: as above.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+        // Hidden under systemd's ProcSubset=pid: then no start time.
         let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
             s.lines().find_map(|l| {
                 l.strip_prefix("btime ")
                     .and_then(|v| v.trim().parse::<u64>().ok())
             })
-        })?;
+        });
         let mut limit = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -544,7 +545,9 @@ impl ProcessStats {
             cpu_seconds: (field(14)? + field(15)?) as f64 / ticks,
             resident_bytes: field(24)? * page,
             virtual_bytes: field(23)?,
-            start_time_seconds: boot as f64 + field(22)? as f64 / ticks,
+            start_time_seconds: boot
+                .zip(field(22))
+                .map(|(b, t)| b as f64 + t as f64 / ticks),
             open_fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
             max_fds,
             threads: field(20)?,
@@ -572,12 +575,14 @@ impl ProcessStats {
             Some(&bytes),
             MetricType::Gauge,
         )?)?;
-        ConstGauge::new(self.start_time_seconds).encode(encoder.encode_descriptor(
-            "process_start_time",
-            "Start time of the process since unix epoch in seconds.",
-            Some(&seconds),
-            MetricType::Gauge,
-        )?)?;
+        if let Some(start) = self.start_time_seconds {
+            ConstGauge::new(start).encode(encoder.encode_descriptor(
+                "process_start_time",
+                "Start time of the process since unix epoch in seconds.",
+                Some(&seconds),
+                MetricType::Gauge,
+            )?)?;
+        }
         gauge(
             encoder,
             "process_open_fds",
