@@ -162,7 +162,10 @@ def test_errors_timeouts_and_crashes_are_answered_and_recovered_from(gateway):
     pid = requests.get(g.url("/pid"), timeout=30).text
     started = time.time()
     r = requests.get(g.url("/sleep?s=5"), timeout=30)
-    assert r.status_code == 504 and time.time() - started < 3
+    # Lambda's "Task timed out" is a function error: 500, as API Gateway answers it.
+    assert r.status_code == 500 and time.time() - started < 3
+    assert r.json() == {"message": "Internal Server Error"}
+    assert "Task timed out after 1000 ms" in g.wait_log("Task timed out")
     # The overrunning runtime was replaced.
     r = requests.get(g.url("/pid"), timeout=30)
     assert r.status_code == 200 and r.text != pid
@@ -233,6 +236,11 @@ def test_config_names_the_function(gateway, tmp_path):
     assert r.status_code == 400
     assert "apis[0].integrations.fn.function" in r.text and "nope" in r.text
     assert "functions[0].concurrency" in r.text
+    # A qualified ARN is refused rather than followed halfway.
+    bad = config()
+    bad["apis"][0]["integrations"]["fn"]["function"] = "arn:aws:lambda:us-east-1:123456789012:function:my-function:prod"
+    r = g.admin("PUT", "/v1/config", json=bad)
+    assert r.status_code == 400 and "apis[0].integrations.fn.function" in r.text and "qualifier" in r.text
 
 
 def test_the_tutorial_authorizer_as_a_function(gateway):
@@ -291,6 +299,11 @@ def test_queue_time_is_not_the_functions_and_a_runtime_that_cannot_start_fails_f
     # A clean environment: the function's variables and the runtime's, not the gateway's.
     env = requests.get(g.url("/env"), timeout=30).json()
     assert "TABLE" in env and "AWS_LAMBDA_RUNTIME_API" in env and "AWS_LAMBDA_FUNCTION_NAME" in env
+    # The X-Ray trace header of the invocation, as awslambdaric exports it.
+    import re
+
+    trace = requests.get(g.url("/trace"), timeout=30).text
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", trace), trace
     assert "TURNPIKE_BIN" not in env and "HOME" not in env, env
 
     # A response over Lambda's 6 MB limit fails that invocation, not the runtime.

@@ -199,7 +199,9 @@ impl Worker {
         }
         self.last_warn_ms.set(now.max(1));
         let suppressed = self.warns_suppressed.replace(0);
+        // An authorizer's failure is not the integration's: no upstream named.
         let upstream: std::borrow::Cow<'_, str> = match &plan.integration {
+            _ if what != "integration failed" => "-".into(),
             crate::plan::PlanIntegration::Proxy(p) => {
                 String::from_utf8_lossy(&p.target.host_header)
             }
@@ -212,7 +214,7 @@ impl Worker {
         };
         tracing::warn!(
             worker = self.id,
-            request_id,
+            request_id = %request_id,
             api = %plan.api_name,
             stage = %plan.stage_name,
             route = %plan.route_key,

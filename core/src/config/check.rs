@@ -589,7 +589,13 @@ impl Checker {
                     self.err(p, r);
                 }
                 let function = match &f.function {
-                    Some(name) => super::check_function::function_name(name).to_owned(),
+                    Some(name) => match super::check_function::function_ref(name) {
+                        Ok(name) => name.to_owned(),
+                        Err(e) => {
+                            self.err(format!("{at}.function"), e);
+                            String::new()
+                        }
+                    },
                     None => {
                         self.err(
                             format!("{at}.function"),

@@ -280,10 +280,11 @@ impl Checker {
             (Some(_), None) => self.stage_targets(&format!("{at}.uri"), &uri, stages),
         };
         let function = f.function.as_deref().map(|name| {
-            (
-                super::check_function::function_name(name).to_owned(),
-                u32::MAX,
-            )
+            let name = super::check_function::function_ref(name).unwrap_or_else(|e| {
+                self.err(format!("{at}.function"), e);
+                ""
+            });
+            (name.to_owned(), u32::MAX)
         });
         let payload_format = match f.payload_format.as_deref() {
             None | Some("2.0") => PayloadFormat::V2,

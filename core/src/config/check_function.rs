@@ -20,24 +20,45 @@ const MAX_TIMEOUT_MS: u64 = 900_000;
 const DEFAULT_MEMORY_MB: u64 = 512;
 const DEFAULT_QUEUE: u32 = 64;
 
-/// The function a `function` integration names: a name, or the name at the end of a Lambda
-/// function ARN (`arn:aws:lambda:us-east-1:123456789012:function:my-function`, optionally
-/// with `:alias`), as AWS's integration URIs name them.
-pub(super) fn function_name(s: &str) -> &str {
-    match s.strip_prefix("arn:") {
+/// The function a `function` integration (or authorizer) names: a name, or the name in a
+/// Lambda function ARN (`arn:aws:lambda:us-east-1:123456789012:function:my-function`), as
+/// AWS's integration URIs name them. A qualifier (`:prod`, `:7`) other than `$LATEST` is
+/// refused: the gateway runs one version of each function. Errors say why.
+pub(super) fn function_ref(s: &str) -> Result<&str, String> {
+    let (name, qualifier) = match s.strip_prefix("arn:") {
         Some(rest) => {
-            let parts: Vec<&str> = rest.split(':').collect();
-            match parts.iter().position(|p| *p == "function") {
-                Some(i) if i + 1 < parts.len() => {
-                    let start = s.len() - rest.len()
-                        + parts[..=i].iter().map(|p| p.len() + 1).sum::<usize>();
-                    let name = &s[start..];
-                    name.split(':').next().unwrap_or(name)
-                }
-                _ => s,
+            let parts: Vec<&str> = rest.splitn(7, ':').collect();
+            let [partition, service, region, account, kind, name, ..] = parts[..] else {
+                return Err(format!(
+                    "{s:?} is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+                ));
+            };
+            if !partition.starts_with("aws")
+                || service != "lambda"
+                || region.is_empty()
+                || account.len() != 12
+                || !account.bytes().all(|b| b.is_ascii_digit())
+                || kind != "function"
+                || name.is_empty()
+            {
+                return Err(format!(
+                    "{s:?} is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+                ));
             }
+            (name, parts.get(6).copied())
         }
-        None => s,
+        None => match s.split_once(':') {
+            Some((name, q)) => (name, Some(q)),
+            None => (s, None),
+        },
+    };
+    match qualifier {
+        None | Some("$LATEST") => Ok(name),
+        Some(q) => Err(format!(
+            "{s:?}: the qualifier {q:?} is not followed (the gateway runs one version of each \
+             function): name the function without it, or give a remote alias's whole Invoke URL \
+             in functions[].invoke_uri (.../functions/{name}:{q}/invocations)"
+        )),
     }
 }
 
@@ -85,6 +106,15 @@ impl Checker {
                     None
                 }
             };
+            if let Some(dir) = &f.working_dir
+                && !std::path::Path::new(dir).is_dir()
+            {
+                // A warning, not an error: the check may run elsewhere (CI) than the gateway.
+                self.warn(
+                    format!("{at}.working_dir"),
+                    format!("{dir:?} is not a directory here: the runtime cannot start in it"),
+                );
+            }
             let timeout = f.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
             if !(1..=MAX_TIMEOUT_MS).contains(&timeout) {
                 self.err(
@@ -307,7 +337,7 @@ fn signing_region(host: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{function_name, signing_region, uri_path};
+    use super::{function_ref, signing_region, uri_path};
 
     #[test]
     fn lambda_endpoints_name_their_region() {
@@ -339,14 +369,30 @@ mod tests {
 
     #[test]
     fn arns_name_their_function() {
-        assert_eq!(function_name("my-function"), "my-function");
+        assert_eq!(function_ref("my-function"), Ok("my-function"));
         assert_eq!(
-            function_name("arn:aws:lambda:us-east-1:123456789012:function:my-function"),
-            "my-function"
+            function_ref("arn:aws:lambda:us-east-1:123456789012:function:my-function"),
+            Ok("my-function")
         );
         assert_eq!(
-            function_name("arn:aws:lambda:us-east-1:123456789012:function:my-function:live"),
-            "my-function"
+            function_ref("arn:aws:lambda:us-east-1:123456789012:function:my-function:$LATEST"),
+            Ok("my-function")
         );
+        assert_eq!(function_ref("my-function:$LATEST"), Ok("my-function"));
+        for qualified in [
+            "arn:aws:lambda:us-east-1:123456789012:function:my-function:live",
+            "my-function:prod",
+        ] {
+            let e = function_ref(qualified).expect_err(qualified);
+            assert!(e.contains("qualifier") && e.contains("invoke_uri"), "{e}");
+        }
+        for malformed in [
+            "arn:aws:lambda:us-east-1:function:my-function",
+            "arn:aws:s3:us-east-1:123456789012:function:my-function",
+            "arn:aws:lambda:us-east-1:123456789012:layer:my-function",
+            "arn:aws:lambda::123456789012:function:my-function",
+        ] {
+            assert!(function_ref(malformed).is_err(), "{malformed}");
+        }
     }
 }

@@ -156,7 +156,10 @@ impl Slot {
                     let _ = child.wait();
                     if let Some((_, inv)) = self.take_current() {
                         self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
-                        let _ = inv.reply.send(Outcome::TimedOut);
+                        self.shared
+                            .duration_us
+                            .fetch_add(micros(inv.handed.elapsed()), Ordering::Relaxed);
+                        let _ = inv.reply.send(Outcome::Overran);
                     }
                     break "an invocation overran the function's timeout: the runtime was killed"
                         .to_owned();
@@ -273,7 +276,11 @@ impl Slot {
                 .spawn(move || {
                     for line in BufReader::new(stream).lines() {
                         let Ok(line) = line else { break };
-                        tracing::info!(function = %name, stream = which, "{line}");
+                        // Lambda runtimes join a record's lines with CR (one CloudWatch event
+                        // each); here each is a log line of its own.
+                        for part in line.split('\r').filter(|p| !p.is_empty()) {
+                            tracing::info!(function = %name, stream = which, "{part}");
+                        }
                     }
                 });
         }
@@ -393,7 +400,7 @@ impl Slot {
                         ("Lambda-Runtime-Aws-Request-Id", id.clone()),
                         ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),
                         ("Lambda-Runtime-Invoked-Function-Arn", arn),
-                        ("Lambda-Runtime-Trace-Id", format!("Root=1-{}", &id[..8])),
+                        ("Lambda-Runtime-Trace-Id", trace_id()),
                         ("Content-Type", "application/json".to_owned()),
                     ];
                     let Invocation {
@@ -471,6 +478,23 @@ fn stop_child(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// An X-Ray trace header (AWS X-Ray "Tracing header"): `Root=1-{epoch s, 8 hex}-{96 random
+/// bits, 24 hex};Parent={64 random bits, 16 hex};Sampled=0`.
+fn trace_id() -> String {
+    let mut b = [0u8; 20];
+    let _ = getrandom::fill(&mut b);
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let hex = |bytes: &[u8]| bytes.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        epoch as u32,
+        hex(&b[..12]),
+        hex(&b[12..])
+    )
 }
 
 /// A request id: 16 random bytes as a UUID (8-4-4-4-12 hex).

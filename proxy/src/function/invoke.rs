@@ -105,6 +105,7 @@ pub async fn call(
         return super::remote::call(worker, c, function, remote, payload).await;
     }
     if function.shared.broken.load(Relaxed) {
+        function.shared.errors.fetch_add(1, Relaxed);
         return Err(failed(
             ErrorKind::IntegrationFailure,
             "the function's runtime cannot start (the log says why)",
@@ -113,7 +114,10 @@ pub async fn call(
     let now = Instant::now();
     // At most one timeout in the queue, then the function's timeout in a runtime.
     let start_by = now + function.timeout;
-    let deadline = start_by + function.timeout;
+    // The supervisor kills an overrunning runtime within a poll (20 ms) of its deadline and
+    // says so (a 500, as Lambda's "Task timed out"); the margin lets that answer arrive
+    // before this wait gives up with a 504.
+    let deadline = start_by + function.timeout + std::time::Duration::from_millis(250);
     let (reply, outcome) = flume::bounded(1);
     let queued = function.queue.try_send(Invocation {
         payload,
@@ -142,12 +146,23 @@ pub async fn call(
         // invocation), once each.
         None | Some(Ok(Outcome::TimedOut)) => Err(failed(
             ErrorKind::GatewayTimeout,
-            "the function did not answer within its timeout",
+            "no runtime took the invocation within the function's timeout",
         )),
         Some(Err(_)) => Err(failed(
             ErrorKind::IntegrationFailure,
             "the function stopped before answering",
         )),
+        Some(Ok(Outcome::Overran)) => {
+            tracing::warn!(
+                function = %function.name,
+                "Task timed out after {} ms: the runtime was killed",
+                function.timeout.as_millis()
+            );
+            Err(failed(
+                ErrorKind::IntegrationFailure,
+                "the function timed out",
+            ))
+        }
         Some(Ok(Outcome::Error(error))) => {
             tracing::warn!(function = %function.name, %error, "the function failed");
             Err(failed(ErrorKind::IntegrationFailure, "the function failed"))

@@ -38,8 +38,11 @@ pub enum Outcome {
     Error(String),
     /// The runtime process died (why) while holding it.
     Crashed(String),
-    /// It overran the function's timeout (in the queue or in the runtime).
+    /// It waited in the queue past its bound.
     TimedOut,
+    /// The runtime held it past the function's timeout and was killed (Lambda's "Task timed
+    /// out": a function error).
+    Overran,
 }
 
 /// A function as route plans hold it: where invocations go.
@@ -146,7 +149,8 @@ pub fn start_all(specs: &[FunctionSpec]) -> Result<(), String> {
 pub fn readings() -> Vec<turnpike_admin::plane::FunctionReading> {
     use std::sync::atomic::Ordering::Relaxed;
     let all = registry().lock().unwrap_or_else(|p| p.into_inner());
-    all.iter()
+    let mut out: Vec<_> = all
+        .iter()
         .map(|r| {
             let s = &r.handle.shared;
             turnpike_admin::plane::FunctionReading {
@@ -167,7 +171,9 @@ pub fn readings() -> Vec<turnpike_admin::plane::FunctionReading> {
                 queue_wait_us: s.queue_wait_us.load(Relaxed),
             }
         })
-        .collect()
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// Stops every function (shutdown): runtimes finish what they hold, then get SIGTERM (and

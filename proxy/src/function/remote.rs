@@ -156,6 +156,11 @@ pub async fn call(
         },
         429 => {
             shared.throttles.fetch_add(1, Relaxed);
+            tracing::warn!(
+                function = %function.name,
+                error = %String::from_utf8_lossy(&called.body[..called.body.len().min(512)]),
+                "the function's endpoint throttled the invocation"
+            );
             Err(GatewayError::upstream(
                 ErrorKind::ServiceUnavailable,
                 "the function's endpoint throttled the invocation (429)",

@@ -42,6 +42,8 @@ def handler(event, context):
         return {"statusCode": 200, "body": os.environ["AWS_LAMBDA_RUNTIME_API"]}
     if what == "env":
         return {"statusCode": 200, "body": json.dumps(sorted(os.environ))}
+    if what == "trace":
+        return {"statusCode": 200, "body": os.environ.get("_X_AMZN_TRACE_ID", "")}
     if what == "huge":
         return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     if what == "pid":
