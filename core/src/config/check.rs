@@ -118,9 +118,15 @@ impl Checker {
         self.warnings.push(ConfigError::new(path, reason));
     }
 
-    fn range(&mut self, path: &str, v: u64, lo: u64, hi: u64) {
+    /// A number within `lo..=hi` (the unit and range of [`super::terms`] win when the field
+    /// is there, so the parser's and the check's messages agree).
+    pub(super) fn range(&mut self, path: &str, v: u64, lo: u64, hi: u64) {
+        let (lo, hi) = super::terms::bounds(path).map_or((lo, hi), |(_, l, h)| (l, h));
         if v < lo || v > hi {
-            self.err(path, format!("{v} is out of range: expected {lo} to {hi}"));
+            self.err(
+                path,
+                format!("{}, not {v}", super::terms::whole_number(path, lo, hi)),
+            );
         }
     }
 
@@ -280,6 +286,8 @@ impl Checker {
         let authorizers = self.authorizers(&at, a, &stages);
         let resource_policy = self.resource_policy(&at, a);
         let mut routes = Vec::new();
+        // Beside `routes` (same index): the index in the file, for messages.
+        let mut route_at: Vec<usize> = Vec::new();
         // Parsed, beside `routes` (same index): what `route_settings` keys are matched against.
         let mut route_keys: Vec<RouteKey> = Vec::new();
         let mut table = RouteTable::new();
@@ -295,7 +303,12 @@ impl Checker {
             let Some(&integration) = index.get(route.integration.as_str()) else {
                 self.err(
                     format!("{rat}.integration"),
-                    format!("no integration named {:?} in this API", route.integration),
+                    super::terms::unknown_name(
+                        "integration",
+                        &route.integration,
+                        "in this API",
+                        index.keys().copied(),
+                    ),
                 );
                 continue;
             };
@@ -322,14 +335,21 @@ impl Checker {
                         auth,
                     });
                     route_keys.push(key);
+                    route_at.push(r);
                 }
                 Err(c) => {
-                    let first = routes
-                        .get(c.0)
-                        .map_or("$default".to_owned(), |r: &Route| r.key.clone());
+                    let first = match (routes.get(c.0), route_at.get(c.0)) {
+                        (Some(first), Some(i)) => {
+                            format!("routes[{i}] ({:?})", first.key)
+                        }
+                        _ => "another route".to_owned(),
+                    };
                     self.err(
                         format!("{rat}.key"),
-                        format!("{:?} duplicates route {first:?}", route.key),
+                        format!(
+                            "{:?} duplicates {first}: one route per method and path",
+                            route.key
+                        ),
                     );
                 }
             }
@@ -764,7 +784,15 @@ impl Checker {
                     );
                 }
                 let Some(api) = file.apis.iter().position(|a| a.name == map.api) else {
-                    self.err(format!("{mat}.api"), format!("no API named {:?}", map.api));
+                    self.err(
+                        format!("{mat}.api"),
+                        super::terms::unknown_name(
+                            "API",
+                            &map.api,
+                            "in apis",
+                            file.apis.iter().map(|a| a.name.as_str()),
+                        ),
+                    );
                     continue;
                 };
                 let Some(stage) = file.apis[api]

@@ -320,10 +320,7 @@ impl Checker {
         }
         let mut ttl = f.result_ttl.unwrap_or(DEFAULT_RESULT_TTL_S);
         if ttl > MAX_RESULT_TTL_S {
-            self.err(
-                format!("{at}.result_ttl"),
-                format!("{ttl}: expected 0 to {MAX_RESULT_TTL_S} seconds"),
-            );
+            self.range(&format!("{at}.result_ttl"), ttl, 0, MAX_RESULT_TTL_S);
         }
         if ttl > 0 && exprs.is_empty() {
             if f.result_ttl.is_some() {
@@ -335,12 +332,12 @@ impl Checker {
             ttl = 0;
         }
         let timeout_ms = f.timeout_ms.unwrap_or(DEFAULT_AUTHORIZER_TIMEOUT_MS);
-        if !(1..=MAX_AUTHORIZER_TIMEOUT_MS).contains(&timeout_ms) {
-            self.err(
-                format!("{at}.timeout_ms"),
-                format!("{timeout_ms}: expected 1 to {MAX_AUTHORIZER_TIMEOUT_MS}"),
-            );
-        }
+        self.range(
+            &format!("{at}.timeout_ms"),
+            timeout_ms,
+            1,
+            MAX_AUTHORIZER_TIMEOUT_MS,
+        );
         RequestAuthorizer {
             uri,
             targets,
@@ -370,7 +367,12 @@ impl Checker {
             (_, Some((name, None))) => {
                 self.err(
                     format!("{rat}.authorizer"),
-                    format!("no authorizer named {name:?} in this API"),
+                    super::terms::unknown_name(
+                        "authorizer",
+                        name,
+                        "in this API",
+                        authorizers.iter().map(|z| z.name.as_str()),
+                    ),
                 );
                 RouteAuth::None
             }

@@ -116,33 +116,14 @@ impl Checker {
                 );
             }
             let timeout = f.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-            if !(1..=MAX_TIMEOUT_MS).contains(&timeout) {
-                self.err(
-                    format!("{at}.timeout_ms"),
-                    format!("{timeout}: expected 1 to {MAX_TIMEOUT_MS}"),
-                );
-            }
+            self.range(&format!("{at}.timeout_ms"), timeout, 1, MAX_TIMEOUT_MS);
+            // AWS allows 128 to 10240 MiB; smaller runtimes are fine here.
             let memory = f.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
-            if !(64..=10_240).contains(&memory) {
-                self.err(
-                    format!("{at}.memory_mb"),
-                    format!("{memory}: expected 64 to 10240 (AWS allows 128 to 10240)"),
-                );
-            }
+            self.range(&format!("{at}.memory_mb"), memory, 64, 10_240);
             let concurrency = f.concurrency.unwrap_or(1);
-            if !(1..=256).contains(&concurrency) {
-                self.err(
-                    format!("{at}.concurrency"),
-                    format!("{concurrency}: expected 1 to 256 processes"),
-                );
-            }
+            self.range(&format!("{at}.concurrency"), u64::from(concurrency), 1, 256);
             let queue = f.queue.unwrap_or(DEFAULT_QUEUE);
-            if !(1..=100_000).contains(&queue) {
-                self.err(
-                    format!("{at}.queue"),
-                    format!("{queue}: expected 1 to 100000"),
-                );
-            }
+            self.range(&format!("{at}.queue"), u64::from(queue), 1, 100_000);
             for k in f.environment.keys() {
                 if k.is_empty() || k.contains('=') || k.contains('\0') {
                     self.err(
@@ -181,7 +162,12 @@ impl Checker {
                         Some(i) => *index = i as u32,
                         None => self.err(
                             format!("apis[{a}].authorizers.{}.function", z.name),
-                            format!("no function named {name:?} in functions"),
+                            super::terms::unknown_name(
+                                "function",
+                                name,
+                                "in functions",
+                                out.iter().map(|s| s.name.as_str()),
+                            ),
                         ),
                     }
                 }
@@ -192,7 +178,12 @@ impl Checker {
                         Some(i) => f.index = i as u32,
                         None => self.err(
                             format!("apis[{a}].integrations.{}.function", integ.name),
-                            format!("no function named {:?} in functions", f.function),
+                            super::terms::unknown_name(
+                                "function",
+                                &f.function,
+                                "in functions",
+                                out.iter().map(|s| s.name.as_str()),
+                            ),
                         ),
                     }
                 }

@@ -42,7 +42,8 @@ fn path_error(path: String, reason: String) -> ConfigError {
     } else {
         path
     };
-    ConfigError::new(path, first_line(&reason))
+    let reason = super::terms::parse_reason(&path, first_line(&reason).as_str());
+    ConfigError::new(path, reason)
 }
 
 fn first_line(s: &str) -> String {

@@ -13,6 +13,7 @@ mod error;
 mod file;
 mod load;
 mod model;
+mod terms;
 #[cfg(test)]
 mod tests;
 
