@@ -227,7 +227,7 @@ def test_the_tutorials_commands(gateway):
     env = {**os.environ, "TURNPIKE_ADMIN_URL": g.admin_url("").rstrip("/"), "TURNPIKE_ADMIN_TOKEN_FILE": g.config["admin"]["token_file"]}
 
     def cli(*args):
-        p = subprocess.run([BIN, "admin", *args], capture_output=True, text=True, env=env, timeout=20)
+        p = subprocess.run([BIN, "admin", "--json", *args], capture_output=True, text=True, env=env, timeout=20)
         assert p.returncode == 0, p.stderr
         return p.stdout
 

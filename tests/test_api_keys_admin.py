@@ -45,7 +45,7 @@ def cli(g, *args, **kw):
         TURNPIKE_ADMIN_URL=g.admin_url(""),
         TURNPIKE_ADMIN_TOKEN_FILE=g.config["admin"]["token_file"],
     )
-    return subprocess.run([BIN, "admin", *args], capture_output=True, text=True, env=env, timeout=60, **kw)
+    return subprocess.run([BIN, "admin", "--json", *args], capture_output=True, text=True, env=env, timeout=60, **kw)
 
 
 def create_key(g, **body):

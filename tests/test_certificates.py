@@ -88,6 +88,9 @@ def cli(g, *args, **kw):
         TURNPIKE_ADMIN_URL=g.admin_url(""),
         TURNPIKE_ADMIN_TOKEN_FILE=g.config["admin"]["token_file"],
     )
+    # JSON for the checks below, except `clientcerts show` without --json (its PEM alone).
+    if args[:2] != ("clientcerts", "show") and "--json" not in args:
+        args = ("--json", *args)
     return subprocess.run([BIN, "admin", *args], capture_output=True, text=True, env=env, timeout=20, **kw)
 
 

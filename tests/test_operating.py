@@ -195,3 +195,32 @@ def test_warnings_are_answered_and_check_strict_fails_on_them(gateway, tmp_path)
     warnings = r.json()["warnings"]
     assert [w["path"] for w in warnings] == ["apis[0].integrations.p.uri"], warnings
     assert "backend" in warnings[0]["reason"]
+
+
+def test_admin_cli_finds_the_gateway_through_its_config(gateway, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    g = gateway(mock_config("one"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TURNPIKE_ADMIN")}
+    run = lambda *a: subprocess.run([BIN, "admin", *a], capture_output=True, text=True, env=env, timeout=20)
+    # --config: the admin section says where the API listens and where the token is.
+    p = run("--config", str(g.config_path), "--json", "status")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["config_version"] >= 1
+    # A token the gateway refuses: the message names the file and where that path came from.
+    other = json.loads(g.config_path.read_text())
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("nope\n")
+    other["admin"]["token_file"] = str(wrong)
+    cfg = tmp_path / "other.json"
+    cfg.write_text(json.dumps(other))
+    p = run("--config", str(cfg), "status")
+    assert p.returncode == 1 and str(wrong) in p.stderr and f"admin.token_file of {cfg}" in p.stderr, p.stderr
+    # A config that does not parse is said so, with the field.
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"admin": {"listn": 1}}')
+    p = run("--config", str(bad), "status")
+    assert p.returncode == 1 and "admin.listn" in p.stderr, p.stderr

@@ -587,12 +587,29 @@ impl<P: DataPlane> Admin<P> {
     }
 
     /// Validates, stores, publishes. The document only becomes current once all three worked.
+    /// A write that changes nothing (`api`, `tuning`, `file`) stores no version: the history
+    /// keeps the configs that differ.
     fn apply(
         &self,
         st: &mut State<P>,
         doc: ConfigFile,
         source: &str,
     ) -> Result<Applied, EditError> {
+        if doc == st.current
+            && matches!(source, "api" | "tuning" | "file")
+            && let Some(meta) = st
+                .store
+                .list()
+                .into_iter()
+                .find(|m| m.version == st.version)
+        {
+            return Ok(Applied {
+                meta,
+                restart: st.pending_restart.clone(),
+                warnings: Vec::new(),
+                unchanged: true,
+            });
+        }
         let prepared = self.prepare(st, &doc, None)?;
         self.commit(st, doc, source, prepared)
     }
@@ -668,6 +685,7 @@ impl<P: DataPlane> Admin<P> {
             meta,
             restart,
             warnings,
+            unchanged: false,
         })
     }
 }
@@ -677,6 +695,8 @@ struct Applied {
     restart: Vec<String>,
     /// What the check warned about (the config was applied all the same).
     warnings: Vec<ConfigError>,
+    /// The document was the running one: nothing was stored or published.
+    unchanged: bool,
 }
 
 /// A compiled config waiting to be stored and published, with the TLS files it was built from.
@@ -697,6 +717,7 @@ fn written(result: Result<Applied, EditError>, status: u16) -> Response {
             status,
             &json!({
                 "config_version": a.meta.version,
+                "unchanged": a.unchanged,
                 "restart_required": a.restart,
                 "warnings": a.warnings.iter().map(|w| json!({ "path": w.path, "reason": w.reason })).collect::<Vec<_>>(),
             }),
@@ -779,6 +800,7 @@ fn deployments<P: DataPlane>(st: &State<P>) -> Response {
 fn meta_json(m: &VersionMeta, current: u64) -> Value {
     json!({
         "version": m.version,
+        "applied_at": turnpike_core::tls::iso_time((m.applied_at_unix_ms / 1000) as i64),
         "applied_at_unix_ms": m.applied_at_unix_ms,
         "source": m.source,
         "bytes": m.bytes,

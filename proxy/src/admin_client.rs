@@ -17,19 +17,83 @@ use clap::{Args, Subcommand};
 
 #[derive(Args)]
 pub struct AdminArgs {
-    /// The admin API's address.
-    #[arg(
-        long,
-        env = "TURNPIKE_ADMIN_URL",
-        default_value = "http://127.0.0.1:9901"
-    )]
-    url: String,
-    /// The admin token file (default: /etc/turnpike/admin.token as root, else
-    /// ~/.local/state/turnpike/admin.token).
+    /// The admin API's address (default: from the config's admin.listen, else
+    /// http://127.0.0.1:9901).
+    #[arg(long, env = "TURNPIKE_ADMIN_URL")]
+    url: Option<String>,
+    /// The admin token file (default: the config's admin.token_file, else
+    /// /etc/turnpike/admin.token as root, ~/.local/state/turnpike/admin.token otherwise).
     #[arg(long, env = "TURNPIKE_ADMIN_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// The gateway's config file, whose admin section says where the admin API listens and
+    /// where its token is (default: /etc/turnpike/turnpike.yaml when it exists).
+    #[arg(long, short, env = "TURNPIKE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the API's JSON as it came instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: AdminCommand,
+}
+
+/// Where the admin API is and which token to send, and where each came from (for messages).
+struct Target {
+    url: String,
+    token_file: PathBuf,
+    /// How the token file was chosen: `--token-file`, `admin.token_file in FILE`, ...
+    token_from: String,
+}
+
+/// The package's config file, read when no --config is given.
+const DEFAULT_CONFIG: &str = "/etc/turnpike/turnpike.yaml";
+
+fn target(args: &AdminArgs) -> Result<Target, String> {
+    let config = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+    };
+    let admin = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path);
+            match (text, args.config.is_some()) {
+                (Ok(text), _) => match turnpike_core::config::parse(&text) {
+                    Ok(doc) => Some((path.clone(), doc.admin)),
+                    Err(e) if args.config.is_some() => {
+                        return Err(format!("{}: {}: {}", path.display(), e.path, e.reason));
+                    }
+                    Err(_) => None,
+                },
+                (Err(e), true) => return Err(format!("reading {}: {e}", path.display())),
+                // The default file exists but cannot be read (not root): the defaults apply.
+                (Err(_), false) => None,
+            }
+        }
+        None => None,
+    };
+    let url = match (&args.url, &admin) {
+        (Some(u), _) => u.clone(),
+        (None, Some((_, a))) => format!("http://{}", a.listen),
+        (None, None) => "http://127.0.0.1:9901".to_owned(),
+    };
+    let (token_file, token_from) = match (&args.token_file, &admin) {
+        (Some(p), _) => (
+            p.clone(),
+            "--token-file (or TURNPIKE_ADMIN_TOKEN_FILE)".to_owned(),
+        ),
+        (None, Some((path, a))) => (
+            crate::admin_paths(a).1,
+            format!("admin.token_file of {}", path.display()),
+        ),
+        (None, None) => (
+            crate::admin_paths(&turnpike_core::config::AdminFile::default()).1,
+            "the default for this user".to_owned(),
+        ),
+    };
+    Ok(Target {
+        url,
+        token_file,
+        token_from,
+    })
 }
 
 #[derive(Subcommand)]
@@ -37,10 +101,7 @@ enum AdminCommand {
     /// Config version, workers and the version each runs, driver, uptime.
     Status,
     /// Print the running config (YAML unless --json).
-    Get {
-        #[arg(long)]
-        json: bool,
-    },
+    Get,
     /// Validate and apply a config file (YAML or JSON) as the new version.
     Put {
         file: PathBuf,
@@ -108,11 +169,7 @@ enum ClientCertsCommand {
     /// Every client certificate (with its PEM).
     List,
     /// One client certificate's PEM (what a backend trusts); --json for its details.
-    Show {
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { id: String },
     /// Generate a key pair and a self-signed certificate valid for 365 days.
     Generate {
         #[arg(long)]
@@ -125,7 +182,7 @@ enum ClientCertsCommand {
 pub fn run(args: AdminArgs) -> ExitCode {
     match call(&args) {
         Ok((status, body)) => {
-            let body = render(&args.command, status, body);
+            let body = render(&args.command, args.json, status, body);
             let newline = if body.ends_with('\n') { "" } else { "\n" };
             // An answer on stdout, a refusal (the admin's JSON saying why) on stderr, so a
             // script that pipes the output never takes an error for a result.
@@ -144,36 +201,30 @@ pub fn run(args: AdminArgs) -> ExitCode {
     }
 }
 
-fn token_path(args: &AdminArgs) -> PathBuf {
-    if let Some(p) = &args.token_file {
-        return p.clone();
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from(turnpike_core::config::DEFAULT_TOKEN_FILE);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/state/turnpike/admin.token")
-}
-
 fn call(args: &AdminArgs) -> Result<(u16, String), String> {
-    let path = token_path(args);
-    let token = std::fs::read_to_string(&path)
-        .map_err(|e| format!("reading the admin token {}: {e}", path.display()))?;
+    let target = target(args)?;
+    let path = &target.token_file;
+    let token = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "reading the admin token {} ({}): {e}",
+            path.display(),
+            target.token_from
+        )
+    })?;
     let auth = format!("Bearer {}", token.trim());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let url = |p: &str| format!("{}{p}", args.url.trim_end_matches('/'));
+    let url = |p: &str| format!("{}{p}", target.url.trim_end_matches('/'));
     let response = match &args.command {
         AdminCommand::Status => agent
             .get(url("/v1/status"))
             .header("Authorization", &auth)
             .call(),
-        AdminCommand::Get { json } => {
-            let format = if *json { "" } else { "?format=yaml" };
+        AdminCommand::Get => {
+            let format = if args.json { "" } else { "?format=yaml" };
             agent
                 .get(url(&format!("/v1/config{format}")))
                 .header("Authorization", &auth)
@@ -216,15 +267,17 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
         AdminCommand::Keys(c) => usage::keys(&agent, &url, &auth, c)?,
         AdminCommand::Plans(c) => usage::plans(&agent, &url, &auth, c)?,
     };
-    let mut response = response.map_err(|e| format!("{}: {e}", args.url))?;
+    let mut response = response.map_err(|e| format!("{}: {e}", target.url))?;
     let status = response.status().as_u16();
     if status == 401 {
         // Which token was sent is the first thing to know (root reads /etc/turnpike's, a user
         // ~/.local/state's; a gateway run by someone else wrote its own).
         return Err(format!(
-            "{}: the token in {} was refused; give the gateway's own with --token-file (or              TURNPIKE_ADMIN_TOKEN_FILE): its admin.token_file",
-            args.url,
-            path.display()
+            "{}: the token in {} ({}) was refused; give the gateway's own: --config with its \
+             config file, or --token-file (TURNPIKE_ADMIN_TOKEN_FILE) with its admin.token_file",
+            target.url,
+            path.display(),
+            target.token_from
         ));
     }
     // An export of a million keys is a few hundred MB: no 10 MB cap here.
@@ -333,11 +386,12 @@ fn import_body(chain: &Path, key: &Path, name: Option<&str>) -> Result<String, S
     Ok(body.to_string())
 }
 
-/// What to print for a response: the body, except where a command asks for less.
-fn render(command: &AdminCommand, status: u16, body: String) -> String {
+/// What to print for a response: tables and `key: value` lines for people, the API's JSON
+/// with `--json`, and less where a command asks for less.
+fn render(command: &AdminCommand, json: bool, status: u16, body: String) -> String {
     let ok = (200..300).contains(&status);
     match command {
-        AdminCommand::ClientCerts(ClientCertsCommand::Show { json: false, .. }) if ok => {
+        AdminCommand::ClientCerts(ClientCertsCommand::Show { .. }) if ok && !json => {
             serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v["pemEncodedCertificate"].as_str().map(str::to_owned))
@@ -354,21 +408,197 @@ fn render(command: &AdminCommand, status: u16, body: String) -> String {
         AdminCommand::Plans(usage::PlansCommand::RemoveKey { plan, key }) if ok => {
             format!("removed {key} from {plan}\n")
         }
-        _ => body,
+        // YAML, NDJSON: as they came.
+        AdminCommand::Get | AdminCommand::Keys(usage::KeysCommand::Export) => body,
+        _ if json => body,
+        _ => match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(v) => human(&v),
+            Err(_) => body,
+        },
     }
 }
 
-/// `key=value` pairs as a JSON object; values that parse as JSON (numbers, true, lists) stay
-/// typed, the rest are strings.
+/// A JSON answer for people: scalars as `key: value` lines, lists of objects as tables.
+fn human(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let mut out = String::new();
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter().filter(|(_, x)| !x.is_array() && !x.is_object()) {
+                out.push_str(&format!("{k}: {}\n", cell(x)));
+            }
+            for (k, x) in o.iter().filter(|(_, x)| x.is_array() || x.is_object()) {
+                match x {
+                    Value::Array(items) if items.iter().all(Value::is_object) => {
+                        out.push_str(&format!("{k}:\n"));
+                        if items.is_empty() {
+                            out.push_str("  (none)\n");
+                        } else {
+                            out.push_str(&table(items));
+                        }
+                    }
+                    _ => out.push_str(&format!("{k}: {}\n", cell(x))),
+                }
+            }
+        }
+        Value::Array(items) if items.iter().all(Value::is_object) => out.push_str(&table(items)),
+        other => out.push_str(&cell(other)),
+    }
+    out
+}
+
+/// One value in a cell: strings bare, epoch-millisecond fields never reach here (the API
+/// gives RFC 3339 beside them), nested values as compact JSON.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Objects as an aligned table: a column per key (`id`, `version`, `name` first), `*_unix_ms` left out
+/// where the API gives the same time in RFC 3339.
+fn table(items: &[serde_json::Value]) -> String {
+    let mut columns: Vec<&str> = Vec::new();
+    for item in items {
+        if let Some(o) = item.as_object() {
+            for k in o.keys() {
+                let shadowed = k
+                    .strip_suffix("_unix_ms")
+                    .is_some_and(|base| o.contains_key(base));
+                if !shadowed && !columns.contains(&k.as_str()) {
+                    columns.push(k);
+                }
+            }
+        }
+    }
+    // Keys come sorted; what names a row goes first.
+    for lead in ["name", "version", "id"] {
+        if let Some(i) = columns.iter().position(|c| *c == lead) {
+            let c = columns.remove(i);
+            columns.insert(0, c);
+        }
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|item| {
+            columns
+                .iter()
+                .map(|c| {
+                    let mut text = item.get(*c).map_or_else(|| "-".to_owned(), cell);
+                    if text.chars().count() > 64 {
+                        text = text.chars().take(61).collect::<String>() + "...";
+                    }
+                    text
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let mut l = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            l.push_str(c);
+            if i + 1 < cells.len() {
+                l.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            }
+        }
+        l.push('\n');
+        l
+    };
+    let mut out = line(columns.iter().map(|c| c.to_uppercase()).collect());
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// `key=value` pairs as a JSON object; a dotted key (`upstream.connect_timeout_ms=1000`)
+/// names a nested knob; values that parse as JSON (numbers, true, lists) stay typed, the rest
+/// are strings.
 fn tuning_patch(settings: &[String]) -> Result<String, String> {
-    let mut obj = serde_json::Map::new();
+    let mut root = serde_json::Map::new();
     for s in settings {
         let (k, v) = s
             .split_once('=')
             .ok_or_else(|| format!("{s:?}: expected key=value"))?;
         let value =
             serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
-        obj.insert(k.to_owned(), value);
+        let parts: Vec<&str> = k.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(format!("{s:?}: an empty part in the key"));
+        }
+        let mut obj = &mut root;
+        for part in &parts[..parts.len() - 1] {
+            let next = obj
+                .entry(part.to_string())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            obj = next
+                .as_object_mut()
+                .ok_or_else(|| format!("{s:?}: {part} is set to a value above"))?;
+        }
+        obj.insert(parts[parts.len() - 1].to_owned(), value);
     }
-    Ok(serde_json::Value::Object(obj).to_string())
+    Ok(serde_json::Value::Object(root).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_tuning_keys_nest() {
+        let p = tuning_patch(&[
+            "upstream.connect_timeout_ms=1000".into(),
+            "upstream.idle_timeout_ms=5000".into(),
+            "log_level=debug".into(),
+        ])
+        .expect("patch");
+        let v: serde_json::Value = serde_json::from_str(&p).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "upstream": {"connect_timeout_ms": 1000, "idle_timeout_ms": 5000},
+                "log_level": "debug"
+            })
+        );
+        assert!(tuning_patch(&["a..b=1".into()]).is_err());
+        assert!(tuning_patch(&["a=1".into(), "a.b=2".into()]).is_err());
+    }
+
+    #[test]
+    fn answers_become_tables() {
+        let v = serde_json::json!({
+            "config_version": 3,
+            "deployments": [
+                {"version": 3, "applied_at": "2026-11-30T06:00:00Z", "applied_at_unix_ms": 1, "source": "api", "current": true},
+                {"version": 2, "applied_at": "2026-11-30T05:00:00Z", "applied_at_unix_ms": 1, "source": "seed", "current": false},
+            ]
+        });
+        let text = human(&v);
+        assert!(
+            text.starts_with("config_version: 3\ndeployments:\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("VERSION  APPLIED_AT            CURRENT  SOURCE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3        2026-11-30T06:00:00Z  true     api"),
+            "{text}"
+        );
+        assert!(!text.contains("UNIX_MS"), "{text}");
+    }
 }

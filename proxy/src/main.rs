@@ -79,7 +79,7 @@ enum Command {
         strict: bool,
     },
     /// Talk to a running gateway's admin API.
-    Admin(admin_client::AdminArgs),
+    Admin(Box<admin_client::AdminArgs>),
 }
 
 fn main() -> ExitCode {
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
             state_dir,
             strict,
         } => check(&config, state_dir, strict),
-        Command::Admin(args) => admin_client::run(args),
+        Command::Admin(args) => admin_client::run(*args),
         Command::Serve {
             config,
             replace_state,
@@ -489,7 +489,7 @@ fn spawn_reload_refusal() -> std::io::Result<()> {
 /// The admin's state directory and token file. The built-in defaults (/var/lib/turnpike,
 /// /etc/turnpike/admin.token) need root; run as anyone else, they move to
 /// ~/.local/state/turnpike so `turnpike serve` works out of the box.
-fn admin_paths(admin: &config::AdminFile) -> (PathBuf, PathBuf) {
+pub(crate) fn admin_paths(admin: &config::AdminFile) -> (PathBuf, PathBuf) {
     let default_paths = admin.token_file.is_none() && admin.state_dir.is_none();
     if default_paths && !is_root() {
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);

@@ -294,15 +294,30 @@ impl ConfigStore {
         Ok(stored)
     }
 
-    /// Deletes the oldest versions beyond `keep`. Never fails: a file that cannot be removed
-    /// stays listed and is retried by the next prune.
+    /// Deletes the oldest versions beyond `keep`, counting tuning changes (source `tuning`)
+    /// apart from the rest: a burst of `turnpike admin tuning` never pushes the configs that
+    /// were applied on purpose out of the history (and the reverse). Never fails: a file that
+    /// cannot be removed stays listed and is retried by the next prune.
     ///
     /// No directory fsync: a removal a crash takes back only brings back an old version, which
     /// the next open prunes again. The newest version is never pruned, so the highest number
     /// ever used stays in a file name.
     fn prune(&mut self) {
-        while self.index.len() > self.keep {
-            let version = self.index[0].version;
+        loop {
+            let is_tuning = |m: &VersionMeta| m.source == "tuning";
+            let tuning = self.index.iter().filter(|m| is_tuning(m)).count();
+            let other = self.index.len() - tuning;
+            let victim = if other > self.keep {
+                self.index.iter().position(|m| !is_tuning(m))
+            } else if tuning > self.keep {
+                self.index.iter().position(is_tuning)
+            } else {
+                None
+            };
+            let Some(at) = victim.filter(|&at| at + 1 < self.index.len()) else {
+                return;
+            };
+            let version = self.index[at].version;
             let path = self.dir.join(version_file_name(version));
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -316,7 +331,7 @@ impl ConfigStore {
                     return;
                 }
             }
-            self.index.remove(0);
+            self.index.remove(at);
         }
     }
 }

@@ -152,6 +152,21 @@ fn pruning_keeps_exactly_the_newest_keep_versions() {
 }
 
 #[test]
+fn tuning_changes_are_counted_apart_from_applied_configs() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut store = ConfigStore::open(state.path(), 2).expect("open");
+    store.append(&shop(1), "seed").expect("append");
+    store.append(&shop(2), "api").expect("append");
+    for n in 3..=8 {
+        store.append(&shop(n), "tuning").expect("append");
+    }
+    // The two configs applied on purpose survive six tuning changes; tuning keeps its own 2.
+    assert_eq!(versions(&store), [8, 7, 2, 1]);
+    store.append(&shop(9), "api").expect("append");
+    assert_eq!(versions(&store), [9, 8, 7, 2]);
+}
+
+#[test]
 fn version_numbers_are_never_reused_after_pruning() {
     let state = tempfile::tempdir().expect("tempdir");
     let mut store = ConfigStore::open(state.path(), 1).expect("open");
