@@ -224,3 +224,36 @@ def test_admin_cli_finds_the_gateway_through_its_config(gateway, tmp_path):
     bad.write_text('{"admin": {"listn": 1}}')
     p = run("--config", str(bad), "status")
     assert p.returncode == 1 and "admin.listn" in p.stderr, p.stderr
+
+
+def test_host_tuning_report_and_drop_in(gateway, tmp_path):
+    import subprocess
+
+    from conftest import BIN
+
+    p = subprocess.run([BIN, "tune", "check", "--json"], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    findings = {f["name"]: f for f in json.loads(p.stdout)["findings"]}
+    for name in ("io_uring", "nofile", "memlock", "net.core.somaxconn", "net.ipv4.ip_local_port_range",
+                 "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_migrate_req", "cpu_governor", "nic_irqs"):
+        f = findings[name]
+        assert f["status"] in ("ok", "warn", "fail", "unknown"), f
+        assert f["found"], f
+        if f["status"] in ("warn", "fail"):
+            assert f["fix"], f
+    # The sysctls agree with /proc/sys.
+    with open("/proc/sys/net/core/somaxconn") as fh:
+        assert findings["net.core.somaxconn"]["found"] == fh.read().strip()
+
+    # The admin API serves the same report.
+    g = gateway(mock_config("one"))
+    served = {f["name"] for f in g.admin("GET", "/v1/tuning/host").json()["findings"]}
+    assert served == set(findings)
+
+    # apply writes the drop-in (here to a file of the test's, without touching the kernel).
+    drop_in = tmp_path / "60-turnpike.conf"
+    p = subprocess.run([BIN, "tune", "apply", "--file", str(drop_in), "--no-sysctl"], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    text = drop_in.read_text()
+    assert "net.core.somaxconn = 8192" in text and "net.ipv4.tcp_migrate_req = 1" in text
+    assert "restarts" in p.stdout

@@ -242,6 +242,7 @@ impl<P: DataPlane> Admin<P> {
             ("GET", "/metrics") => self.metrics(&st, req),
             ("GET", "/v1/status") => self.status(&st),
             ("GET", "/v1/functions") => functions(&st),
+            ("GET", "/v1/tuning/host") => tuning_host(&st),
             (_, "/v1/deployments") if req.method == "GET" => deployments(&st),
             (_, "/v1/tuning") => match req.method {
                 "GET" => tuning(&st),
@@ -755,6 +756,28 @@ fn precondition<P: DataPlane>(st: &State<P>, req: &Request) -> Option<Response> 
         )
         .with_etag(st.version)
     })
+}
+
+/// Host findings as JSON: `[{name, status, found, want, fix}]`.
+pub fn findings_json(findings: &[turnpike_tuning::host::Finding]) -> Value {
+    findings
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "status": f.status.name(),
+                "found": f.found,
+                "want": f.want,
+                "fix": f.fix,
+            })
+        })
+        .collect()
+}
+
+/// `GET /v1/tuning/host`: what on this host holds the gateway back (`turnpike tune check`).
+fn tuning_host<P: DataPlane>(st: &State<P>) -> Response {
+    let findings = turnpike_tuning::host::check(st.metrics.workers());
+    Response::json(200, &json!({ "findings": findings_json(&findings) }))
 }
 
 /// `GET /v1/functions`: each function, its processes (or, for a remote one, its Invoke URL)

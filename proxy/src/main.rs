@@ -46,6 +46,30 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum TuneCommand {
+    /// Report io_uring, limits, sysctls, the CPU governor and NIC interrupts, each with its
+    /// fix. Exit 0 whatever is found.
+    Check {
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Worker cores to judge interrupt placement against (default: this host's CPUs).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Write the sysctl drop-in (/etc/sysctl.d/60-turnpike.conf) and apply it now; say what
+    /// needs a restart or a reboot.
+    Apply {
+        /// Where to write the drop-in.
+        #[arg(long, default_value = turnpike_tuning::host::DROP_IN)]
+        file: PathBuf,
+        /// Write the drop-in only; the kernel reads it at the next boot (or `sysctl --system`).
+        #[arg(long)]
+        no_sysctl: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the gateway (on the embedded demo config when no --config is given).
     Serve {
@@ -78,6 +102,9 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// What on this host holds the gateway back, and the fixes.
+    #[command(subcommand)]
+    Tune(TuneCommand),
     /// Talk to a running gateway's admin API.
     Admin(Box<admin_client::AdminArgs>),
 }
@@ -98,6 +125,7 @@ fn main() -> ExitCode {
             strict,
         } => check(&config, state_dir, strict),
         Command::Admin(args) => admin_client::run(*args),
+        Command::Tune(t) => tune(t),
         Command::Serve {
             config,
             replace_state,
@@ -138,6 +166,61 @@ fn print_errors(source: &str, e: &ConfigErrors) {
     for err in &e.0 {
         eprintln!("{source}: {err}");
     }
+}
+
+fn tune(command: TuneCommand) -> ExitCode {
+    use turnpike_tuning::host;
+    match command {
+        TuneCommand::Check { json, workers } => {
+            let workers = workers.unwrap_or_else(|| turnpike_tuning::cpu::available_cpus().len());
+            let findings = host::check(workers);
+            if json {
+                println!("{}", host_json(&findings));
+            } else {
+                for f in &findings {
+                    println!("{:<8} {:<30} {}", f.status, f.name, f.found);
+                    if !f.fix.is_empty() {
+                        println!("{:<8} {:<30} want: {}", "", "", f.want);
+                        println!("{:<8} {:<30} fix:  {}", "", "", f.fix);
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        TuneCommand::Apply { file, no_sysctl } => match host::apply(&file, !no_sysctl) {
+            Ok(failed) => {
+                println!("wrote {}", file.display());
+                for (key, e) in &failed {
+                    eprintln!("{key}: not applied now ({e}); the drop-in applies it at boot");
+                }
+                println!(
+                    "sysctls {}{}; LimitNOFILE/LimitMEMLOCK take effect when the service \
+                     restarts; the CPU governor and NIC interrupts are not changed (see `turnpike \
+                     tune check`)",
+                    if no_sysctl {
+                        "apply at the next boot (or `sysctl --system`)"
+                    } else {
+                        "apply now"
+                    },
+                    if failed.is_empty() || no_sysctl {
+                        ""
+                    } else {
+                        " where the kernel allowed it (the rest at the next boot)"
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("writing {}: {e}", file.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// The findings as `GET /v1/tuning/host` gives them.
+fn host_json(findings: &[turnpike_tuning::host::Finding]) -> String {
+    serde_json::json!({ "findings": turnpike_admin::api::findings_json(findings) }).to_string()
 }
 
 fn check(path: &Path, state_dir: Option<PathBuf>, strict: bool) -> ExitCode {
