@@ -131,6 +131,20 @@ def test_gateway_made_errors_are_logged_with_the_request_and_the_cause(gateway, 
         assert "route=GET" in line, line
         time.sleep(1.1)  # past the per-worker rate limit of these lines
 
+    # The same failures in /metrics, by cause; bytes and accepted connections counted.
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    families = {f.name: f for f in parse_text(g.admin("GET", "/metrics").text)}
+    causes = {
+        (s.labels["route"], s.labels["cause"]): s.value
+        for s in families["turnpike_upstream_errors"].samples
+        if s.labels["api"] == "shop"
+    }
+    assert causes[("GET /dead", "connect")] == 1 and causes[("GET /slow/{ms}", "timeout")] == 1, causes
+    assert sum(s.value for s in families["turnpike_connections_accepted"].samples) >= 3
+    out = {s.labels["route"]: s.value for s in families["turnpike_response_body_bytes"].samples if s.labels["api"] == "shop"}
+    assert out["GET /dead"] > 0, out
+
 
 def test_metrics_honour_accept_and_parse_with_real_parsers(gateway, origin):
     from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics

@@ -14,7 +14,10 @@
 //! | `turnpike_responses_total` | counter | `api`, `stage`, `route`, `class` (`1xx`..`5xx`), `code` (`200`, ..., `other`) |
 //! | `turnpike_request_duration_seconds` | histogram | `api`, `stage`, `route` |
 //! | `turnpike_integration_duration_seconds` | histogram | `api`, `stage`, `route` |
+//! | `turnpike_request_body_bytes_total`, `turnpike_response_body_bytes_total` | counter | `api`, `stage`, `route` |
+//! | `turnpike_upstream_errors_total` | counter | `api`, `stage`, `route`, `cause` (`connect`, `timeout`, `reset`, `bad_response`) |
 //! | `turnpike_worker_connections` | gauge | `worker` |
+//! | `turnpike_connections_accepted_total` | counter | `worker` |
 //! | `turnpike_worker_config_generation` | gauge | `worker` |
 //! | `turnpike_tls_handshakes_total` | counter | `result` (`full`, `resumed`, or why it failed: `closed`, `plain_http`, `not_tls`, `unknown_name`, `client_certificate`, `refused`) |
 //! | `turnpike_config_version` | gauge | |
@@ -48,7 +51,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use turnpike_core::metrics::{
     BUCKETS, CODE_SLOTS, HistogramReading, LATENCY_BOUNDS_SECONDS, MetricsReading, RouteReading,
-    slot_class, slot_code,
+    UPSTREAM_CAUSES, slot_class, slot_code,
 };
 
 /// The `Content-Type` of an OpenMetrics `/metrics` response, as prometheus-client's examples
@@ -303,6 +306,32 @@ impl Scrape {
             |r| r.quota_exceeded,
         )?;
 
+        self.route_counter(
+            encoder,
+            "turnpike_request_body_bytes",
+            "Request body bytes read from clients, by API, stage and route.",
+            |r| r.bytes_in,
+        )?;
+        self.route_counter(
+            encoder,
+            "turnpike_response_body_bytes",
+            "Response body bytes written to clients, by API, stage and route.",
+            |r| r.bytes_out,
+        )?;
+        let mut upstream = encoder.encode_descriptor(
+            "turnpike_upstream_errors",
+            "http_proxy integration failures by cause (connect: refused, unreachable or TLS handshake; timeout; reset: closed mid-exchange; bad_response), by API, stage and route.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ([api, stage, route], reading) in self.routes() {
+            for (i, cause) in UPSTREAM_CAUSES.iter().enumerate() {
+                let labels = [api, stage, route, ("cause", *cause)];
+                ConstCounter::new(reading.upstream_errors[i])
+                    .encode(upstream.encode_family(&labels)?)?;
+            }
+        }
+
         let seconds = Unit::Seconds;
         let mut latency = encoder.encode_descriptor(
             "turnpike_request_duration",
@@ -363,6 +392,17 @@ impl Scrape {
         for (worker, reading) in self.reading.workers.iter().enumerate() {
             let labels = [("worker", worker)];
             ConstGauge::new(reading.connections).encode(connections.encode_family(&labels)?)?;
+        }
+
+        let mut accepted = encoder.encode_descriptor(
+            "turnpike_connections_accepted",
+            "Client connections accepted, by worker.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (worker, reading) in self.reading.workers.iter().enumerate() {
+            let labels = [("worker", worker)];
+            ConstCounter::new(reading.accepted).encode(accepted.encode_family(&labels)?)?;
         }
 
         let mut generation = encoder.encode_descriptor(
@@ -667,6 +707,7 @@ mod tests {
                 connections: 5,
                 config_generation: 3,
                 tls_handshakes: [2, 1, 0, 0, 0, 0, 0, 0],
+                accepted: 9,
             },
             WorkerReading {
                 connections: 0,

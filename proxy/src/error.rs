@@ -228,6 +228,27 @@ impl GatewayError {
     pub fn is_integration_failure(self) -> bool {
         self.side == Side::Upstream
     }
+
+    /// For an `http_proxy` integration's failure: why, as a
+    /// [`turnpike_core::metrics::UPSTREAM_CAUSES`] index (connect, timeout, reset,
+    /// bad_response), from the kind and the reason the upstream code gives.
+    pub fn upstream_cause(self) -> usize {
+        if self.kind == ErrorKind::GatewayTimeout {
+            return 1;
+        }
+        let r = self.reason;
+        if r.contains("refused the connection") || r.contains("connect failed") || r.contains("TLS")
+        {
+            0
+        } else if r.contains("closed the connection")
+            || r.contains("closed mid-response")
+            || r.contains("read failed")
+        {
+            2
+        } else {
+            3
+        }
+    }
 }
 
 impl From<RefusalKind> for GatewayError {
@@ -255,5 +276,53 @@ impl From<HeadError> for GatewayError {
             HeadError::ExpectationFailed => (ErrorKind::ExpectationFailed, "unsupported Expect"),
         };
         GatewayError::client(kind, reason)
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::*;
+
+    /// Every reason the upstream code gives lands in the cause it means.
+    #[test]
+    fn upstream_reasons_have_their_cause() {
+        let cause = |kind, reason| GatewayError::upstream(kind, reason).upstream_cause();
+        use ErrorKind::{BadGateway, GatewayTimeout};
+        for (kind, reason, want) in [
+            (BadGateway, "upstream refused the connection", 0),
+            (BadGateway, "upstream connect failed", 0),
+            (
+                BadGateway,
+                "upstream TLS handshake failed: certificate expired",
+                0,
+            ),
+            (GatewayTimeout, "upstream connect timed out", 1),
+            (
+                GatewayTimeout,
+                "integration timed out waiting for the response head",
+                1,
+            ),
+            (
+                BadGateway,
+                "upstream closed the connection before a response head",
+                2,
+            ),
+            (
+                BadGateway,
+                "upstream closed the connection while the request was sent",
+                2,
+            ),
+            (BadGateway, "connection closed mid-response", 2),
+            (BadGateway, "upstream read failed", 2),
+            (BadGateway, "upstream sent a malformed response head", 3),
+            (
+                BadGateway,
+                "upstream switched protocols on an HTTP route",
+                3,
+            ),
+            (BadGateway, "response body too large", 3),
+        ] {
+            assert_eq!(cause(kind, reason), want, "{reason}");
+        }
     }
 }

@@ -574,6 +574,9 @@ pub async fn answer_error(
     x.error = Some(e);
     if e.is_integration_failure() || e.kind == ErrorKind::ApiConfiguration {
         worker.warn_integration_failure(plan, e, x.request_id.as_str());
+        if e.is_integration_failure() && matches!(plan.integration, PlanIntegration::Proxy(_)) {
+            plan.counters[worker.id].count_upstream_error(e.upstream_cause());
+        }
     }
     c.linger |= !request_read;
     let keep = respond::keep_alive(&st.head, request_read, e.closes(), worker.draining());
@@ -636,7 +639,9 @@ fn discard_body(st: &mut RequestState) -> bool {
 /// Counts the request and writes its access log line.
 fn finish(worker: &Worker, c: &Client, st: &RequestState, x: &RequestCtx, plan: &RoutePlan) {
     let micros = x.started.elapsed().as_micros() as u64;
-    plan.counters[worker.id].record(x.status, micros, x.integration_micros);
+    let counters = &plan.counters[worker.id];
+    counters.record(x.status, micros, x.integration_micros);
+    counters.count_bytes(x.request_length, x.response_length);
     if let Some(log) = &plan.access_log {
         let ctx = context(c, st, x, plan);
         worker.log_line(log, |out| log.format.render_line(&ctx, out));

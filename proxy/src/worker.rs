@@ -488,6 +488,9 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, tls: bool) {
                 if worker.draining() {
                     break;
                 }
+                worker.snapshot().gauges[worker.id]
+                    .accepted
+                    .fetch_add(1, Ordering::Relaxed);
                 conn::spawn(worker.clone(), stream, peer, tls);
             }
             Err(e) => {

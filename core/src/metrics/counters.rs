@@ -92,6 +92,11 @@ pub const CODES: [u16; 52] = [
     500, 501, 502, 503, 504, 505, 507, 511,
 ];
 
+/// Why an integration failed (the `cause` label): the upstream could not be connected to
+/// (refused, unreachable, TLS handshake), did not answer in time, closed or reset the
+/// connection mid-exchange, or answered something that is not a valid response.
+pub const UPSTREAM_CAUSES: [&str; 4] = ["connect", "timeout", "reset", "bad_response"];
+
 /// Counting slots: one per [`CODES`] entry, then one `other` slot per class (`1xx`..`5xx`).
 pub const CODE_SLOTS: usize = CODES.len() + 5;
 
@@ -139,6 +144,11 @@ pub struct RouteCounters {
     quota_exceeded: AtomicU64,
     /// Responses per [`CODE_SLOTS`] slot (classes are summed from them when read).
     by_code: [AtomicU64; CODE_SLOTS],
+    /// Request bytes read (head and body) and response bytes written (head and body).
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Integration failures by [`UPSTREAM_CAUSES`] index.
+    upstream_errors: [AtomicU64; UPSTREAM_CAUSES.len()],
     latency: Histogram,
     integration_latency: Histogram,
 }
@@ -150,6 +160,9 @@ impl Default for RouteCounters {
             throttled: AtomicU64::new(0),
             quota_exceeded: AtomicU64::new(0),
             by_code: std::array::from_fn(|_| AtomicU64::new(0)),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            upstream_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             latency: Histogram::default(),
             integration_latency: Histogram::default(),
         }
@@ -180,6 +193,21 @@ impl RouteCounters {
         self.throttled.fetch_add(1, Relaxed);
     }
 
+    /// Counts a request's bytes: read from the client, written to it.
+    #[inline]
+    pub fn count_bytes(&self, bytes_in: u64, bytes_out: u64) {
+        self.bytes_in.fetch_add(bytes_in, Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Relaxed);
+    }
+
+    /// Counts an integration failure of cause `cause` ([`UPSTREAM_CAUSES`] index).
+    #[inline]
+    pub fn count_upstream_error(&self, cause: usize) {
+        if let Some(c) = self.upstream_errors.get(cause) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
     /// Counts a request a usage plan quota refused.
     #[inline]
     pub fn count_quota_exceeded(&self) {
@@ -198,6 +226,9 @@ impl RouteCounters {
             quota_exceeded: self.quota_exceeded.load(Relaxed),
             by_class,
             by_code,
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            upstream_errors: std::array::from_fn(|i| self.upstream_errors[i].load(Relaxed)),
             latency: self.latency.read(),
             integration_latency: self.integration_latency.read(),
         }
@@ -216,6 +247,10 @@ pub struct RouteReading {
     pub by_class: [u64; 5],
     /// Responses per code slot ([`slot_code`] names each).
     pub by_code: [u64; CODE_SLOTS],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// By [`UPSTREAM_CAUSES`] index.
+    pub upstream_errors: [u64; UPSTREAM_CAUSES.len()],
     pub latency: HistogramReading,
     pub integration_latency: HistogramReading,
 }
@@ -228,6 +263,9 @@ impl Default for RouteReading {
             quota_exceeded: 0,
             by_class: [0; 5],
             by_code: [0; CODE_SLOTS],
+            bytes_in: 0,
+            bytes_out: 0,
+            upstream_errors: [0; UPSTREAM_CAUSES.len()],
             latency: HistogramReading::default(),
             integration_latency: HistogramReading::default(),
         }
@@ -251,6 +289,11 @@ impl RouteReading {
             *mine = mine.wrapping_add(*theirs);
         }
         for (mine, theirs) in self.by_code.iter_mut().zip(&other.by_code) {
+            *mine = mine.wrapping_add(*theirs);
+        }
+        self.bytes_in = self.bytes_in.wrapping_add(other.bytes_in);
+        self.bytes_out = self.bytes_out.wrapping_add(other.bytes_out);
+        for (mine, theirs) in self.upstream_errors.iter_mut().zip(&other.upstream_errors) {
             *mine = mine.wrapping_add(*theirs);
         }
         self.latency.merge(&other.latency);

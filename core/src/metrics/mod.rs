@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub use counters::{
     BUCKETS, CODE_SLOTS, CODES, Histogram, HistogramReading, LATENCY_BOUNDS_MICROS,
-    LATENCY_BOUNDS_SECONDS, RouteCounters, RouteReading, slot_class, slot_code,
+    LATENCY_BOUNDS_SECONDS, RouteCounters, RouteReading, UPSTREAM_CAUSES, slot_class, slot_code,
 };
 
 /// Per-worker gauges, written by that worker.
@@ -37,6 +37,8 @@ pub struct WorkerGauges {
     pub config_generation: AtomicU64,
     /// TLS handshakes completed on `https://` listeners, by [`HANDSHAKE_OUTCOMES`] index.
     pub tls_handshakes: [AtomicU64; HANDSHAKE_OUTCOMES.len()],
+    /// Client connections this worker accepted.
+    pub accepted: AtomicU64,
 }
 
 /// The outcomes a client's TLS handshake is counted under (the metric's `result` label):
@@ -131,6 +133,7 @@ impl MetricsRegistry {
                     connections: g.connections.load(Relaxed),
                     config_generation: g.config_generation.load(Relaxed),
                     tls_handshakes: g.tls_handshakes.each_ref().map(|c| c.load(Relaxed)),
+                    accepted: g.accepted.load(Relaxed),
                 })
                 .collect(),
         }
@@ -166,4 +169,6 @@ pub struct WorkerReading {
     pub config_generation: u64,
     /// By [`HANDSHAKE_OUTCOMES`] index.
     pub tls_handshakes: [u64; HANDSHAKE_OUTCOMES.len()],
+    /// Client connections accepted.
+    pub accepted: u64,
 }
