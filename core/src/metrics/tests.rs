@@ -150,6 +150,9 @@ fn readings_merge_over_workers() {
             requests: 5,
             by_class: [0, 3, 0, 1, 1],
             by_code: codes(&[(200, 3), (404, 1), (502, 1)]),
+            bytes_in: 0,
+            bytes_out: 0,
+            upstream_errors: [0; 4],
             throttled: 0,
             quota_exceeded: 0,
             latency: HistogramReading {
@@ -168,6 +171,9 @@ fn readings_merge_over_workers() {
             requests: 2,
             by_class: [0, 0, 0, 2, 0],
             by_code: codes(&[(404, 1), (431, 1)]),
+            bytes_in: 0,
+            bytes_out: 0,
+            upstream_errors: [0; 4],
             throttled: 0,
             quota_exceeded: 0,
             latency: HistogramReading {
@@ -177,6 +183,22 @@ fn readings_merge_over_workers() {
             integration_latency: HistogramReading::default(),
         }
     );
+}
+
+#[test]
+fn bytes_and_upstream_causes_add_up() {
+    let c = RouteCounters::default();
+    c.count_bytes(100, 2_000);
+    c.count_bytes(5, 0);
+    c.count_upstream_error(0);
+    c.count_upstream_error(3);
+    c.count_upstream_error(3);
+    c.count_upstream_error(99); // not a cause: ignored
+    let mut r = c.read();
+    assert_eq!((r.bytes_in, r.bytes_out), (105, 2_000));
+    assert_eq!(r.upstream_errors, [1, 0, 0, 2]);
+    r.merge(&c.read());
+    assert_eq!((r.bytes_in, r.upstream_errors[3]), (210, 4));
 }
 
 #[test]
