@@ -420,7 +420,8 @@ impl Report {
     }
 }
 
-fn human_us(us: f64) -> String {
+/// A duration in µs as `512us`, `1.25ms` or `2.10s`.
+pub fn human_us(us: f64) -> String {
     if us >= 1e6 {
         format!("{:.2}s", us / 1e6)
     } else if us >= 1e3 {

@@ -110,6 +110,19 @@ fn an_overloaded_target_hides_no_request() {
     assert!(text.contains("due 1000.0 req/s, achieved"), "{text}");
     assert!(text.contains("connects   8 made, 0 failed"), "{text}");
 
+    // The plot: log-scale latency, the marked percentiles, the run's numbers.
+    let plot = std::fs::read_to_string(&svg).expect("svg written");
+    for needle in [
+        "log scale",
+        "p50 ",
+        "p99 ",
+        "p99.9 ",
+        &url,
+        "not sent",
+        "stroke-dasharray",
+    ] {
+        assert!(plot.contains(needle), "svg lacks {needle:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
