@@ -15,7 +15,8 @@
 //! fell due while the connection still waited for the server is measured from its due time.
 //! The loop wakes up to 1 ms early rather than late.
 //!
-//! Accounting: no request is written once the window has closed. Every measured request that
+//! Accounting: no request is started once the window has closed (with `--new-conn` a request
+//! starts with its connect). Every measured request that
 //! fell due ends as completed (inside the window or during the drain), failed (the connection
 //! could not be made, the exchange failed, or the drain ran out: unanswered), or not sent: it
 //! fell due while its connection was still busy and the window closed first. Not-sent and
@@ -119,9 +120,10 @@ impl Conn<'_> {
             if self.connect().await.is_err() {
                 continue;
             }
-            // In new-connection mode the connect is part of what is measured.
+            // In new-connection mode the connect is part of what is measured: the request
+            // started with it, inside the window.
             let sent = if w.plan.new_conn { begin } else { w.now() };
-            if w.now() >= w.end {
+            if sent >= w.end {
                 return;
             }
             let mut n = if w.plan.new_conn { 1 } else { w.plan.pipeline };
