@@ -1,7 +1,7 @@
 //! Command line: the flags (wrk-compatible where wrk has one) and their conversion into a
 //! checked [`Plan`]. Every refusal here names the flag that is wrong.
 
-use std::{path::PathBuf, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use turnpike_tuning::driver::DriverChoice;
@@ -28,9 +28,15 @@ pub struct Args {
     /// Load threads, each with its own runtime.
     #[arg(short = 't', long, default_value_t = 1)]
     pub threads: usize,
-    /// Measured duration (e.g. 10s, 500ms, 2m).
-    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
+    /// Measured duration (e.g. 10s, 500ms, 2m); -z as in oha and hey. Default 10s, or, with
+    /// -n alone, until the N requests are done.
+    #[arg(short = 'd', long, short_alias = 'z', value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Number of measured requests (as in oha and hey), shared out over the connections; with
+    /// --rate, the window is the time in which N requests fall due. With -d/-z too, the run
+    /// ends at whichever comes first.
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub count: Option<u64>,
     /// Warm-up before the measured window; its requests are not reported.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub warmup: Duration,
@@ -96,18 +102,26 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     pub driver: DriverChoice,
     /// No per-second progress line on stderr.
-    #[arg(short = 'q', long)]
+    #[arg(short = 'q', long, conflicts_with = "progress")]
     pub quiet: bool,
+    /// Print the per-second progress line on stderr even when it is not a terminal (by
+    /// default it is printed only to a terminal).
+    #[arg(long)]
+    pub progress: bool,
 }
 
 const EXAMPLES: &str = "Examples:
   turnpike-load -c 64 -d 10s http://127.0.0.1:8080/
+  turnpike-load -n 100000 -c 50 http://127.0.0.1:8080/          (like hey/oha: 100,000 requests)
   turnpike-load --rate 20000 -c 64 -d 30s --warmup 2s --json out.json --svg out.svg http://127.0.0.1:8080/
   turnpike-load -m POST --body-file 1MiB.bin -H 'Content-Type: application/octet-stream' http://127.0.0.1:8080/upload
   turnpike-load --scenario mix.yaml http://127.0.0.1:8080
   turnpike-load --header-values x-api-key=keys.txt -c 64 -d 10s http://127.0.0.1:8080/
   turnpike-load --cacert cert.pem -c 64 -d 10s https://127.0.0.1:8443/
   turnpike-load --insecure --new-conn --tls-resume -c 16 https://127.0.0.1:8443/";
+
+/// The measured window when neither -d/-z nor -n is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 /// Why the flags do not make a runnable plan.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +163,11 @@ impl Args {
         if self.new_conn && self.pipeline > 1 {
             return Err(flag("--pipeline", "cannot pipeline with --new-conn"));
         }
-        if self.duration.is_zero() {
+        if self.duration.is_some_and(|d| d.is_zero()) {
             return Err(flag("--duration", "must be more than 0"));
+        }
+        if self.count == Some(0) {
+            return Err(flag("--requests", "must be at least 1"));
         }
         if self.timeout.is_zero() {
             return Err(flag("--timeout", "must be more than 0"));
@@ -207,12 +224,16 @@ impl Args {
             pipeline: self.pipeline,
             rate: self.rate,
             warmup: self.warmup,
-            duration: self.duration,
+            duration: match (self.duration, self.count) {
+                (None, None) => Some(DEFAULT_DURATION),
+                (d, _) => d,
+            },
+            count: self.count,
             timeout: self.timeout,
             new_conn: self.new_conn,
             driver: self.driver,
             pin: self.pin.map(|c| c.0).unwrap_or_default(),
-            progress: !self.quiet,
+            progress: self.progress || (!self.quiet && std::io::stderr().is_terminal()),
         })
     }
 
@@ -323,6 +344,43 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        let all = [&["turnpike-load"], args, &["http://127.0.0.1:1/"]].concat();
+        Args::try_parse_from(all)
+            .expect("flags parse")
+            .into_plan()
+            .expect("plan")
+    }
+
+    #[test]
+    fn count_and_duration_flags_as_in_oha_and_hey() {
+        let p = plan(&[]);
+        assert_eq!((p.duration, p.count), (Some(Duration::from_secs(10)), None));
+        let p = plan(&["-z", "3s"]);
+        assert_eq!((p.duration, p.count), (Some(Duration::from_secs(3)), None));
+        let p = plan(&["--duration", "2s"]);
+        assert_eq!(p.duration, Some(Duration::from_secs(2)));
+        // -n alone: no time limit.
+        let p = plan(&["-n", "500"]);
+        assert_eq!((p.duration, p.count), (None, Some(500)));
+        let p = plan(&["-n", "500", "-d", "1s", "-q"]);
+        assert_eq!(
+            (p.duration, p.count),
+            (Some(Duration::from_secs(1)), Some(500))
+        );
+        assert!(!p.progress);
+        assert!(plan(&["--progress"]).progress);
+        let refused = |args: &[&str]| {
+            let all = [&["turnpike-load"], args, &["http://127.0.0.1:1/"]].concat();
+            Args::try_parse_from(all)
+                .map_err(|e| e.to_string())
+                .and_then(|a| a.into_plan().map_err(|e| e.to_string()))
+                .expect_err("refused")
+        };
+        assert!(refused(&["-n", "0"]).contains("--requests"));
+        assert!(refused(&["-z", "0s"]).contains("--duration"));
     }
 
     #[test]

@@ -60,10 +60,12 @@ pub struct Worker {
     /// `https://`: this thread's TLS client side (its own session cache).
     pub tls: Option<ThreadTls>,
     responses: Cell<u64>,
+    sent: Cell<u64>,
     errors: Cell<u64>,
     /// Connection tasks still running.
     live: Cell<usize>,
-    /// Phase boundaries in ns since start.
+    /// Phase boundaries in ns since start: the measured window is `warmup_end..end` (`end` is
+    /// `u64::MAX` when only `-n` ends it).
     pub warmup_end: u64,
     pub end: u64,
     drain_end: u64,
@@ -80,6 +82,14 @@ impl Worker {
     #[inline]
     pub fn aborted(&self) -> bool {
         self.control.abort.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` requests written, for the progress line.
+    #[inline]
+    pub fn sent(&self, n: usize) {
+        let total = self.sent.get() + n as u64;
+        self.sent.set(total);
+        self.progress.sent.store(total, Ordering::Relaxed);
     }
 
     /// Counts one response for the progress line.
@@ -115,9 +125,12 @@ impl Worker {
         self.failed(ErrorKind::Tls, self.now());
     }
 
-    /// A connection is ready for requests (with TLS: its handshake is done).
-    pub fn connected(&self) {
-        self.stats.borrow_mut().connects += 1;
+    /// A connection is ready for requests (with TLS: its handshake is done), `took_ns` after
+    /// its connect began.
+    pub fn connected(&self, took_ns: u64) {
+        let mut stats = self.stats.borrow_mut();
+        stats.connects += 1;
+        stats.connect.saturating_record(took_ns.max(1));
         self.progress.connects.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -145,7 +158,7 @@ pub fn thread_main(
     let _ = control.driver.set(kind);
     let start = *start.get().ok_or("start time missing")?;
     let timeout = plan.timeout;
-    let end = plan.warmup + plan.duration;
+    let window = plan.window();
     let worker = Rc::new(Worker {
         plan,
         control,
@@ -154,11 +167,14 @@ pub fn thread_main(
         stats: RefCell::new(Stats::new()),
         tls: plan.tls.as_ref().map(|t| t.for_thread()),
         responses: Cell::new(0),
+        sent: Cell::new(0),
         errors: Cell::new(0),
         live: Cell::new(count),
-        warmup_end: plan.warmup.as_nanos() as u64,
-        end: end.as_nanos() as u64,
-        drain_end: (end + timeout.min(MAX_DRAIN)).as_nanos() as u64,
+        warmup_end: window.start,
+        end: window.end,
+        drain_end: window
+            .end
+            .saturating_add(timeout.min(MAX_DRAIN).as_nanos() as u64),
         timeout_ns: timeout.as_nanos() as u64,
     });
     rt.block_on(async {

@@ -41,6 +41,15 @@ fn assert_counts_match(origin: &Origin, report: &Value) {
     assert_eq!(u(report, "/errors/total"), 0, "{report}");
     assert_eq!(reported, origin.requests(), "generator vs origin: {report}");
     assert_eq!(u(report, "/status/2xx"), u(report, "/requests"));
+    // Every measured request was sent and answered: nothing failed, nothing left unsent.
+    let o = |field: &str| u(report, &format!("/outcomes/{field}"));
+    assert_eq!(o("sent"), u(report, "/requests"), "{report}");
+    assert_eq!((o("failed"), o("not_sent")), (0, 0), "{report}");
+    assert_eq!(
+        o("completed_in_window") + o("completed_after_window"),
+        o("due"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -245,6 +254,9 @@ fn constant_rate_holds_within_one_percent() {
     let rps = f(&report, "/requests_per_sec");
     assert!((rps - 2000.0).abs() <= 20.0, "rate {rps}: {report}");
     assert_eq!(origin.requests(), u(&report, "/requests"));
+    assert_eq!(u(&report, "/outcomes/due"), 6000, "{report}");
+    assert_eq!(u(&report, "/outcomes/sent"), 6000, "{report}");
+    assert_eq!(u(&report, "/outcomes/not_sent"), 0, "{report}");
     assert_eq!(report["mode"], "rate");
 }
 
@@ -289,8 +301,18 @@ fn open_loop_batches_overdue_requests_and_still_counts_right() {
         "4",
         &url,
     ]);
-    assert_counts_match(&origin, &report);
-    assert_eq!(u(&report, "/requests"), 2000, "{report}");
+    // 2,000 fell due; those that fell due behind a stall at the very end may not have been
+    // sent, but every one is accounted for, and the origin saw exactly the ones sent.
+    let o = |field: &str| u(&report, &format!("/outcomes/{field}"));
+    assert_eq!(o("due"), 2000, "{report}");
+    assert_eq!(o("failed"), 0, "{report}");
+    assert_eq!(
+        o("completed_in_window") + o("completed_after_window") + o("not_sent"),
+        2000,
+        "{report}"
+    );
+    assert_eq!(u(&report, "/requests"), o("sent"), "{report}");
+    assert_eq!(origin.requests(), o("sent"), "{report}");
     assert!(f(&report, "/latency_us/p99") >= 100_000.0, "{report}");
 }
 
@@ -315,9 +337,14 @@ fn json_report_has_every_documented_field_and_svg_is_written() {
         "rate",
         "duration_s",
         "warmup_s",
+        "count",
         "requests",
         "warmup_requests",
         "requests_per_sec",
+        "due_per_sec",
+        "outcomes",
+        "drain_s",
+        "connect_us",
         "bytes_read",
         "bytes_written",
         "read_bytes_per_sec",
@@ -341,7 +368,29 @@ fn json_report_has_every_documented_field_and_svg_is_written() {
     ] {
         u(&report, &format!("/errors/{kind}"));
     }
-    for summary in ["latency_us", "service_time_us"] {
+    for field in [
+        "due",
+        "sent",
+        "sent_late",
+        "completed_in_window",
+        "completed_after_window",
+        "failed",
+        "not_sent",
+    ] {
+        u(&report, &format!("/outcomes/{field}"));
+    }
+    for kind in [
+        "connect",
+        "timeout",
+        "read",
+        "write",
+        "parse",
+        "tls",
+        "unanswered",
+    ] {
+        u(&report, &format!("/outcomes/failed_by_kind/{kind}"));
+    }
+    for summary in ["latency_us", "service_time_us", "connect_us"] {
         for p in [
             "count", "min", "mean", "stdev", "p50", "p90", "p99", "p99_9", "p99_99", "p99_999",
             "max",

@@ -10,7 +10,11 @@
 //! `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
 //! -subj /CN=bench.turnpike.test -addext subjectAltName=DNS:bench.turnpike.test,IP:127.0.0.1
 //! -addext basicConstraints=critical,CA:FALSE ...`), and then remembers the SNI each
-//! connection sent.
+//! connection sent. It can also be slow on purpose (`per_request`): one request at a time over
+//! all connections, each taking a fixed time, like a saturated single-threaded backend.
+
+// Shared by several test binaries, each of which uses only a part of it.
+#![allow(dead_code)]
 
 use std::{
     collections::BTreeSet,
@@ -35,6 +39,9 @@ pub struct OriginOptions {
     pub record_header: Option<String>,
     /// Serve TLS with the fixture certificate.
     pub tls: bool,
+    /// Serve one request at a time over all connections, each taking this long: the origin
+    /// then manages at most `1 / per_request` requests per second, whatever the offered load.
+    pub per_request: Option<Duration>,
 }
 
 /// A running origin; stops accepting when dropped.
@@ -67,6 +74,7 @@ impl Origin {
             origin.stop.clone(),
         );
         let epoch = Instant::now();
+        let one_at_a_time = Arc::new(Mutex::new(()));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
@@ -77,8 +85,9 @@ impl Origin {
                 connections.fetch_add(1, Ordering::Relaxed);
                 let (requests, seen, opts) = (requests.clone(), seen.clone(), opts.clone());
                 let tls = tls.clone();
+                let one_at_a_time = one_at_a_time.clone();
                 std::thread::spawn(move || match tls {
-                    None => serve(stream, &opts, epoch, &requests, &seen),
+                    None => serve(stream, &opts, epoch, &requests, &seen, &one_at_a_time),
                     Some(config) => {
                         let Ok(conn) = rustls::ServerConnection::new(config) else {
                             return;
@@ -92,7 +101,7 @@ impl Origin {
                         }
                         let sni = stream.conn.server_name().unwrap_or("(none)").to_owned();
                         seen.lock().expect("seen").insert(format!("sni {sni}"));
-                        serve(stream, &opts, epoch, &requests, &seen);
+                        serve(stream, &opts, epoch, &requests, &seen, &one_at_a_time);
                     }
                 });
             }
@@ -157,6 +166,7 @@ fn serve(
     epoch: Instant,
     requests: &AtomicU64,
     seen: &Mutex<BTreeSet<String>>,
+    one_at_a_time: &Mutex<()>,
 ) {
     let mut buf = Vec::with_capacity(64 << 10);
     let mut chunk = vec![0u8; 64 << 10];
@@ -202,6 +212,10 @@ fn serve(
             }
             buf.drain(..head_len + body_len);
             requests.fetch_add(1, Ordering::SeqCst);
+            if let Some(took) = opts.per_request {
+                let _turn = one_at_a_time.lock().unwrap_or_else(|e| e.into_inner());
+                std::thread::sleep(took);
+            }
             if opts.chunked {
                 out.extend_from_slice(
                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
