@@ -53,6 +53,7 @@ PACKAGE_LOCK = "/run/lock/turnpike-packaging-test.lock"
 INSTALLED_PATHS = [
     "/usr/bin/turnpike",
     "/lib/systemd/system/turnpike.service",
+    "/usr/lib/systemd/system/turnpike.service",
     "/etc/systemd/system/turnpike.service",
     "/etc/turnpike/turnpike.yaml",
 ]
@@ -211,7 +212,7 @@ def test_the_debian_package_installs_removes_and_purges(tmp_path):
 
             run("dpkg", "-r", "turnpike")
             assert package_status() == "config-files"
-            for gone in ["/usr/bin/turnpike", "/lib/systemd/system/turnpike.service", "/usr/lib/sysctl.d/60-turnpike.conf"]:
+            for gone in ["/usr/bin/turnpike", "/usr/lib/systemd/system/turnpike.service", "/usr/lib/sysctl.d/60-turnpike.conf"]:
                 assert not os.path.lexists(gone), gone
             # remove keeps the configuration, the state and the user
             for kept in ["/etc/turnpike/turnpike.yaml", "/etc/turnpike/admin.token", "/etc/logrotate.d/turnpike", "/var/lib/turnpike"]:
@@ -258,7 +259,7 @@ def check_the_package(deb):
     listing = run("dpkg-deb", "-c", str(deb)).stdout
     for path in [
         "./usr/bin/turnpike",
-        "./lib/systemd/system/turnpike.service",
+        "./usr/lib/systemd/system/turnpike.service",
         "./etc/turnpike/turnpike.yaml",
         "./etc/logrotate.d/turnpike",
         "./usr/lib/sysctl.d/60-turnpike.conf",
@@ -279,7 +280,7 @@ def check_the_installed_package():
     assert ".text" in sections, sections
     debug = [s for s in sections if s == ".symtab" or s.startswith(".debug_") and s != ".debug_gdb_scripts"]
     assert not debug, sections
-    with open("/lib/systemd/system/turnpike.service") as installed, open(UNIT) as ours:
+    with open("/usr/lib/systemd/system/turnpike.service") as installed, open(UNIT) as ours:
         assert installed.read() == ours.read()
     conffiles = run("dpkg-query", "--control-show", "turnpike", "conffiles").stdout.split()
     assert "/etc/turnpike/turnpike.yaml" in conffiles, conffiles
