@@ -180,7 +180,9 @@ def test_the_debian_package_installs_removes_and_purges(tmp_path):
         pytest.skip("the package does not depend on the I/O driver; the io_uring pass tests it")
     if os.geteuid() != 0:
         pytest.skip("installs a system package with dpkg: run as root")
-    require_tool(shutil.which("cargo-deb"), "cargo-deb")
+    # as cargo finds subcommands: on PATH or in $CARGO_HOME/bin
+    cargo_deb = subprocess.run(["cargo", "deb", "--version"], capture_output=True).returncode == 0
+    require_tool(cargo_deb, "cargo-deb")
     require_tool(shutil.which("dpkg-shlibdeps"), "dpkg-shlibdeps (dpkg-dev)")
     require_tool(shutil.which("readelf"), "readelf (binutils)")
     with package_lock():
