@@ -74,11 +74,6 @@ const SYSCTLS: &[(&str, &str, &str)] = &[
         "connections queued on a listener that closes (a restart, an upgrade) move to another \
          SO_REUSEPORT listener instead of being reset",
     ),
-    (
-        "fs.file-max",
-        "2097152",
-        "file handles for many connections",
-    ),
 ];
 
 /// The ephemeral port range the gateway wants at least: this many ports.
@@ -453,6 +448,32 @@ mod tests {
                 assert!(!f.fix.is_empty(), "{name} has no fix");
             }
         }
+    }
+
+    /// The package's sysctl file and the drop-in `tune apply` writes set the same values.
+    #[test]
+    fn the_packaged_sysctl_file_agrees_with_the_drop_in() {
+        let settings = |text: &str| {
+            let mut v: Vec<(String, String)> = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && l.contains('='))
+                .map(|l| {
+                    let (k, v) = l.split_once('=').unwrap_or_default();
+                    (
+                        k.trim().to_owned(),
+                        v.split_whitespace().collect::<Vec<_>>().join(" "),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let packaged = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/60-turnpike.conf"
+        ))
+        .expect("packaging/60-turnpike.conf");
+        assert_eq!(settings(&packaged), settings(&drop_in_text()));
     }
 
     #[test]
