@@ -271,3 +271,95 @@ def test_host_tuning_report_and_drop_in(gateway, tmp_path):
     text = drop_in.read_text()
     assert "net.core.somaxconn = 8192" in text and "net.ipv4.tcp_migrate_req = 1" in text
     assert "restarts" in p.stdout
+
+
+def _serve_load(g, stop, counts, new_connection=True):
+    """Requests in a loop until `stop`; counts ok and failed (with the first errors)."""
+    headers = {"Connection": "close"} if new_connection else {}
+    session = requests.Session()
+    while not stop.is_set():
+        try:
+            r = session.get(g.url("/"), headers=headers, timeout=10)
+            if r.status_code == 200:
+                counts["ok"] += 1
+                counts["last_ok"] = time.time()
+            else:
+                counts["failed"].append(r.status_code)
+        except requests.RequestException as e:
+            counts["failed"].append(repr(e))
+
+
+def test_a_binary_upgrade_under_load_fails_no_request(gateway):
+    import os
+    import threading
+
+    g = gateway({"gateway": {"workers": 2}, **mock_config("one")})
+    old_pid = g.proc.pid
+    stop = threading.Event()
+    counts = [{"ok": 0, "failed": [], "last_ok": 0} for _ in range(4)]
+    threads = [threading.Thread(target=_serve_load, args=(g, stop, c)) for c in counts]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        g.proc.send_signal(signal.SIGUSR2)
+        # The old process hands its sockets over, drains and exits.
+        assert g.proc.wait(timeout=60) == 0
+        exited = time.time()
+        deadline = time.time() + 10
+        new_pid = None
+        while new_pid is None:
+            try:
+                new_pid = g.admin("GET", "/v1/status").json()["pid"]
+            except requests.RequestException:
+                assert time.time() < deadline
+                time.sleep(0.05)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    try:
+        assert new_pid != old_pid
+        failed = [f for c in counts for f in c["failed"]]
+        assert failed == [], failed[:5]
+        assert sum(c["ok"] for c in counts) > 50
+        assert max(c["last_ok"] for c in counts) > exited + 0.5, "the new process served"
+        log = g.logs()
+        assert "upgrade: new process started" in log and "took the listening sockets" in log
+        # The new process serves the same config and refuses nothing.
+        assert requests.get(g.url("/"), timeout=5).text == "one"
+    finally:
+        os.kill(new_pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
+            time.sleep(0.05)
+
+
+def test_an_upgrade_whose_new_process_fails_keeps_the_old_one_serving(gateway):
+    g = gateway(mock_config("one"))
+    # The new process reads the same file: broken, it exits before taking over.
+    g.config_path.write_text("apis: [\n")
+    g.proc.send_signal(signal.SIGUSR2)
+    log = g.wait_log("upgrade not done", timeout=30)
+    assert "upgrade not done, this process keeps serving" in log, log[-3000:]
+    assert g.proc.poll() is None
+    assert requests.get(g.url("/"), timeout=5).text == "one"
+
+
+def test_systemd_is_told_when_the_gateway_serves(gateway, tmp_path):
+    import os
+    import socket as sk
+
+    path = str(tmp_path / "notify.sock")
+    s = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(10)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        g = gateway(mock_config("one"))
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    msg = s.recv(4096).decode()
+    assert "READY=1" in msg and f"MAINPID={g.proc.pid}" in msg, msg
+    s.close()

@@ -449,6 +449,7 @@ impl<P: DataPlane> Admin<P> {
                 "workers_on_current_config": all_current,
                 "driver": st.plane.driver(),
                 "uptime_seconds": self.started.elapsed().as_secs(),
+                "pid": std::process::id(),
                 "workers": workers,
                 "restart_required": st.pending_restart,
             }),

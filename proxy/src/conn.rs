@@ -207,9 +207,15 @@ async fn request(worker: &Rc<Worker>, c: &mut Client, st: &mut RequestState) -> 
 }
 
 /// Waits, holding no buffer, until the client sends something: up to the header timeout on a
-/// new connection, the idle timeout on a kept-alive one. `false`: closed, timed out or draining.
+/// new connection, the idle timeout on a kept-alive one. `false`: closed, timed out, or a
+/// kept-alive connection while draining.
+///
+/// A new connection is not idle: a drain waits for its first request and answers it (with
+/// `Connection: close`), since its client has sent, or is sending, a request it expects an
+/// answer to. Closing it unanswered is what a client sees as a failed request, and in an
+/// upgrade those are the connections accepted just before the sockets were handed over.
 async fn wait_readable(worker: &Worker, c: &mut Client, first: bool) -> bool {
-    if worker.draining() {
+    if worker.draining() && !first {
         return false;
     }
     // Read out, not borrowed: a reference would keep this snapshot alive for the whole
@@ -223,7 +229,7 @@ async fn wait_readable(worker: &Worker, c: &mut Client, first: bool) -> bool {
             gw.idle_timeout
         }
     };
-    c.watch.set_idle(true);
+    c.watch.set_idle(!first);
     let armed = c.watch.arm(wait, c.fd, Side::Read);
     // Not relaxed: on the epoll driver a relaxed wait trusts readiness left over from the
     // last read and returns at once, so the connection would wait in a read, holding a buffer
@@ -231,7 +237,7 @@ async fn wait_readable(worker: &Worker, c: &mut Client, first: bool) -> bool {
     let res = c.stream.readable().await;
     drop(armed);
     c.watch.set_idle(false);
-    res.is_ok() && !c.watch.fired() && !worker.draining()
+    res.is_ok() && !c.watch.fired() && (first || !worker.draining())
 }
 
 /// Half-closes and discards what the client still sends, for a bounded time: closing a socket

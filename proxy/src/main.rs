@@ -330,6 +330,9 @@ fn serve(
             config::EMBEDDED_DEFAULT.to_owned(),
         ),
     };
+    // Sockets (and a pipe) handed over by the process this one replaces (a SIGUSR2 upgrade).
+    let mut inherited = server::Inherited::from_env();
+    let exe = std::env::current_exe().ok();
     let seed = parse_and_check(&source, &text)?;
     let (state_dir, token_file) = admin_paths(&seed.admin);
     // A file that names no stored certificate is checked before the state directory is
@@ -346,9 +349,12 @@ fn serve(
         .map_err(|e| invalid(&source, &e))?;
     }
 
+    // An upgrade's new process: the config checks, so the old process may stop accepting and
+    // drain; it releases the state directory as it exits.
+    inherited.signal_ready();
     // Without the admin API nothing can apply a config, so nothing is stored: the file rules.
     let (store, resources, stored, chosen) = if seed.admin.enabled {
-        let mut store = ConfigStore::open(&state_dir, seed.admin.history)
+        let mut store = open_store(&state_dir, seed.admin.history, inherited.is_upgrade())
             .with_context(|| format!("opening the config store in {}", state_dir.display()))?;
         let resources = ResourceDb::open(&state_dir)
             .with_context(|| format!("opening the resource store in {}", state_dir.display()))?;
@@ -426,8 +432,14 @@ fn serve(
         if created {
             tracing::info!("created the admin token in {}", token_file.display());
         }
-        let listener = admin_server::bind(admin.listen)
-            .with_context(|| format!("admin listen {}", admin.listen))?;
+        let listener = match inherited.admin.take() {
+            // SAFETY: the admin socket handed over at exec, owned by this process alone.
+            Some(fd) => unsafe {
+                <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            },
+            None => admin_server::bind(admin.listen)
+                .with_context(|| format!("admin listen {}", admin.listen))?,
+        };
         Some((listener, token))
     } else {
         None
@@ -452,9 +464,16 @@ fn serve(
         Options {
             driver,
             usage: usage.clone(),
+            inherited: inherited.clone(),
+            exe,
         },
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(fd) = inherited.admin {
+        // Handed over but not used (the admin API is off now): closed.
+        // SAFETY: an inherited descriptor nothing else uses.
+        unsafe { libc::close(fd) };
+    }
     tracing::info!(
         "turnpike {} serving {} (config version {}) on {} with {} workers, driver {}",
         env!("CARGO_PKG_VERSION"),
@@ -496,6 +515,10 @@ fn serve(
             .context("starting the TLS file watch")?;
         spawn_reload_listener(api.clone(), path.clone())
             .context("installing the SIGHUP handler (config reload)")?;
+        server.state.admin_fd.store(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            std::sync::atomic::Ordering::Release,
+        );
         let bound = admin_server::spawn(api.clone(), listener)?;
         admin_api = Some(api);
         tracing::info!(
@@ -506,6 +529,8 @@ fn serve(
     if admin_api.is_none() {
         spawn_reload_refusal().context("installing the SIGHUP handler")?;
     }
+    // systemd (Type=notify): serving now; after an upgrade this process is the main one.
+    sd_notify(&format!("READY=1\nMAINPID={}", std::process::id()));
     server.run_until_signal()?;
     // In-flight requests have drained: the function runtimes hold nothing now.
     turnpike_proxy::function::stop_all(std::time::Duration::from_secs(5));
@@ -550,6 +575,48 @@ fn spawn_reload_listener(admin: Arc<Admin<Plane>>, path: Option<PathBuf>) -> std
             }
         })?;
     Ok(())
+}
+
+/// Opens the config store. An upgrade's new process waits (up to 2 minutes) while the old
+/// one drains and still holds the state directory.
+fn open_store(dir: &Path, history: usize, upgrade: bool) -> anyhow::Result<ConfigStore> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut said = false;
+    loop {
+        match ConfigStore::open(dir, history) {
+            Err(turnpike_admin::store::StoreError::Locked { .. })
+                if upgrade && std::time::Instant::now() < until =>
+            {
+                if !said {
+                    tracing::info!(
+                        "upgrade: waiting for the old process to drain and release the state directory"
+                    );
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Sends `state` to systemd's notification socket (`NOTIFY_SOCKET`, sd_notify(3)): a path, or
+/// an abstract name after `@`. Nothing when not run by systemd with `Type=notify`.
+fn sd_notify(state: &str) {
+    use std::os::{linux::net::SocketAddrExt, unix::net::UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()),
+        None => std::os::unix::net::SocketAddr::from_pathname(&path),
+    };
+    let sent = UnixDatagram::unbound()
+        .and_then(|sock| addr.and_then(|a| sock.send_to_addr(state.as_bytes(), &a)));
+    if let Err(e) = sent {
+        tracing::warn!(socket = %path, error = %e, "cannot notify systemd");
+    }
 }
 
 /// Without the admin API no version can be stored, so SIGHUP does not re-read the config

@@ -8,7 +8,7 @@ use std::{
     cell::{Cell, RefCell},
     io,
     net::SocketAddr,
-    os::fd::{AsRawFd, RawFd},
+    os::fd::{AsRawFd, FromRawFd, RawFd},
     rc::Rc,
     sync::{Arc, atomic::Ordering, mpsc},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -56,6 +56,9 @@ pub struct WorkerSpec {
     pub driver: DriverChoice,
     pub server: Arc<ServerState>,
     pub started: mpsc::Sender<Started>,
+    /// Listening sockets handed over by the process this one replaces, by listen address:
+    /// used instead of binding new ones.
+    pub inherited: Vec<(String, RawFd)>,
 }
 
 /// Per-core state, shared by this worker's tasks through an `Rc`.
@@ -75,6 +78,8 @@ pub struct Worker {
     date: Cell<[u8; 29]>,
     date_second: Cell<u64>,
     listeners: RefCell<Vec<RawFd>>,
+    /// Cancels the pending accepts when an upgrade hands the sockets over.
+    accepts: RefCell<Option<monoio::io::Canceller>>,
     /// Request states not in use (see `conn`: idle connections hold none). Boxed: a
     /// connection holds a pointer, never the state itself.
     states: FreeList<Box<RequestState>>,
@@ -256,8 +261,16 @@ impl Worker {
     /// current request.
     fn start_drain(&self) {
         self.draining.set(true);
-        for &fd in self.listeners.borrow().iter() {
-            rt::shutdown_read(fd);
+        if self.server.handoff.load(Ordering::Acquire) {
+            // The sockets live on in the new process: shutting them would stop it too. The
+            // accepts are cancelled instead; one that completed first is served.
+            if let Some(c) = self.accepts.borrow_mut().take() {
+                c.cancel();
+            }
+        } else {
+            for &fd in self.listeners.borrow().iter() {
+                rt::shutdown_read(fd);
+            }
         }
         self.watchdog.close_idle();
     }
@@ -374,15 +387,43 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
     let listen = first.config.gateway.listen.clone();
     let mut listeners = Vec::new();
     for addr in &listen {
-        match bind(addr.addr) {
-            Ok(l) => listeners.push((l, addr.tls)),
-            Err(e) => {
-                let _ = spec.started.send(Err(format!("listen {addr}: {e}")));
-                return;
+        let key = addr.to_string();
+        let mut handed = spec
+            .inherited
+            .iter()
+            .filter(|(l, _)| *l == key)
+            .map(|&(_, fd)| fd)
+            .peekable();
+        if handed.peek().is_none() {
+            match bind(addr.addr) {
+                Ok(l) => listeners.push((l, addr.tls, key)),
+                Err(e) => {
+                    let _ = spec.started.send(Err(format!("listen {addr}: {e}")));
+                    return;
+                }
+            }
+            continue;
+        }
+        for fd in handed {
+            // SAFETY: a listening socket handed over at exec, owned by this worker alone.
+            let std = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+            let _ = std.set_nonblocking(true);
+            match TcpListener::from_std(std) {
+                Ok(l) => listeners.push((l, addr.tls, key.clone())),
+                Err(e) => {
+                    let _ = spec
+                        .started
+                        .send(Err(format!("listen {addr}: handed-over socket {fd}: {e}")));
+                    return;
+                }
             }
         }
     }
+    for (l, _, key) in &listeners {
+        spec.server.register_listener(key.clone(), l.as_raw_fd());
+    }
     drop(first);
+    let canceller = monoio::io::Canceller::new();
     let worker = Rc::new(Worker {
         id: spec.id,
         snapshot,
@@ -395,7 +436,8 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         draining: Cell::new(false),
         date: Cell::new([b' '; 29]),
         date_second: Cell::new(0),
-        listeners: RefCell::new(listeners.iter().map(|(l, _)| l.as_raw_fd()).collect()),
+        listeners: RefCell::new(listeners.iter().map(|(l, ..)| l.as_raw_fd()).collect()),
+        accepts: RefCell::new(None),
         states: FreeList::new(POOLED_STATES),
         scratch: Cell::new(Vec::new()),
         request_ids: RefCell::new(RequestIds::new(spec.id as u16, random_seed())),
@@ -404,9 +446,10 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         warns_suppressed: Cell::new(0),
     });
     worker.refresh_date();
-    for (l, tls) in listeners {
-        rt::spawn(accept_loop(worker.clone(), l, tls));
+    for (l, tls, _) in listeners {
+        rt::spawn(accept_loop(worker.clone(), l, tls, canceller.handle()));
     }
+    *worker.accepts.borrow_mut() = Some(canceller);
     let _ = spec.started.send(Ok((spec.id, driver)));
 
     let mut drain_deadline: Option<Instant> = None;
@@ -480,18 +523,30 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind_with_config(addr, &opts)
 }
 
-/// Accepts connections for one listener; `tls`: the listener is `https://`.
-async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, tls: bool) {
+/// Accepts connections for one listener; `tls`: the listener is `https://`. `cancel` ends
+/// it when an upgrade hands the socket over.
+async fn accept_loop(
+    worker: Rc<Worker>,
+    listener: TcpListener,
+    tls: bool,
+    cancel: monoio::io::CancelHandle,
+) {
     loop {
-        match listener.accept().await {
+        match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {
-                if worker.draining() {
+                let handoff = worker.server.handoff.load(Ordering::Acquire);
+                if worker.draining() && !handoff {
                     break;
                 }
                 worker.snapshot().gauges[worker.id]
                     .accepted
                     .fetch_add(1, Ordering::Relaxed);
+                // Taken from a socket the new process now serves: answered here (with
+                // `Connection: close`) rather than dropped.
                 conn::spawn(worker.clone(), stream, peer, tls);
+                if worker.draining() {
+                    break;
+                }
             }
             Err(e) => {
                 if worker.draining() {
