@@ -363,3 +363,20 @@ def test_systemd_is_told_when_the_gateway_serves(gateway, tmp_path):
     msg = s.recv(4096).decode()
     assert "READY=1" in msg and f"MAINPID={g.proc.pid}" in msg, msg
     s.close()
+
+
+def test_a_second_gateway_on_the_same_listen_address_is_refused(gateway, tmp_path):
+    import subprocess
+
+    from conftest import BIN
+
+    g = gateway(mock_config("one"))
+    doc = json.loads(g.config_path.read_text())
+    doc["admin"]["enabled"] = False
+    other = tmp_path / "second.json"
+    other.write_text(json.dumps(doc))
+    p = subprocess.run([BIN, "serve", "--config", str(other)], capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert f"listen 127.0.0.1:{g.port}: the address is in use" in p.stderr, p.stderr
+    # The first one keeps all the traffic.
+    assert all(requests.get(g.url("/"), timeout=5).text == "one" for _ in range(20))
