@@ -35,3 +35,4 @@ pub mod route;
 pub mod tls;
 pub mod uri;
 pub mod usage;
+pub mod validation;

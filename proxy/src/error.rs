@@ -39,6 +39,13 @@ pub enum ErrorKind {
     ExpiredToken,
     /// A signed payload that could not be hashed (no length): 411.
     LengthRequired,
+    /// A request body that does not conform to the route's model: 400 `BAD_REQUEST_BODY`.
+    BadRequestBody,
+    /// A required request parameter is missing: 400 `BAD_REQUEST_PARAMETERS` (the names are
+    /// in the message).
+    BadRequestParameters,
+    /// No model for the request body's content type: 415 `UNSUPPORTED_MEDIA_TYPE`.
+    UnsupportedMediaType,
     /// The request authorizer failed, timed out or could not be reached: 500
     /// `AUTHORIZER_FAILURE`.
     AuthorizerFailure,
@@ -96,7 +103,10 @@ impl GatewayError {
 
     pub fn status(self) -> u16 {
         match self.kind {
-            ErrorKind::BadRequest => 400,
+            ErrorKind::BadRequest | ErrorKind::BadRequestBody | ErrorKind::BadRequestParameters => {
+                400
+            }
+            ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::InvalidApiKey => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
@@ -128,6 +138,10 @@ impl GatewayError {
     pub fn message(self) -> &'static str {
         match self.kind {
             ErrorKind::BadRequest => "Bad Request",
+            ErrorKind::BadRequestBody => "Invalid request body",
+            // The names go in the refusal's own message.
+            ErrorKind::BadRequestParameters => "Missing required request parameters",
+            ErrorKind::UnsupportedMediaType => "Unsupported Media Type",
             ErrorKind::InvalidApiKey => "Forbidden",
             ErrorKind::NotFound => "Not Found",
             ErrorKind::MethodNotAllowed => "Method Not Allowed",
@@ -173,6 +187,9 @@ impl GatewayError {
             ErrorKind::AuthorizerFailure => ResponseType::AuthorizerFailure,
             ErrorKind::AuthorizerConfiguration => ResponseType::AuthorizerConfigurationError,
             ErrorKind::PayloadTooLarge => ResponseType::RequestTooLarge,
+            ErrorKind::BadRequestBody => ResponseType::BadRequestBody,
+            ErrorKind::BadRequestParameters => ResponseType::BadRequestParameters,
+            ErrorKind::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
             ErrorKind::ApiConfiguration => ResponseType::ApiConfigurationError,
             ErrorKind::BadGateway | ErrorKind::IntegrationFailure => {
                 ResponseType::IntegrationFailure

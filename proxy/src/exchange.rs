@@ -112,6 +112,8 @@ pub struct RequestCtx {
     pub authorized: Option<Authorized>,
     /// The error message when AWS's names details (a SigV4 window, a resource ARN).
     pub message: Option<Box<str>>,
+    /// `$context.error.validationErrorString`: why request validation refused the request.
+    pub validation_error: Option<Box<str>>,
     /// `WWW-Authenticate` of a 401.
     pub challenge: Option<&'static str>,
 }
@@ -133,6 +135,7 @@ impl RequestCtx {
             retry_after: None,
             authorized: None,
             message: None,
+            validation_error: None,
             challenge: None,
         }
     }
@@ -206,6 +209,11 @@ pub async fn serve(
         path: span_of(&st.rbuf, routed.path),
         params: match (&plan.auth, &plan.integration) {
             (PlanAuth::Custom(_), _) | (_, PlanIntegration::Function(_)) => routed
+                .params
+                .iter()
+                .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
+                .collect(),
+            _ if plan.validation.is_some() => routed
                 .params
                 .iter()
                 .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
@@ -349,6 +357,20 @@ async fn run(
             worker.bufs.give(out);
         }
         return answer_error(worker, c, st, x, plan, e, false, head_only).await;
+    }
+    // Request validation: parameters, then the body against its model.
+    if let Some(v) = &plan.validation {
+        let chunked = st.head.body == BodyKind::Chunked;
+        if let Err(r) =
+            crate::validate::validate(worker, c, st, x, v, &at.params, plan.body_limit).await
+        {
+            return refuse(worker, c, st, x, plan, upstream_head, r, head_only).await;
+        }
+        // A chunked body read whole is decoded: the upstream head says its length.
+        if chunked && let (BodyKind::Length(n), Some(out)) = (st.head.body, upstream_head.as_mut())
+        {
+            upstream::request::reframe_as_length(out, n);
+        }
     }
     match &plan.integration {
         PlanIntegration::NoRoute => {
@@ -687,6 +709,7 @@ fn context<'a>(
         integration_error: e.filter(|e| e.is_integration_failure()).map(|e| e.reason),
         error_message: x.message.as_deref().or(e.map(|e| e.message())),
         error_response_type: e.map(|e| e.response_type().name()),
+        validation_error: x.validation_error.as_deref(),
         data_processed: x.request_length + x.response_length,
         client_cert: c.stream.client_cert().map(|cert| cert.info()),
         authorizer: x

@@ -37,5 +37,6 @@ pub mod stream;
 pub mod tls;
 pub mod traffic;
 pub mod upstream;
+pub mod validate;
 pub mod watch;
 pub mod worker;

@@ -45,6 +45,8 @@ pub struct RoutePlan {
     /// Usage plans read the API key from the request authorizer's `usageIdentifierKey`
     /// (`api_key_source: authorizer`) instead of `x-api-key`.
     pub api_key_from_authorizer: bool,
+    /// The route's request validation; `None`: nothing to validate.
+    pub validation: Option<Arc<turnpike_core::validation::RequestValidation>>,
 }
 
 /// A plan's integration.

@@ -114,6 +114,7 @@ impl Snapshot {
                     auth,
                     resource_policy: resource_policy.clone(),
                     api_key_from_authorizer: api.api_key_source == ApiKeySource::Authorizer,
+                    validation: route.and_then(|r| api.routes[r as usize].validation.clone()),
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
                 for (r, route) in api.routes.iter().enumerate() {
@@ -196,6 +197,7 @@ impl Snapshot {
             auth: PlanAuth::None,
             resource_policy: None,
             api_key_from_authorizer: false,
+            validation: None,
         };
         Ok(Snapshot {
             generation,

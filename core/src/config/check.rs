@@ -284,6 +284,7 @@ impl Checker {
             })
             .collect();
         let authorizers = self.authorizers(&at, a, &stages);
+        let models = self.models(&at, a);
         let resource_policy = self.resource_policy(&at, a);
         let mut routes = Vec::new();
         // Beside `routes` (same index): the index in the file, for messages.
@@ -326,6 +327,7 @@ impl Checker {
                 }
             }
             let auth = self.route_auth(&rat, route, a, &authorizers);
+            let validation = self.route_validation(&rat, route, &models, &key.params());
             match table.insert(&key, routes.len() as u32) {
                 Ok(()) => {
                     routes.push(Route {
@@ -333,6 +335,7 @@ impl Checker {
                         integration,
                         api_key_required: route.api_key_required,
                         auth,
+                        validation,
                     });
                     route_keys.push(key);
                     route_at.push(r);

@@ -367,6 +367,10 @@ pub struct ApiFile {
     /// Who may call the API at all, by source address (evaluated before authorizers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<crate::auth::file::ResourcePolicyFile>,
+    /// Models by name: JSON Schemas that request validation checks bodies against (AWS REST
+    /// `Model`; draft 4 unless the schema's `$schema` names a later draft).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, ModelFile>,
 }
 
 /// AWS's `ApiKeySourceType`. `AUTHORIZER` comes with authorizers.
@@ -467,6 +471,41 @@ pub struct RouteFile {
     /// jwt: the token must carry at least one of these scopes (`scope` or `scp` claim).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_scopes: Vec<String>,
+    /// The model (a name in the API's `models`) a request body must conform to, by content
+    /// type (`application/json`, or `$default` for any other), AWS REST `requestModels`. A
+    /// body that does not gets 400 `BAD_REQUEST_BODY`; a content type with no model 415.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_models: BTreeMap<String, String>,
+    /// Parameters the request must carry: `querystring.NAME`, `header.NAME`, `path.NAME` (or
+    /// AWS's `method.request.querystring.NAME`); missing ones get 400
+    /// `BAD_REQUEST_PARAMETERS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_parameters: Vec<String>,
+    /// What is validated (AWS's request validator): `all`, `body`, `parameters` or `none`;
+    /// by default, whatever `request_models` and `required_parameters` give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_validator: Option<RequestValidatorKind>,
+}
+
+/// `{ schema: { type: object, required: [name], ... } }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// The JSON Schema.
+    pub schema: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// AWS's request validators: which parts of a request are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestValidatorKind {
+    /// Body and parameters (`validateRequestBody` and `validateRequestParameters`).
+    All,
+    Body,
+    Parameters,
+    None,
 }
 
 /// `{ name: prod, variables: { backend: "127.0.0.1:9000" } }`.

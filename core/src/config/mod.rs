@@ -9,6 +9,7 @@ mod check;
 mod check_auth;
 mod check_function;
 mod check_tls;
+mod check_validation;
 mod error;
 mod file;
 mod load;

@@ -166,6 +166,8 @@ pub struct Route {
     pub api_key_required: bool,
     /// How requests to the route are authorized.
     pub auth: crate::auth::model::RouteAuth,
+    /// Its request validation; `None`: nothing is validated.
+    pub validation: Option<Arc<crate::validation::RequestValidation>>,
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,8 @@ pub struct RequestContext<'a> {
     pub error_message: Option<&'a str>,
     /// `$context.error.responseType`: the gateway response type (`DEFAULT_4XX`).
     pub error_response_type: Option<&'a str>,
+    /// `$context.error.validationErrorString`: why request validation refused the request.
+    pub validation_error: Option<&'a str>,
     /// `$context.dataProcessed`: request plus response payload bytes.
     pub data_processed: u64,
     /// `$context.identity.clientCert.*`: the client certificate, on a mutual TLS domain.

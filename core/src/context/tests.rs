@@ -40,6 +40,7 @@ fn full() -> RequestContext<'static> {
         integration_request_id: Some("88d54618-b7bc-445e-9bd2-d2eb1e8a2045"),
         error_message: Some("Unauthorized"),
         error_response_type: Some("UNAUTHORIZED"),
+        validation_error: Some("Missing required request parameters: [limit]"),
         data_processed: 1234,
         client_cert: Some(CERT),
         authorizer_error: Some("expired"),
@@ -81,6 +82,7 @@ fn every_variable_renders_from_a_known_context() {
             Var::ErrorMessage => "Unauthorized",
             Var::ErrorMessageString => "\"Unauthorized\"",
             Var::ErrorResponseType => "UNAUTHORIZED",
+            Var::ErrorValidationErrorString => "Missing required request parameters: [limit]",
             Var::ExtendedRequestId | Var::RequestId => "KyDfdgZ9oAMEYpA=",
             Var::HttpMethod => "GET",
             Var::IdentityClientCertPem => {

@@ -60,6 +60,9 @@ vars! {
     ErrorMessageString = "error.messageString",
     /// The gateway response type (`DEFAULT_4XX`, `THROTTLED`, ...).
     ErrorResponseType = "error.responseType",
+    /// Why request validation refused the request (`Missing required request parameters:
+    /// [limit]`, or the body's errors against its model), raw.
+    ErrorValidationErrorString = "error.validationErrorString",
     /// For HTTP APIs AWS documents it as equivalent to `requestId`: the extended id when the
     /// proxy sets one, else the request id.
     ExtendedRequestId = "extendedRequestId",
@@ -188,6 +191,7 @@ impl Var {
             Var::ErrorMessage => opt(ctx.error_message),
             Var::ErrorMessageString => ctx.error_message.map_or(Missing, Quoted),
             Var::ErrorResponseType => opt(ctx.error_response_type),
+            Var::ErrorValidationErrorString => opt(ctx.validation_error),
             Var::ExtendedRequestId => {
                 if ctx.extended_request_id.is_empty() {
                     text(ctx.request_id)

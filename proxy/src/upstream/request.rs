@@ -208,3 +208,16 @@ fn append_values(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, kind: Header
         out.extend_from_slice(h.value.get(buf));
     }
 }
+
+/// Rewrites a head written for a chunked body (by [`write_head`]) for the same body decoded
+/// to `n` bytes in the read buffer (a step that needed the whole body, such as request
+/// validation, decoded it): the gateway's `Transfer-Encoding: chunked` line becomes
+/// `Content-Length: n`.
+pub fn reframe_as_length(head: &mut Vec<u8>, n: u64) {
+    const CHUNKED: &[u8] = b"Transfer-Encoding: chunked\r\n";
+    if let Some(at) = memchr::memmem::find(head, CHUNKED) {
+        let mut line = Vec::with_capacity(32);
+        encode::content_length(&mut line, n);
+        head.splice(at..at + CHUNKED.len(), line);
+    }
+}
