@@ -146,7 +146,7 @@ def test_failing_slow_and_nonsense_authorizers_get_500(gateway, origin, authoriz
     # The operator is told why (one line per worker per interval; the rest are counted).
     log = g.wait_log("authorizer failed")
     assert 'authorizer failed worker=0 request_id=' in log, log
-    assert 'api=shop stage=prod route=GET /users/{id} upstream=- status=500 reason="authorizer timed out"' in log, log
+    assert 'api=shop stage=prod route="GET /users/{id}" upstream=- status=500 reason="authorizer timed out"' in log, log
     assert len(origin.requests) == 0
 
 

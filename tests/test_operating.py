@@ -51,7 +51,7 @@ def test_sighup_applies_the_edited_file_and_refuses_a_bad_one(gateway):
 
     # The same file again: nothing new is stored.
     g.proc.send_signal(signal.SIGHUP)
-    assert "holds the running config" in g.wait_log("holds the running config")
+    assert "unchanged since it was last read" in g.wait_log("unchanged since it was last read")
     assert g.admin("GET", "/v1/status").json()["config_version"] == version
 
     # A bad file: refused with the field path, the old config keeps serving.
@@ -69,6 +69,25 @@ def test_sighup_applies_the_edited_file_and_refuses_a_bad_one(gateway):
     time.sleep(0.5)
     assert requests.get(g.url("/"), timeout=5).text == "two"
     assert g.proc.poll() is None
+
+    # A change through the admin API is not undone by a reload of an unedited file (logrotate
+    # sends SIGHUP every night).
+    good = json.loads(json.dumps(doc))
+    good["apis"][0]["routes"][0]["integration"] = "m"
+    write(g, good)
+    g.proc.send_signal(signal.SIGHUP)
+    assert wait_body(g, "two") == "two"
+    via_api = json.loads(json.dumps(good))
+    via_api["apis"][0]["integrations"]["m"]["body"] = "from-api"
+    assert g.admin("PUT", "/v1/config", json=via_api).status_code == 200
+    g.proc.send_signal(signal.SIGHUP)
+    assert "unchanged since it was last read" in g.wait_log("unchanged since it was last read")
+    assert requests.get(g.url("/"), timeout=5).text == "from-api"
+    # Edited again, the file wins again.
+    good["apis"][0]["integrations"]["m"]["body"] = "three"
+    write(g, good)
+    g.proc.send_signal(signal.SIGHUP)
+    assert wait_body(g, "three") == "three"
 
 
 def test_a_start_whose_file_differs_from_the_stored_config_warns(gateway):
@@ -128,7 +147,7 @@ def test_gateway_made_errors_are_logged_with_the_request_and_the_cause(gateway, 
         line = next((l for l in log.splitlines() if rid in l), "")
         assert " WARN " in line and "api=shop" in line and "stage=$default" in line, line
         assert f"status={status}" in line and upstream in line and "reason=" in line, line
-        assert "route=GET" in line, line
+        assert "route=\"GET " in line, line
         time.sleep(1.1)  # past the per-worker rate limit of these lines
 
     # The same failures in /metrics, by cause; bytes and accepted connections counted.
@@ -336,6 +355,51 @@ def test_a_binary_upgrade_under_load_fails_no_request(gateway):
             time.sleep(0.05)
 
 
+def test_an_upgrade_closes_idle_kept_alive_connections_and_hands_none_to_the_new_process(gateway):
+    import os
+    import socket as sk
+
+    g = gateway(mock_config("one"))
+    s = sk.create_connection(("127.0.0.1", g.port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"one")
+    g.proc.send_signal(signal.SIGUSR2)
+    assert g.proc.wait(timeout=60) == 0
+    new_pid = None
+    try:
+        deadline = time.time() + 10
+        while new_pid is None and time.time() < deadline:
+            try:
+                new_pid = g.admin("GET", "/v1/status").json()["pid"]
+            except requests.RequestException:
+                time.sleep(0.05)
+        # The idle connection was closed by the old process, not left to the new one.
+        s.settimeout(5)
+        assert s.recv(65536) == b""
+        held = [
+            os.readlink(f"/proc/{new_pid}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{new_pid}/fd")
+            if os.path.exists(f"/proc/{new_pid}/fd/{fd}")
+        ]
+        # No client connection of the old process (ESTABLISHED or CLOSE_WAIT on the listen
+        # port) is held by the new one.
+        clients = set()
+        with open("/proc/net/tcp") as fh:
+            for line in fh.readlines()[1:]:
+                f = line.split()
+                if int(f[1].split(":")[1], 16) == g.port and f[3] in ("01", "08"):
+                    clients.add(f"socket:[{f[9]}]")
+        assert not clients & set(held), (clients, held)
+    finally:
+        s.close()
+        if new_pid:
+            os.kill(new_pid, signal.SIGTERM)
+            deadline = time.time() + 15
+            while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
+                time.sleep(0.05)
+
+
 def test_an_upgrade_whose_new_process_fails_keeps_the_old_one_serving(gateway):
     g = gateway(mock_config("one"))
     # The new process reads the same file: broken, it exits before taking over.
@@ -362,7 +426,22 @@ def test_systemd_is_told_when_the_gateway_serves(gateway, tmp_path):
         del os.environ["NOTIFY_SOCKET"]
     msg = s.recv(4096).decode()
     assert "READY=1" in msg and f"MAINPID={g.proc.pid}" in msg, msg
+    # An upgrade: the new process says it is the main one before the old one may exit (it
+    # does so before it tells the old one to drain), then that it is ready.
+    old = g.proc.pid
+    g.proc.send_signal(signal.SIGUSR2)
+    first = s.recv(4096).decode()
+    assert first.startswith("MAINPID=") and "READY" not in first, first
+    new_pid = int(first.split("=")[1])
+    assert new_pid != old
+    assert g.proc.wait(timeout=60) == 0
+    ready = s.recv(4096).decode()
+    assert "READY=1" in ready and f"MAINPID={new_pid}" in ready, ready
     s.close()
+    os.kill(new_pid, signal.SIGTERM)
+    deadline = time.time() + 15
+    while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def test_a_second_gateway_on_the_same_listen_address_is_refused(gateway, tmp_path):

@@ -149,6 +149,10 @@ struct State<P: DataPlane> {
     tls_files: tls_files::Contents,
     /// API keys, usage plans and their associations, kept in step with `resources`.
     usage: UsagePlans,
+    /// The config file as it was last read (at start, or by a reload): a reload applies the
+    /// file only when it differs from this, so an unedited file never undoes what was
+    /// applied through the API since.
+    file_seen: Option<ConfigFile>,
 }
 
 /// What starting the admin needs: the running config and where it came from.
@@ -165,6 +169,8 @@ pub struct Running<P: DataPlane> {
     /// API keys and usage plans, loaded from `resources` ([`UsagePlans::load`], which
     /// publishes the first key table for the workers).
     pub usage: UsagePlans,
+    /// The config file's document as read at start (`None`: the embedded default).
+    pub file: Option<ConfigFile>,
 }
 
 /// What [`Admin::reload_tls_files`] did.
@@ -184,7 +190,7 @@ pub enum TlsReload {
 /// What [`Admin::reload_config_file`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileReload {
-    /// The file holds the running config.
+    /// The file is unchanged since it was last read, or holds the running config.
     Unchanged,
     /// The file was applied as `version` (source `file`).
     Applied { version: u64 },
@@ -211,6 +217,7 @@ impl<P: DataPlane> Admin<P> {
             stored: running.stored,
             tls_files,
             usage: running.usage,
+            file_seen: running.file,
         });
         Admin {
             state,
@@ -302,10 +309,11 @@ impl<P: DataPlane> Admin<P> {
     /// On failure (a key that does not match its certificate, an expired certificate, a file
     /// that cannot be read) each problem is logged as a warning with its field path and the
     /// running config keeps serving. `trigger` says why this was called, for the log.
-    /// Reads the config file at `path` again and applies it as a new version (source
-    /// `file`) through the same checks as `PUT /v1/config`, as nginx's reload does
-    /// (`systemctl reload`, SIGHUP). A file that cannot be read or is invalid changes
-    /// nothing: each problem is logged with its field path.
+    /// Reads the config file at `path` again and, when it was edited since it was last read,
+    /// applies it as a new version (source `file`) through the same checks as `PUT
+    /// /v1/config`, as nginx's reload does (`systemctl reload`, SIGHUP). An unedited file
+    /// changes nothing (what the API applied since stays), and neither does one that cannot
+    /// be read or is invalid: each problem is logged with its field path.
     pub fn reload_config_file(&self, path: &std::path::Path, trigger: &str) -> FileReload {
         let shown = path.display().to_string();
         let refused = |errors: Vec<ConfigError>| {
@@ -328,6 +336,15 @@ impl<P: DataPlane> Admin<P> {
             Err(e) => return refused(vec![e]),
         };
         let mut st = self.lock();
+        if st.file_seen.as_ref() == Some(&doc) {
+            tracing::info!(
+                trigger,
+                version = st.version,
+                "{shown} is unchanged since it was last read: the running config stays"
+            );
+            return FileReload::Unchanged;
+        }
+        st.file_seen = Some(doc.clone());
         if doc == st.current {
             tracing::info!(
                 trigger,

@@ -197,8 +197,10 @@ fn tune(command: TuneCommand) -> ExitCode {
                     "sysctls {}{}; LimitNOFILE/LimitMEMLOCK take effect when the service \
                      restarts; the CPU governor and NIC interrupts are not changed (see `turnpike \
                      tune check`)",
-                    if no_sysctl {
+                    if no_sysctl && file.starts_with("/etc/sysctl.d") {
                         "apply at the next boot (or `sysctl --system`)"
+                    } else if no_sysctl {
+                        "are not applied (the file is outside /etc/sysctl.d: copy it there)"
                     } else {
                         "apply now"
                     },
@@ -350,7 +352,11 @@ fn serve(
     }
 
     // An upgrade's new process: the config checks, so the old process may stop accepting and
-    // drain; it releases the state directory as it exits.
+    // drain; it releases the state directory as it exits. systemd learns first that this
+    // process is the main one now: the old one's exit must not read as the service's end.
+    if inherited.is_upgrade() {
+        sd_notify(&format!("MAINPID={}", std::process::id()));
+    }
     inherited.signal_ready();
     // Without the admin API nothing can apply a config, so nothing is stored: the file rules.
     let (store, resources, stored, chosen) = if seed.admin.enabled {
@@ -506,6 +512,7 @@ fn serve(
             resources,
             stored,
             usage: usage_plans,
+            file: path.is_some().then(|| seed.clone()),
         };
         let api = Arc::new(Admin::new(running, token, admin.metrics_public));
         usage_plans::spawn_saver(api.clone(), usage_plans::SAVE_PERIOD)

@@ -339,17 +339,10 @@ fn upgrade(state: &ServerState, exe: Option<&std::path::Path>) -> Result<u32, St
         .map(|(_, fd)| *fd)
         .chain(std::iter::once(write_end))
         .collect();
-    // SAFETY: fcntl is async-signal-safe; the closure touches nothing else between fork and
-    // exec. It lets the listed descriptors (close-on-exec in this process) survive the exec.
+    // SAFETY: cloexec_all_but makes system calls only (async-signal-safe) between fork and
+    // exec: the listed descriptors survive the exec, no other (client sockets included) does.
     unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &inherit {
-                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || crate::rt::cloexec_all_but(&inherit));
     }
     let spawned = cmd.spawn();
     // SAFETY: the write end now lives in the child; this copy is closed so that the child's

@@ -222,7 +222,7 @@ impl Worker {
             request_id = %request_id,
             api = %plan.api_name,
             stage = %plan.stage_name,
-            route = %plan.route_key,
+            route = ?plan.route_key,
             upstream = %upstream,
             status = e.status(),
             reason = e.reason,

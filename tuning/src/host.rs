@@ -66,7 +66,8 @@ const SYSCTLS: &[(&str, &str, &str)] = &[
     (
         "net.ipv4.tcp_tw_reuse",
         "1",
-        "reuse TIME_WAIT ports for new upstream connections",
+        "reuse TIME_WAIT ports for new connections to upstreams on any address (the kernel's \
+         default, 2, reuses them for loopback only)",
     ),
     (
         "net.ipv4.tcp_migrate_req",
@@ -260,7 +261,8 @@ fn sysctl(key: &'static str, want: &str, why: &str) -> Finding {
 
 fn port_range() -> Finding {
     const KEY: &str = "net.ipv4.ip_local_port_range";
-    let found = read_trim(sysctl_path(KEY));
+    let found =
+        read_trim(sysctl_path(KEY)).map(|r| r.split_whitespace().collect::<Vec<_>>().join(" "));
     let span = found.as_deref().and_then(|r| {
         let mut it = r.split_whitespace().map(|v| v.parse::<u64>().ok());
         let (lo, hi) = (it.next()??, it.next()??);

@@ -104,6 +104,7 @@ fn fixture() -> Fixture {
         resources: crate::db::ResourceDb::open(dir.path()).expect("resource store"),
         stored: turnpike_core::tls::StoredCertificates::default(),
         usage: Default::default(),
+        file: None,
     };
     let admin = Admin::new(running, AdminToken::from_secret("tok"), false);
     Fixture { dir, plane, admin }

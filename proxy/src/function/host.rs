@@ -252,6 +252,12 @@ impl Slot {
         }
         let limit = spec.memory_bytes;
         super::limit_memory(&mut cmd, limit);
+        // The runtime gets its standard streams only: never the gateway's client sockets.
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: system calls only between fork and exec (async-signal-safe).
+            unsafe { cmd.pre_exec(|| crate::rt::cloexec_all_but(&[])) };
+        }
         let mut child = cmd.spawn()?;
         for (stream, which) in [
             (
