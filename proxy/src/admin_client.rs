@@ -267,7 +267,19 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
         AdminCommand::Keys(c) => usage::keys(&agent, &url, &auth, c)?,
         AdminCommand::Plans(c) => usage::plans(&agent, &url, &auth, c)?,
     };
-    let mut response = response.map_err(|e| format!("{}: {e}", target.url))?;
+    let mut response = response.map_err(|e| {
+        let hint = if e.to_string().contains("refused") {
+            format!(
+                " (no admin API listens there: is the gateway running? if it listens elsewhere, \
+                 give its config file with --config, or --url; the token file tried is {}, {})",
+                target.token_file.display(),
+                target.token_from
+            )
+        } else {
+            String::new()
+        };
+        format!("{}: {e}{hint}", target.url)
+    })?;
     let status = response.status().as_u16();
     if status == 401 {
         // Which token was sent is the first thing to know (root reads /etc/turnpike's, a user
@@ -418,33 +430,55 @@ fn render(command: &AdminCommand, json: bool, status: u16, body: String) -> Stri
     }
 }
 
-/// A JSON answer for people: scalars as `key: value` lines, lists of objects as tables.
+/// A JSON answer for people: scalars as `key: value` lines (nested objects as dotted keys,
+/// lists of scalars comma-separated), lists of objects as tables.
 fn human(v: &serde_json::Value) -> String {
     use serde_json::Value;
     let mut out = String::new();
     match v {
-        Value::Object(o) => {
-            for (k, x) in o.iter().filter(|(_, x)| !x.is_array() && !x.is_object()) {
-                out.push_str(&format!("{k}: {}\n", cell(x)));
-            }
-            for (k, x) in o.iter().filter(|(_, x)| x.is_array() || x.is_object()) {
-                match x {
-                    Value::Array(items) if items.iter().all(Value::is_object) => {
-                        out.push_str(&format!("{k}:\n"));
-                        if items.is_empty() {
-                            out.push_str("  (none)\n");
-                        } else {
-                            out.push_str(&table(items));
-                        }
-                    }
-                    _ => out.push_str(&format!("{k}: {}\n", cell(x))),
-                }
-            }
-        }
+        Value::Object(_) => lines(&mut out, "", v),
         Value::Array(items) if items.iter().all(Value::is_object) => out.push_str(&table(items)),
         other => out.push_str(&cell(other)),
     }
     out
+}
+
+/// `prefix.key: value` lines for an object's scalars and nested objects, then its tables.
+fn lines(out: &mut String, prefix: &str, v: &serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(o) = v else {
+        return;
+    };
+    let name = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    for (k, x) in o {
+        match x {
+            Value::Object(_) => lines(out, &name(k), x),
+            Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {}
+            Value::Array(items) if items.is_empty() => {
+                out.push_str(&format!("{}: (none)\n", name(k)))
+            }
+            Value::Array(items) => {
+                let joined: Vec<String> = items.iter().map(cell).collect();
+                out.push_str(&format!("{}: {}\n", name(k), joined.join(", ")));
+            }
+            _ => out.push_str(&format!("{}: {}\n", name(k), cell(x))),
+        }
+    }
+    for (k, x) in o {
+        if let Value::Array(items) = x
+            && !items.is_empty()
+            && items.iter().all(Value::is_object)
+        {
+            out.push_str(&format!("{}:\n", name(k)));
+            out.push_str(&table(items));
+        }
+    }
 }
 
 /// One value in a cell: strings bare, epoch-millisecond fields never reach here (the API
@@ -485,13 +519,7 @@ fn table(items: &[serde_json::Value]) -> String {
         .map(|item| {
             columns
                 .iter()
-                .map(|c| {
-                    let mut text = item.get(*c).map_or_else(|| "-".to_owned(), cell);
-                    if text.chars().count() > 64 {
-                        text = text.chars().take(61).collect::<String>() + "...";
-                    }
-                    text
-                })
+                .map(|c| item.get(*c).map_or_else(|| "-".to_owned(), cell))
                 .collect()
         })
         .collect();
