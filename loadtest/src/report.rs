@@ -270,7 +270,7 @@ impl Report {
             None => format!("closed loop, pipeline {}", self.pipeline),
         };
         out.push_str(&format!(
-            "{}: {mode}, {} threads, {} connections{}, {}s (+{}s warm-up), driver {}\n",
+            "{}: {mode}, {} threads, {} connections{}, {:.2}s (+{:.2}s warm-up), driver {}\n",
             self.target,
             self.threads,
             self.connections,

@@ -559,7 +559,11 @@ fn parse_and_check(source: &str, text: &str) -> anyhow::Result<ConfigFile> {
 
 fn invalid(source: &str, e: &ConfigErrors) -> anyhow::Error {
     print_errors(source, e);
-    anyhow::anyhow!("{source} is not a valid config ({} problems)", e.0.len())
+    let n = e.0.len();
+    anyhow::anyhow!(
+        "{source} is not a valid config ({n} problem{})",
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// On each SIGHUP (`systemctl reload turnpike`): the config file (`path`; none for the
