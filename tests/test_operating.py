@@ -459,3 +459,28 @@ def test_a_second_gateway_on_the_same_listen_address_is_refused(gateway, tmp_pat
     assert f"listen 127.0.0.1:{g.port}: the address is in use" in p.stderr, p.stderr
     # The first one keeps all the traffic.
     assert all(requests.get(g.url("/"), timeout=5).text == "one" for _ in range(20))
+
+
+def test_an_upgrade_keeps_what_was_applied_even_after_a_replace_state_start(gateway):
+    import os
+
+    g = gateway(mock_config("one"), args=["--replace-state"])
+    applied = json.loads(g.config_path.read_text())
+    applied["apis"][0]["integrations"]["m"]["body"] = "from-api"
+    assert g.admin("PUT", "/v1/config", json=applied).status_code == 200
+    g.proc.send_signal(signal.SIGUSR2)
+    assert g.proc.wait(timeout=60) == 0
+    new_pid = None
+    deadline = time.time() + 10
+    while new_pid is None and time.time() < deadline:
+        try:
+            new_pid = g.admin("GET", "/v1/status").json()["pid"]
+        except requests.RequestException:
+            time.sleep(0.05)
+    try:
+        assert requests.get(g.url("/"), timeout=5).text == "from-api"
+    finally:
+        os.kill(new_pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
+            time.sleep(0.05)
