@@ -141,7 +141,7 @@ def test_workers_auto_starts_one_per_cpu(gateway, origin):
 
 
 def test_the_packaged_service_config_is_valid():
-    path = os.path.join(os.path.dirname(BIN), "..", "..", "packaging", "turnpike.yaml")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "packaging", "turnpike.yaml")
     r = subprocess.run([BIN, "check", "--config", path], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 

@@ -606,16 +606,19 @@ impl<P: DataPlane> Admin<P> {
     }
 
     /// Validates, stores, publishes. The document only becomes current once all three worked.
-    /// A write that changes nothing (`api`, `tuning`, `file`) stores no version: the history
-    /// keeps the configs that differ.
+    /// A write that changes nothing (`api`, `tuning`, `file`: the same document, over the same
+    /// certificate files) stores no version: the history keeps the configs that differ.
     fn apply(
         &self,
         st: &mut State<P>,
         doc: ConfigFile,
         source: &str,
     ) -> Result<Applied, EditError> {
+        // The certificate files it names count too: the same document over replaced files
+        // is a change (new handshakes must get the new certificates).
         if doc == st.current
             && matches!(source, "api" | "tuning" | "file")
+            && tls_files::read(&tls_files::paths(&doc)) == st.tls_files
             && let Some(meta) = st
                 .store
                 .list()

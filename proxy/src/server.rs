@@ -333,9 +333,13 @@ fn upgrade(state: &ServerState, exe: Option<&std::path::Path>) -> Result<u32, St
     let mut cmd = std::process::Command::new(exe);
     // The same arguments, less a one-time instruction: `--replace-state` would set aside
     // the versions this process has stored since it started.
-    cmd.args(std::env::args_os().skip(1).filter(|a| a != "--replace-state"))
-        .env(LISTEN_FDS_ENV, list.join(","))
-        .env(UPGRADE_PIPE_ENV, write_end.to_string());
+    cmd.args(
+        std::env::args_os()
+            .skip(1)
+            .filter(|a| a != "--replace-state"),
+    )
+    .env(LISTEN_FDS_ENV, list.join(","))
+    .env(UPGRADE_PIPE_ENV, write_end.to_string());
     let inherit: Vec<RawFd> = fds
         .iter()
         .map(|(_, fd)| *fd)
