@@ -58,7 +58,10 @@ fn body(valid: bool) -> Vec<u8> {
             Vaccinated, chipped and house-trained. Lives with two cats and does not mind them. \
             Needs a garden and an owner who has time for three walks a day; eats dry food twice \
             a day and sleeps in a basket by the door. Comes with his lead, basket and toys, and \
-            a folder of vet records going back to his first month.",
+            a folder of vet records going back to his first month. Rex was born in a large \
+            litter in the spring, grew up on a farm with sheep, and knows the commands sit, stay, \
+            come and heel; he is afraid of thunder and fireworks and should be kept indoors \
+            on such nights, with the radio on.",
         "available": true,
         "created": "2026-11-30",
         "owner": {"name": "Alice Example", "phone": "+44 20 7946 0000"}
