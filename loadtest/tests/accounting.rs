@@ -4,34 +4,14 @@
 //! Load tests share two cores, so they take [`serial`] to run one at a time; each stays within
 //! a few seconds.
 
-#![allow(clippy::disallowed_types)] // std Mutex: test harness, not per-core code.
+#![allow(clippy::disallowed_types)] // std Mutex in the support code: a test harness, not per-core code.
 
 mod support;
 
-use std::{
-    sync::{Mutex, MutexGuard},
-    time::Duration,
-};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::{Origin, OriginOptions, load, load_json, tempdir};
-
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    v.pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{path} missing in {v}"))
-}
-
-fn f(v: &Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("{path} missing in {v}"))
-}
+use support::{Origin, OriginOptions, f, load, load_json, serial, tempdir, u};
 
 /// Every due request is in exactly one outcome, and the responses are the completed ones.
 fn assert_balanced(r: &Value) {

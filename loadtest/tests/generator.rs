@@ -4,35 +4,16 @@
 //! Load tests share two cores, so they take [`serial`] to run one at a time; the whole file
 //! stays around 30 s.
 
-#![allow(clippy::disallowed_types)] // std Mutex: test harness, not per-core code.
+#![allow(clippy::disallowed_types)] // std Mutex in the support code: a test harness, not per-core code.
 
 mod support;
 
-use std::{
-    sync::{Mutex, MutexGuard},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Origin, OriginOptions, closed_port, fixture, load, load_json, tempdir};
-
-/// One load test at a time: a rate or latency check must not compete for the CPUs.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    v.pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{path} missing in {v}"))
-}
-
-fn f(v: &Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("{path} missing in {v}"))
-}
+use support::{
+    Origin, OriginOptions, closed_port, f, fixture, load, load_json, serial, tempdir, u,
+};
 
 /// The generator must account for every request the origin answered.
 fn assert_counts_match(origin: &Origin, report: &Value) {

@@ -326,3 +326,25 @@ pub fn closed_port() -> u16 {
     drop(l);
     port
 }
+
+/// One load test at a time within a test binary: a rate or latency check must not compete for
+/// the CPUs.
+#[allow(clippy::disallowed_types)] // std Mutex: test harness, not per-core code.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The unsigned integer at JSON pointer `path` of a report (panics, with the report, if absent).
+pub fn u(v: &serde_json::Value, path: &str) -> u64 {
+    v.pointer(path)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("{path} missing in {v}"))
+}
+
+/// The number at JSON pointer `path` of a report (panics, with the report, if absent).
+pub fn f(v: &serde_json::Value, path: &str) -> f64 {
+    v.pointer(path)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} missing in {v}"))
+}
