@@ -292,6 +292,27 @@ def test_host_tuning_report_and_drop_in(gateway, tmp_path):
     assert "restarts" in p.stdout
 
 
+def _upgraded_pid(g, timeout=10.0):
+    """The pid of the process serving `g`'s admin API after an upgrade (asked until it answers)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return g.admin("GET", "/v1/status").json()["pid"]
+        except requests.RequestException:
+            assert time.time() < deadline, "the new process never answered"
+            time.sleep(0.05)
+
+
+def _stop_pid(pid, timeout=15.0):
+    """SIGTERM to a process the test did not start (an upgrade's new one) and wait for it."""
+    import os
+
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def _serve_load(g, stop, counts, new_connection=True):
     """Requests in a loop until `stop`; counts ok and failed (with the first errors)."""
     headers = {"Connection": "close"} if new_connection else {}
@@ -325,14 +346,7 @@ def test_a_binary_upgrade_under_load_fails_no_request(gateway):
         # The old process hands its sockets over, drains and exits.
         assert g.proc.wait(timeout=60) == 0
         exited = time.time()
-        deadline = time.time() + 10
-        new_pid = None
-        while new_pid is None:
-            try:
-                new_pid = g.admin("GET", "/v1/status").json()["pid"]
-            except requests.RequestException:
-                assert time.time() < deadline
-                time.sleep(0.05)
+        new_pid = _upgraded_pid(g)
         time.sleep(1.0)
     finally:
         stop.set()
@@ -349,10 +363,7 @@ def test_a_binary_upgrade_under_load_fails_no_request(gateway):
         # The new process serves the same config and refuses nothing.
         assert requests.get(g.url("/"), timeout=5).text == "one"
     finally:
-        os.kill(new_pid, signal.SIGTERM)
-        deadline = time.time() + 15
-        while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
-            time.sleep(0.05)
+        _stop_pid(new_pid)
 
 
 def test_an_upgrade_closes_idle_kept_alive_connections_and_hands_none_to_the_new_process(gateway):
@@ -368,12 +379,7 @@ def test_an_upgrade_closes_idle_kept_alive_connections_and_hands_none_to_the_new
     assert g.proc.wait(timeout=60) == 0
     new_pid = None
     try:
-        deadline = time.time() + 10
-        while new_pid is None and time.time() < deadline:
-            try:
-                new_pid = g.admin("GET", "/v1/status").json()["pid"]
-            except requests.RequestException:
-                time.sleep(0.05)
+        new_pid = _upgraded_pid(g)
         # The idle connection was closed by the old process, not left to the new one.
         s.settimeout(5)
         assert s.recv(65536) == b""
@@ -394,10 +400,7 @@ def test_an_upgrade_closes_idle_kept_alive_connections_and_hands_none_to_the_new
     finally:
         s.close()
         if new_pid:
-            os.kill(new_pid, signal.SIGTERM)
-            deadline = time.time() + 15
-            while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
-                time.sleep(0.05)
+            _stop_pid(new_pid)
 
 
 def test_an_upgrade_whose_new_process_fails_keeps_the_old_one_serving(gateway):
@@ -438,10 +441,7 @@ def test_systemd_is_told_when_the_gateway_serves(gateway, tmp_path):
     ready = s.recv(4096).decode()
     assert "READY=1" in ready and f"MAINPID={new_pid}" in ready, ready
     s.close()
-    os.kill(new_pid, signal.SIGTERM)
-    deadline = time.time() + 15
-    while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
-        time.sleep(0.05)
+    _stop_pid(new_pid)
 
 
 def test_a_second_gateway_on_the_same_listen_address_is_refused(gateway, tmp_path):
@@ -470,17 +470,8 @@ def test_an_upgrade_keeps_what_was_applied_even_after_a_replace_state_start(gate
     assert g.admin("PUT", "/v1/config", json=applied).status_code == 200
     g.proc.send_signal(signal.SIGUSR2)
     assert g.proc.wait(timeout=60) == 0
-    new_pid = None
-    deadline = time.time() + 10
-    while new_pid is None and time.time() < deadline:
-        try:
-            new_pid = g.admin("GET", "/v1/status").json()["pid"]
-        except requests.RequestException:
-            time.sleep(0.05)
+    new_pid = _upgraded_pid(g)
     try:
         assert requests.get(g.url("/"), timeout=5).text == "from-api"
     finally:
-        os.kill(new_pid, signal.SIGTERM)
-        deadline = time.time() + 15
-        while os.path.exists(f"/proc/{new_pid}") and time.time() < deadline:
-            time.sleep(0.05)
+        _stop_pid(new_pid)

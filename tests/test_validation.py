@@ -142,12 +142,15 @@ def test_validation_config_is_checked(gateway, origin, tmp_path):
     bad = config(origin, tmp_path)
     api = bad["apis"][0]
     api["models"]["Broken"] = {"schema": {"type": "nonsense"}}
+    api["routes"][2]["request_models"] = {"$default": "Broken"}
     api["routes"][0]["request_models"] = {"application/json": "Pett"}
     api["routes"][1]["required_parameters"] = ["path.name", "cookie.x"]
     r = g.admin("PUT", "/v1/config", json=bad)
     assert r.status_code == 400
     text = r.text
     assert "apis[0].models.Broken.schema" in text and "not a usable JSON Schema" in text
+    # The route naming it is not told the model does not exist: the schema's error says why.
+    assert 'no model named \\"Broken\\"' not in text, text
     assert "apis[0].routes[0].request_models.application/json" in text and 'did you mean \\"Pet\\"' in text, text
     assert "apis[0].routes[1].required_parameters[0]" in text and "no path parameter {name}" in text
     assert "apis[0].routes[1].required_parameters[1]" in text

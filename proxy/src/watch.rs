@@ -68,7 +68,9 @@ impl Watchdog {
         self.next_id.set(id);
         let watch = Rc::new(Watch {
             fd,
-            idle: Cell::new(true),
+            // Not idle until it has served a request: a connection just accepted (its task not
+            // run yet) has a request coming, which a drain answers rather than cuts off.
+            idle: Cell::new(false),
             deadline: Cell::new(0),
             target: Cell::new(fd),
             side: Cell::new(Side::Read),

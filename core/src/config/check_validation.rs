@@ -11,8 +11,9 @@ use super::{
 use crate::validation::{Model, ParamIn, RequestValidation, RequiredParam};
 
 impl Checker {
-    /// Compiles the API's models; a schema that does not compile is an error at its path.
-    pub(super) fn models(&mut self, at: &str, a: &ApiFile) -> BTreeMap<String, Arc<Model>> {
+    /// Compiles the API's models; a schema that does not compile is an error at its path (and
+    /// `None` here, so routes naming it are not told it does not exist).
+    pub(super) fn models(&mut self, at: &str, a: &ApiFile) -> BTreeMap<String, Option<Arc<Model>>> {
         let mut out = BTreeMap::new();
         for (name, m) in &a.models {
             if !super::check::is_name(name) {
@@ -21,15 +22,17 @@ impl Checker {
                     "model names use 1-128 letters, digits, '_', '-' or '.'",
                 );
             }
-            match Model::compile(name, &m.schema) {
-                Ok(model) => {
-                    out.insert(name.clone(), Arc::new(model));
+            let model = match Model::compile(name, &m.schema) {
+                Ok(model) => Some(Arc::new(model)),
+                Err(e) => {
+                    self.err(
+                        format!("{at}.models.{name}.schema"),
+                        format!("not a usable JSON Schema: {e}"),
+                    );
+                    None
                 }
-                Err(e) => self.err(
-                    format!("{at}.models.{name}.schema"),
-                    format!("not a usable JSON Schema: {e}"),
-                ),
-            }
+            };
+            out.insert(name.clone(), model);
         }
         out
     }
@@ -39,7 +42,7 @@ impl Checker {
         &mut self,
         rat: &str,
         route: &RouteFile,
-        models: &BTreeMap<String, Arc<Model>>,
+        models: &BTreeMap<String, Option<Arc<Model>>>,
         path_params: &[&str],
     ) -> Option<Arc<RequestValidation>> {
         let mut required = Vec::with_capacity(route.required_parameters.len());
@@ -73,7 +76,9 @@ impl Checker {
                 continue;
             }
             match models.get(name) {
-                Some(m) => by_type.push((content_type.to_ascii_lowercase(), m.clone())),
+                Some(Some(m)) => by_type.push((content_type.to_ascii_lowercase(), m.clone())),
+                // Its schema's own error says what is wrong.
+                Some(None) => {}
                 None => self.err(
                     at,
                     super::terms::unknown_name(

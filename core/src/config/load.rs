@@ -15,9 +15,7 @@ pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
         return serde_path_to_error::deserialize(&mut de)
             .map_err(|e| path_error(e.path().to_string(), e.inner().to_string()));
     }
-    let mut options = Options::default();
-    options.duplicate_keys = DuplicateKeyPolicy::Error;
-    options.with_snippet = false;
+    let options = yaml_options();
     let mut at: Option<(String, String)> = None;
     let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize::<_, ConfigFile>(de).map_err(|e| {
@@ -34,6 +32,18 @@ pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
             None => ConfigError::new(".", first_line(&e.to_string())),
         }),
     }
+}
+
+/// YAML as the contract says: 1.2 Core, so only `true`/`false` are booleans. YAML 1.1's
+/// `y`, `n`, `yes`, `no`, `on`, `off` stay strings, which matters wherever the document holds
+/// free-form values: a model's `enum: [no, se, dk]` is three country codes, not `false`.
+/// Duplicate keys are refused.
+fn yaml_options() -> Options {
+    let mut options = Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    options.strict_booleans = true;
+    options
 }
 
 fn path_error(path: String, reason: String) -> ConfigError {
@@ -57,7 +67,8 @@ pub fn parse_value(text: &str) -> Result<serde_json::Value, ConfigError> {
     if t.starts_with('{') || t.starts_with('[') {
         return serde_json::from_str(text).map_err(|e| ConfigError::new(".", e.to_string()));
     }
-    serde_saphyr::from_str(text).map_err(|e| ConfigError::new(".", first_line(&e.to_string())))
+    serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| ConfigError::new(".", first_line(&e.to_string())))
 }
 
 /// Renders a document as YAML.

@@ -450,3 +450,22 @@ apis:
     );
     assert_eq!(api.stages[1].route_throttle, vec![None, None, None]);
 }
+
+#[test]
+fn yaml_is_1_2_core_so_yes_no_on_off_stay_strings() {
+    let doc = parse(
+        "apis:\n  - name: a\n    models:\n      C: { schema: { enum: [no, se, dk], required: [y, n, on, off] } }\n",
+    )
+    .expect("parses");
+    let schema = &doc.apis[0].models["C"].schema;
+    assert_eq!(schema["enum"], serde_json::json!(["no", "se", "dk"]));
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["y", "n", "on", "off"])
+    );
+    // true/false are still booleans.
+    let e = errors(
+        "apis:\n  - name: a\n    routes: [ { key: 'GET /', integration: m, api_key_required: yes } ]\n",
+    );
+    assert!(!e.is_empty(), "yes is not a YAML 1.2 boolean");
+}
