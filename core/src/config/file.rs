@@ -442,12 +442,18 @@ pub struct IntegrationFile {
     pub payload_format: Option<String>,
 }
 
+/// An integration's type; AWS's upper-case names are accepted too (`HTTP_PROXY`, `MOCK`, and
+/// `AWS_PROXY` for a function: Lambda proxy integration), as `authorization_type` accepts
+/// them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrationType {
+    #[serde(alias = "HTTP_PROXY")]
     HttpProxy,
+    #[serde(alias = "MOCK")]
     Mock,
     /// A function (AWS `AWS_PROXY` to Lambda).
+    #[serde(alias = "AWS_PROXY")]
     Function,
 }
 

@@ -469,3 +469,19 @@ fn yaml_is_1_2_core_so_yes_no_on_off_stay_strings() {
     );
     assert!(!e.is_empty(), "yes is not a YAML 1.2 boolean");
 }
+
+#[test]
+fn aws_integration_type_names_are_accepted() {
+    for (name, want) in [
+        ("HTTP_PROXY", IntegrationType::HttpProxy),
+        ("MOCK", IntegrationType::Mock),
+        ("AWS_PROXY", IntegrationType::Function),
+        ("http_proxy", IntegrationType::HttpProxy),
+    ] {
+        let doc = parse(&format!(
+            "apis:\n  - name: a\n    integrations: {{ x: {{ type: {name} }} }}\n"
+        ))
+        .expect(name);
+        assert_eq!(doc.apis[0].integrations["x"].kind, want, "{name}");
+    }
+}
