@@ -525,7 +525,13 @@ async fn refuse(
         r.error.kind,
         ErrorKind::AuthorizerFailure | ErrorKind::AuthorizerConfiguration
     ) {
-        worker.warn_failure(plan, r.error, x.request_id.as_str(), "authorizer failed");
+        worker.warn_failure(
+            plan,
+            r.error,
+            x.request_id.as_str(),
+            false,
+            "authorizer failed",
+        );
     }
     x.message = r.message;
     x.challenge = r.challenge;

@@ -172,9 +172,16 @@ impl Server {
         // port would take part of the first one's traffic. A plain bind first says whether
         // anything listens there (without listening itself: see `rt::probe_bind`).
         let inherited = options.inherited.listeners;
-        for l in &first.config.gateway.listen {
+        let wanted: Vec<String> = first
+            .config
+            .gateway
+            .listen
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for (l, key) in first.config.gateway.listen.iter().zip(&wanted) {
             // A socket handed over by the process this one replaces is ours already.
-            if inherited.iter().any(|(listen, _)| *listen == l.to_string()) {
+            if inherited.iter().any(|(listen, _)| listen == key) {
                 continue;
             }
             crate::rt::probe_bind(l.addr).map_err(|e| {
@@ -189,13 +196,6 @@ impl Server {
         crate::traffic::start_clock();
         crate::auth::jwks::start_fetcher();
         // Handed-over sockets the config no longer listens on are closed.
-        let wanted: Vec<String> = first
-            .config
-            .gateway
-            .listen
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         for (listen, fd) in &inherited {
             if !wanted.contains(listen) {
                 // SAFETY: an inherited descriptor nothing else uses.

@@ -181,7 +181,7 @@ impl Worker {
     }
 
     pub fn warn_integration_failure(&self, plan: &RoutePlan, e: GatewayError, request_id: &str) {
-        self.warn_failure(plan, e, request_id, "integration failed");
+        self.warn_failure(plan, e, request_id, true, "integration failed");
     }
 
     /// Warns about an answer the gateway made itself for a route (a 5xx: an integration or an
@@ -193,6 +193,7 @@ impl Worker {
         plan: &RoutePlan,
         e: GatewayError,
         request_id: &str,
+        integration: bool,
         what: &'static str,
     ) {
         let now = self.watchdog.now_ms();
@@ -204,9 +205,10 @@ impl Worker {
         }
         self.last_warn_ms.set(now.max(1));
         let suppressed = self.warns_suppressed.replace(0);
-        // An authorizer's failure is not the integration's: no upstream named.
+        // An authorizer's failure (`integration` false) is not the integration's: no
+        // upstream named.
         let upstream: std::borrow::Cow<'_, str> = match &plan.integration {
-            _ if what != "integration failed" => "-".into(),
+            _ if !integration => "-".into(),
             crate::plan::PlanIntegration::Proxy(p) => {
                 String::from_utf8_lossy(&p.target.host_header)
             }

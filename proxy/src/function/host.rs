@@ -464,7 +464,8 @@ impl Slot {
     }
 }
 
-fn micros(d: Duration) -> u64 {
+/// A duration in whole microseconds (saturating), as the counters sum them.
+pub(super) fn micros(d: Duration) -> u64 {
     d.as_micros().try_into().unwrap_or(u64::MAX)
 }
 

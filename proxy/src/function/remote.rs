@@ -126,7 +126,7 @@ pub async fn call(
     .await;
     shared
         .duration_us
-        .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        .fetch_add(super::host::micros(started.elapsed()), Relaxed);
     let called = called.map_err(|e| {
         if e.kind == ErrorKind::GatewayTimeout {
             shared.timeouts.fetch_add(1, Relaxed);
