@@ -33,8 +33,10 @@ fn without_port(host: &str) -> &str {
 }
 
 /// Calls `f` with the request's facts. `path`: the path below the stage (for the ARN);
-/// `params`: the matched path parameters. Allocates the header and variable lists: for
-/// authorizer calls and function invocations only, never the plain proxy path.
+/// `params`: the matched path parameters; `edits`: the parameter mapping's changes to the
+/// headers, query and path (a function's event carries the mapped request). Allocates the
+/// header and variable lists: for authorizer calls and function invocations only, never the
+/// plain proxy path.
 #[allow(clippy::too_many_arguments)]
 pub fn with_facts<R>(
     worker: &Worker,
@@ -44,17 +46,28 @@ pub fn with_facts<R>(
     plan: &RoutePlan,
     path: &[u8],
     params: &[(Box<str>, Box<str>)],
+    edits: Option<&turnpike_core::mapping::Edits>,
     f: impl FnOnce(&RequestFacts<'_>) -> R,
 ) -> R {
     let snap = worker.snapshot();
     let stage = snap.stage_of(plan);
     let buf = &st.rbuf;
-    let headers: Vec<(&str, &str)> = st
+    let mut headers: Vec<(&str, &str)> = st
         .head
         .headers
         .iter()
         .filter_map(|h| Some((text(h.name.get(buf))?, text(h.value.get(buf))?)))
         .collect();
+    let raw_query = st.head.query.and_then(|q| text(q.get(buf))).unwrap_or("");
+    let mut mapped_query = String::new();
+    let mut mapped_path = None;
+    if let Some(e) = edits {
+        turnpike_core::mapping::edit_pairs(&mut headers, &e.headers);
+        if !e.query.is_empty() {
+            turnpike_core::mapping::edit_query(raw_query, &e.query, &mut mapped_query);
+        }
+        mapped_path = e.path.as_deref();
+    }
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (&**k, &**v)).collect();
     let stage_vars: Vec<(&str, &str)> = stage.map_or(Vec::new(), |s| {
         s.variables
@@ -66,13 +79,19 @@ pub fn with_facts<R>(
     let arn = crate::auth::request_arn(worker, st, plan, path);
     let facts = RequestFacts {
         method: text(st.head.method(buf)).unwrap_or("GET"),
-        path: text(if st.head.path.is_empty() {
-            b"/"
+        path: mapped_path.unwrap_or_else(|| {
+            text(if st.head.path.is_empty() {
+                b"/"
+            } else {
+                st.head.path.get(buf)
+            })
+            .unwrap_or("/")
+        }),
+        raw_query: if edits.is_some_and(|e| !e.query.is_empty()) {
+            &mapped_query
         } else {
-            st.head.path.get(buf)
-        })
-        .unwrap_or("/"),
-        raw_query: st.head.query.and_then(|q| text(q.get(buf))).unwrap_or(""),
+            raw_query
+        },
         headers: &headers,
         path_parameters: &params,
         stage_variables: &stage_vars,

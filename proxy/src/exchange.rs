@@ -213,7 +213,7 @@ pub async fn serve(
                 .iter()
                 .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
                 .collect(),
-            _ if plan.validation.is_some() => routed
+            _ if plan.validation.is_some() || plan.mapping.is_some() => routed
                 .params
                 .iter()
                 .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
@@ -372,6 +372,32 @@ async fn run(
             upstream::request::reframe_as_length(out, n);
         }
     }
+    // Parameter mapping: the request's edits, applied to the upstream head here or to the
+    // function's event.
+    let mut edits = None;
+    if let Some(m) = &plan.mapping
+        && m.maps_requests()
+        && matches!(
+            plan.integration,
+            PlanIntegration::Proxy(_) | PlanIntegration::Function(_)
+        )
+    {
+        let chunked = st.head.body == BodyKind::Chunked;
+        match crate::mapping::map_request(worker, c, st, x, plan, m, at.path.clone(), &at.params)
+            .await
+        {
+            Ok(e) => {
+                if let Some(out) = upstream_head.as_mut() {
+                    if chunked && let BodyKind::Length(n) = st.head.body {
+                        upstream::request::reframe_as_length(out, n);
+                    }
+                    crate::mapping::edit_upstream_head(out, &e);
+                }
+                edits = Some(e);
+            }
+            Err(r) => return refuse(worker, c, st, x, plan, upstream_head, r, head_only).await,
+        }
+    }
     match &plan.integration {
         PlanIntegration::NoRoute => {
             let read = discard_body(st);
@@ -432,11 +458,15 @@ async fn run(
                 path,
                 &at.params,
                 &st.rbuf[body],
+                edits.as_ref(),
             )
             .await;
             let read = discard_body(st);
             match result {
-                Ok(resp) => {
+                Ok(mut resp) => {
+                    if let Some(m) = &plan.mapping {
+                        map_function_response(worker, c, st, x, plan, m, &mut resp);
+                    }
                     let keep = respond::keep_alive(&st.head, read, false, worker.draining());
                     let mut out = worker.bufs.take();
                     respond::write_function(
@@ -447,7 +477,6 @@ async fn run(
                         head_only,
                     );
                     x.status = resp.status;
-                    x.integration_status = Some(resp.status);
                     x.response_length = if head_only { 0 } else { resp.body.len() as u64 };
                     send(worker, c, out).await && keep
                 }
@@ -471,6 +500,48 @@ async fn run(
             }
         }
     }
+}
+
+/// Applies the response mapping of a function's answer: its status and headers.
+fn map_function_response(
+    worker: &Worker,
+    c: &Client,
+    st: &RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    m: &turnpike_core::mapping::ParameterMapping,
+    resp: &mut turnpike_core::function::response::FunctionResponse,
+) {
+    x.integration_status = Some(resp.status);
+    if !m.maps_response(resp.status) {
+        return;
+    }
+    let Some(edits) = crate::mapping::map_response(
+        worker,
+        c,
+        st,
+        x,
+        plan,
+        m,
+        resp.status,
+        crate::mapping::Fields::Pairs(&resp.headers),
+        &resp.body,
+    ) else {
+        return;
+    };
+    if let Some(s) = edits.status {
+        resp.status = s;
+    }
+    let mut pairs: Vec<(&str, &str)> = resp
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    turnpike_core::mapping::edit_pairs(&mut pairs, &edits.headers);
+    resp.headers = pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
 }
 
 /// Runs the plan's traffic-control steps on the newest key table.
@@ -676,8 +747,9 @@ fn finish(worker: &Worker, c: &Client, st: &RequestState, x: &RequestCtx, plan: 
     }
 }
 
-/// The `$context` values of a request, for an access log line or a gateway response body.
-fn context<'a>(
+/// The `$context` values of a request, for an access log line, a gateway response body or a
+/// parameter mapping.
+pub fn context<'a>(
     c: &'a Client,
     st: &'a RequestState,
     x: &'a RequestCtx,

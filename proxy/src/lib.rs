@@ -25,6 +25,7 @@ pub mod error;
 pub mod event;
 pub mod exchange;
 pub mod function;
+pub mod mapping;
 /// The HTTP/1.1 codec lives in turnpike-core (the admin server parses with it too).
 pub use turnpike_core::h1;
 pub mod plan;

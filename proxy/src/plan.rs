@@ -47,6 +47,8 @@ pub struct RoutePlan {
     pub api_key_from_authorizer: bool,
     /// The route's request validation; `None`: nothing to validate.
     pub validation: Option<Arc<turnpike_core::validation::RequestValidation>>,
+    /// The integration's parameter mapping; `None`: requests and responses pass unchanged.
+    pub mapping: Option<Arc<turnpike_core::mapping::ParameterMapping>>,
 }
 
 /// A plan's integration.

@@ -115,6 +115,11 @@ impl Snapshot {
                     resource_policy: resource_policy.clone(),
                     api_key_from_authorizer: api.api_key_source == ApiKeySource::Authorizer,
                     validation: route.and_then(|r| api.routes[r as usize].validation.clone()),
+                    mapping: route.and_then(|r| {
+                        api.integrations[api.routes[r as usize].integration as usize]
+                            .mapping
+                            .clone()
+                    }),
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
                 for (r, route) in api.routes.iter().enumerate() {
@@ -198,6 +203,7 @@ impl Snapshot {
             resource_policy: None,
             api_key_from_authorizer: false,
             validation: None,
+            mapping: None,
         };
         Ok(Snapshot {
             generation,

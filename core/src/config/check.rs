@@ -680,9 +680,56 @@ impl Checker {
                 })
             }
         };
+        let mapping = match f.kind {
+            IntegrationType::Mock => {
+                for (field, set) in [
+                    ("request_parameters", !f.request_parameters.is_empty()),
+                    ("response_parameters", !f.response_parameters.is_empty()),
+                ] {
+                    if set {
+                        self.err(
+                            format!("{at}.{field}"),
+                            "a mock has no request or response to map: set its status, headers \
+                             and body",
+                        );
+                    }
+                }
+                None
+            }
+            _ => self.mapping(at, f),
+        };
         Integration {
             name: name.to_owned(),
             kind,
+            mapping,
+        }
+    }
+
+    /// The integration's parameter mapping; errors name the key (`request_parameters
+    /// ["append:header.x"]`, `response_parameters["500"]["overwrite:statuscode"]`).
+    fn mapping(
+        &mut self,
+        at: &str,
+        f: &IntegrationFile,
+    ) -> Option<std::sync::Arc<crate::mapping::ParameterMapping>> {
+        match crate::mapping::ParameterMapping::compile(
+            &f.request_parameters,
+            &f.response_parameters,
+        ) {
+            Ok(m) => m.map(std::sync::Arc::new),
+            Err(errors) => {
+                for e in errors {
+                    let path = match (&e.status, e.key.is_empty()) {
+                        (Some(s), true) => format!("{at}.response_parameters[{s:?}]"),
+                        (Some(s), false) => {
+                            format!("{at}.response_parameters[{s:?}][{:?}]", e.key)
+                        }
+                        (None, _) => format!("{at}.request_parameters[{:?}]", e.key),
+                    };
+                    self.err(path, e.reason);
+                }
+                None
+            }
         }
     }
 

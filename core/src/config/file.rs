@@ -440,6 +440,17 @@ pub struct IntegrationFile {
     /// `PayloadFormatVersion`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format: Option<String>,
+    /// http_proxy and function: changes to the request before it reaches the integration
+    /// (AWS HTTP API `requestParameters`): `{"append:header.x-tenant":
+    /// "$request.header.tenant", "overwrite:path": "/v2${request.path}"}`. See
+    /// [`crate::mapping`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_parameters: BTreeMap<String, String>,
+    /// http_proxy and function: changes to the integration's response, per status code it
+    /// returns (AWS HTTP API `responseParameters`): `{"500": {"overwrite:statuscode": "503",
+    /// "append:header.x-error": "$response.header.x-reason"}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// An integration's type; AWS's upper-case names are accepted too (`HTTP_PROXY`, `MOCK`, and

@@ -193,6 +193,8 @@ pub struct AccessLog {
 pub struct Integration {
     pub name: String,
     pub kind: IntegrationKind,
+    /// Its parameter mapping; `None`: requests and responses pass unchanged.
+    pub mapping: Option<Arc<crate::mapping::ParameterMapping>>,
 }
 
 #[derive(Debug, Clone)]

@@ -116,6 +116,7 @@ pub async fn check_custom(
         plan,
         input.path,
         input.params,
+        None,
         |facts| match cp.format {
             PayloadFormat::V2 => event::event_v2(facts, &identity),
             PayloadFormat::V1 => event::event_v1(facts, identity.first().copied().unwrap_or("")),

@@ -38,6 +38,7 @@ pub async fn invoke(
     path: &[u8],
     params: &[(Box<str>, Box<str>)],
     body: &[u8],
+    edits: Option<&turnpike_core::mapping::Edits>,
 ) -> Result<FunctionResponse, GatewayError> {
     let buf = &st.rbuf;
     let content_type = st
@@ -63,7 +64,7 @@ pub async fn invoke(
         },
     };
     let client_cert = c.stream.client_cert().map(|cert| cert.info());
-    let payload = crate::event::with_facts(worker, c, st, x, plan, path, params, |facts| {
+    let payload = crate::event::with_facts(worker, c, st, x, plan, path, params, edits, |facts| {
         let e = ProxyEvent {
             facts: *facts,
             body,

@@ -248,6 +248,27 @@ pub async fn forward(
     out.clear();
     let drop_cors = plan.policies.cors.is_some();
     response::write_head(&mut out, &input, &st.response, framing, drop_cors);
+    if let Some(m) = &plan.mapping
+        && m.maps_response(status)
+    {
+        if m.reads_response_body(status)
+            && let ResponseBody::Length(n) = st.response.body
+        {
+            let want = st.response.end + (n as usize).min(crate::mapping::JSON_BODY_LIMIT);
+            read_until(&mut upstream, &mut input, want, c, deadline).await;
+        }
+        let head_end = st.response.end;
+        let body = match st.response.body {
+            ResponseBody::Length(n) => &input[head_end..input.len().min(head_end + n as usize)],
+            _ => &[][..],
+        };
+        let fields = crate::mapping::Fields::Head(&input, &st.response.headers);
+        if let Some(e) =
+            crate::mapping::map_response(worker, c, st, x, plan, m, status, fields, body)
+        {
+            x.status = crate::mapping::edit_response_head(&mut out, 0, status, &e);
+        }
+    }
     respond::finish_head(
         &mut out,
         &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
@@ -296,6 +317,27 @@ pub async fn forward(
     }
     Forwarded::Done {
         keep: pumped.result.is_ok() && keep,
+    }
+}
+
+/// Reads the upstream response into `input` until it holds `want` bytes, the upstream stops
+/// sending, or the integration deadline passes (a response mapping reading the body reads
+/// what arrived).
+async fn read_until(
+    upstream: &mut Stream,
+    input: &mut Vec<u8>,
+    want: usize,
+    c: &Client,
+    deadline: u64,
+) {
+    while input.len() < want {
+        let armed = c.watch.arm_at(deadline, upstream.fd(), Side::Read);
+        let (res, b) = upstream.read_more(std::mem::take(input), want + 1).await;
+        drop(armed);
+        *input = b;
+        if c.watch.fired() || !matches!(res, Ok(n) if n > 0) {
+            return;
+        }
     }
 }
 
