@@ -16,6 +16,7 @@
 //! - [`usage`]: throttles, API keys, usage plans and quotas (tables, slots, request steps).
 //! - [`auth`]: authorizers (JWT, SigV4, request authorizers) and resource policies.
 //! - [`function`]: the Lambda proxy integration's event and the reading of its response.
+//! - [`jsonpath`]: JSONPath for mapping templates and parameter mapping.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
@@ -29,6 +30,7 @@ pub mod function;
 pub mod gateway_response;
 pub mod gcra;
 pub mod h1;
+pub mod jsonpath;
 pub mod metrics;
 pub mod resolve;
 pub mod route;
