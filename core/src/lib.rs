@@ -18,7 +18,7 @@
 //! - [`function`]: the Lambda proxy integration's event and the reading of its response.
 //! - [`validation`]: request validation (models and request validators).
 //! - [`mapping`]: parameter mapping of requests and responses (AWS HTTP API syntax).
-//! - [`jsonpath`]: JSONPath selection over JSON bodies.
+//! - [`jsonpath`]: JSONPath for mapping templates and parameter mapping.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 

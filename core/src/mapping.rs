@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     context::{Escape, RequestContext, Template},
-    jsonpath::JsonPath,
+    jsonpath::{JsonPath, Selection},
 };
 
 /// What a key does to its parameter.
@@ -572,15 +572,16 @@ fn render_ref(r: &Ref, src: &dyn Source, out: &mut Vec<u8>) -> bool {
             let Some(json) = src.json() else {
                 return false;
             };
-            match path.select(json).as_slice() {
-                [] => false,
-                [one] => {
+            match path.select_aws(json) {
+                Selection::Nothing => false,
+                Selection::One(one) => {
                     write_json(one, out);
                     true
                 }
                 many => {
-                    let all = serde_json::Value::Array(many.iter().map(|v| (*v).clone()).collect());
-                    write_json(&all, out);
+                    if let Some(all) = many.to_value() {
+                        write_json(&all, out);
+                    }
                     true
                 }
             }
