@@ -17,6 +17,7 @@
 //! - [`auth`]: authorizers (JWT, SigV4, request authorizers) and resource policies.
 //! - [`function`]: the Lambda proxy integration's event and the reading of its response.
 //! - [`jsonpath`]: JSONPath for mapping templates and parameter mapping.
+//! - [`template`]: mapping templates (API Gateway's subset of Velocity).
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
@@ -34,6 +35,7 @@ pub mod jsonpath;
 pub mod metrics;
 pub mod resolve;
 pub mod route;
+pub mod template;
 pub mod tls;
 pub mod uri;
 pub mod usage;
