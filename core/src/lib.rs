@@ -19,6 +19,7 @@
 //! - [`validation`]: request validation (models and request validators).
 //! - [`mapping`]: parameter mapping of requests and responses (AWS HTTP API syntax).
 //! - [`jsonpath`]: JSONPath for mapping templates and parameter mapping.
+//! - [`template`]: mapping templates (API Gateway's subset of Velocity).
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
@@ -37,6 +38,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod resolve;
 pub mod route;
+pub mod template;
 pub mod tls;
 pub mod uri;
 pub mod usage;

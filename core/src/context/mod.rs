@@ -32,6 +32,7 @@ pub use escape::Escape;
 pub use ids::{RequestId, RequestIds};
 pub use template::Template;
 pub use time::RequestTime;
+pub(crate) use var::Value as VarValue;
 pub use var::Var;
 
 /// What the proxy knows about one request, borrowed for the time of a render.
