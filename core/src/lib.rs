@@ -20,6 +20,8 @@
 //! - [`mapping`]: parameter mapping of requests and responses (AWS HTTP API syntax).
 //! - [`jsonpath`]: JSONPath for mapping templates and parameter mapping.
 //! - [`template`]: mapping templates (API Gateway's subset of Velocity).
+//! - [`transform`]: REST non-proxy integrations: request templates, passthrough behaviours,
+//!   integration responses.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
@@ -40,6 +42,7 @@ pub mod resolve;
 pub mod route;
 pub mod template;
 pub mod tls;
+pub mod transform;
 pub mod uri;
 pub mod usage;
 pub mod validation;

@@ -208,16 +208,13 @@ pub async fn serve(
     let at = RouteAt {
         path: span_of(&st.rbuf, routed.path),
         params: match (&plan.auth, &plan.integration) {
-            (PlanAuth::Custom(_), _) | (_, PlanIntegration::Function(_)) => routed
-                .params
-                .iter()
-                .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
-                .collect(),
-            _ if plan.validation.is_some() || plan.mapping.is_some() => routed
-                .params
-                .iter()
-                .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
-                .collect(),
+            (PlanAuth::Custom(_), _) | (_, PlanIntegration::Function(_)) => owned(&routed.params),
+            _ if plan.validation.is_some()
+                || plan.mapping.is_some()
+                || plan.transform.is_some() =>
+            {
+                owned(&routed.params)
+            }
             _ => Vec::new(),
         },
     };
@@ -243,6 +240,14 @@ pub async fn refuse_unparsed(
     st.head.forget();
     answer_error(worker, c, st, &mut x, plan, e, false, false).await;
     finish(worker, c, st, &x, plan);
+}
+
+/// Path parameters copied out of the read buffer, values decoded as UTF-8 (lossily).
+fn owned(params: &Params<'_, '_>) -> Vec<(Box<str>, Box<str>)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.into(), String::from_utf8_lossy(v).into()))
+        .collect()
 }
 
 /// Where in the read buffer the path below the stage is, and the path parameters a request
@@ -422,6 +427,22 @@ async fn run(
             };
             answer_error(worker, c, st, x, plan, e, read, head_only).await
         }
+        PlanIntegration::Mock(mock) if plan.transform.is_some() => {
+            let t = plan.transform.as_deref().unwrap_or_else(|| unreachable!());
+            let outcome =
+                crate::transform::call_mock(worker, c, st, x, plan, t, &mock.headers, &at.params)
+                    .await;
+            answer_transformed(worker, c, st, x, plan, outcome, head_only).await
+        }
+        PlanIntegration::Proxy(p) if plan.transform.is_some() => {
+            let t = plan.transform.as_deref().unwrap_or_else(|| unreachable!());
+            let Some(out) = upstream_head else {
+                return false;
+            };
+            let outcome =
+                crate::transform::call_http(worker, c, st, x, plan, p, t, out, &at.params).await;
+            answer_transformed(worker, c, st, x, plan, outcome, head_only).await
+        }
         PlanIntegration::Mock(mock) => {
             let read = discard_body(st);
             c.linger |= !read;
@@ -463,23 +484,7 @@ async fn run(
             .await;
             let read = discard_body(st);
             match result {
-                Ok(mut resp) => {
-                    if let Some(m) = &plan.mapping {
-                        map_function_response(worker, c, st, x, plan, m, &mut resp);
-                    }
-                    let keep = respond::keep_alive(&st.head, read, false, worker.draining());
-                    let mut out = worker.bufs.take();
-                    respond::write_function(
-                        &mut out,
-                        &resp,
-                        &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
-                        &worker.date(),
-                        head_only,
-                    );
-                    x.status = resp.status;
-                    x.response_length = if head_only { 0 } else { resp.body.len() as u64 };
-                    send(worker, c, out).await && keep
-                }
+                Ok(resp) => answer_whole(worker, c, st, x, plan, resp, read, head_only).await,
                 Err(e) => answer_error(worker, c, st, x, plan, e, read, head_only).await,
             }
         }
@@ -502,6 +507,63 @@ async fn run(
     }
 }
 
+/// Sends a whole response an integration gave (a function's, a templated integration's),
+/// after the integration's response mapping. `read`: the request was read to its end.
+#[allow(clippy::too_many_arguments)]
+async fn answer_whole(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    mut resp: turnpike_core::function::response::FunctionResponse,
+    read: bool,
+    head_only: bool,
+) -> bool {
+    if x.integration_status.is_none() {
+        x.integration_status = Some(resp.status);
+    }
+    if let Some(m) = &plan.mapping {
+        map_function_response(worker, c, st, x, plan, m, &mut resp);
+    }
+    let keep = respond::keep_alive(&st.head, read, false, worker.draining());
+    let mut out = worker.bufs.take();
+    respond::write_function(
+        &mut out,
+        &resp,
+        &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
+        &worker.date(),
+        head_only,
+    );
+    x.status = resp.status;
+    x.response_length = if head_only { 0 } else { resp.body.len() as u64 };
+    send(worker, c, out).await && keep
+}
+
+/// Answers what a templated integration ended with.
+async fn answer_transformed(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    outcome: crate::transform::Outcome,
+    head_only: bool,
+) -> bool {
+    use crate::transform::Outcome;
+    match outcome {
+        Outcome::Answer(resp) => {
+            let read = discard_body(st);
+            answer_whole(worker, c, st, x, plan, resp, read, head_only).await
+        }
+        Outcome::Refused(r) => refuse(worker, c, st, x, plan, None, r, head_only).await,
+        Outcome::Failed(e) => {
+            let read = discard_body(st);
+            answer_error(worker, c, st, x, plan, e, read, head_only).await
+        }
+    }
+}
+
 /// Applies the response mapping of a function's answer: its status and headers.
 fn map_function_response(
     worker: &Worker,
@@ -512,7 +574,6 @@ fn map_function_response(
     m: &turnpike_core::mapping::ParameterMapping,
     resp: &mut turnpike_core::function::response::FunctionResponse,
 ) {
-    x.integration_status = Some(resp.status);
     if !m.maps_response(resp.status) {
         return;
     }

@@ -37,6 +37,7 @@ pub mod snapshot;
 pub mod stream;
 pub mod tls;
 pub mod traffic;
+pub mod transform;
 pub mod upstream;
 pub mod validate;
 pub mod watch;

@@ -49,6 +49,9 @@ pub struct RoutePlan {
     pub validation: Option<Arc<turnpike_core::validation::RequestValidation>>,
     /// The integration's parameter mapping; `None`: requests and responses pass unchanged.
     pub mapping: Option<Arc<turnpike_core::mapping::ParameterMapping>>,
+    /// An `http` or templated `mock` integration's templates and integration responses;
+    /// `None`: a proxy integration (or a plain mock).
+    pub transform: Option<Arc<turnpike_core::transform::Transform>>,
 }
 
 /// A plan's integration.
@@ -75,6 +78,8 @@ pub struct ProxyPlan {
     /// Time allowed for the upstream exchange: connect, send, and the response head.
     pub timeout: Duration,
     pub preserve_host: bool,
+    /// `http` integrations: the method sent instead of the request's.
+    pub method: Option<Box<str>>,
 }
 
 /// Where an `http_proxy` integration sends a stage's requests.
@@ -93,6 +98,8 @@ pub struct ProxyTarget {
 /// and Connection lines, then the body.
 pub struct MockResponse {
     pub status: u16,
+    /// The configured headers (a templated mock adds them to its answers).
+    pub headers: Vec<(String, String)>,
     pub head: Box<[u8]>,
     pub body: Box<[u8]>,
 }

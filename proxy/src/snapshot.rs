@@ -120,6 +120,11 @@ impl Snapshot {
                             .mapping
                             .clone()
                     }),
+                    transform: route.and_then(|r| {
+                        api.integrations[api.routes[r as usize].integration as usize]
+                            .transform
+                            .clone()
+                    }),
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
                 for (r, route) in api.routes.iter().enumerate() {
@@ -204,6 +209,7 @@ impl Snapshot {
             api_key_from_authorizer: false,
             validation: None,
             mapping: None,
+            transform: None,
         };
         Ok(Snapshot {
             generation,
@@ -314,6 +320,7 @@ fn compile_integrations(
                             target,
                             timeout: p.timeout,
                             preserve_host: p.preserve_host,
+                            method: p.method.as_deref().map(Box::from),
                         }))
                     })
                     .collect(),
@@ -458,6 +465,7 @@ fn render_mock(m: &Mock) -> MockResponse {
     }
     MockResponse {
         status: m.status,
+        headers: m.headers.clone(),
         head: head.into(),
         body: m.body.as_bytes().into(),
     }

@@ -560,8 +560,31 @@ impl Checker {
                 )
             })
         };
+        let templated = !f.request_templates.is_empty()
+            || f.passthrough_behavior.is_some()
+            || !f.integration_responses.is_empty();
+        if !matches!(f.kind, IntegrationType::Http | IntegrationType::Mock) {
+            for (p, r) in [
+                misplaced("request_templates", !f.request_templates.is_empty()),
+                misplaced("passthrough_behavior", f.passthrough_behavior.is_some()),
+                misplaced("integration_responses", !f.integration_responses.is_empty()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                self.err(
+                    p,
+                    format!("{r}: mapping templates need type http (or mock)"),
+                );
+            }
+        }
+        if f.kind != IntegrationType::Http
+            && let Some(r) = misplaced("http_method", f.http_method.is_some())
+        {
+            self.err(r.0, r.1);
+        }
         let kind = match f.kind {
-            IntegrationType::HttpProxy => {
+            IntegrationType::HttpProxy | IntegrationType::Http => {
                 for (p, r) in [
                     misplaced("status", f.status.is_some()),
                     misplaced("headers", f.headers.is_some()),
@@ -588,9 +611,20 @@ impl Checker {
                 let tls = UriTemplate::parse(&uri)
                     .is_ok_and(|t| t.tls)
                     .then(UpstreamTls::default);
+                let method = f.http_method.as_ref().map(|m| {
+                    let upper = m.to_ascii_uppercase();
+                    if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                        self.err(
+                            format!("{at}.http_method"),
+                            format!("{m:?} is not an HTTP method"),
+                        );
+                    }
+                    upper
+                });
                 IntegrationKind::HttpProxy(HttpProxy {
                     tls,
                     uri,
+                    method,
                     timeout: f.timeout_ms.map_or(DEFAULT_INTEGRATION_TIMEOUT, ms),
                     preserve_host: f.preserve_host.unwrap_or(false),
                     targets,
@@ -657,6 +691,19 @@ impl Checker {
                 {
                     self.err(p, r);
                 }
+                if !f.integration_responses.is_empty() {
+                    for (field, set) in [("status", f.status.is_some()), ("body", f.body.is_some())]
+                    {
+                        if set {
+                            self.err(
+                                format!("{at}.{field}"),
+                                "a mock with integration_responses answers with them: the \
+                                 request template's statusCode selects one, its template makes \
+                                 the body",
+                            );
+                        }
+                    }
+                }
                 let status = f.status.unwrap_or(200);
                 if !(200..=599).contains(&status) {
                     self.err(
@@ -698,10 +745,47 @@ impl Checker {
             }
             _ => self.mapping(at, f),
         };
+        let transform = match f.kind {
+            IntegrationType::Http => Some(self.transform(at, f)),
+            IntegrationType::Mock if templated => Some(self.transform(at, f)),
+            _ => None,
+        };
         Integration {
             name: name.to_owned(),
             kind,
             mapping,
+            transform,
+        }
+    }
+
+    /// An `http` or templated `mock` integration's templates and integration responses.
+    fn transform(
+        &mut self,
+        at: &str,
+        f: &IntegrationFile,
+    ) -> std::sync::Arc<crate::transform::Transform> {
+        let specs: Vec<crate::transform::ResponseSpec<'_>> = f
+            .integration_responses
+            .iter()
+            .map(|r| crate::transform::ResponseSpec {
+                status: r.status,
+                selection_pattern: r.selection_pattern.as_deref(),
+                templates: &r.response_templates,
+                parameters: &r.response_parameters,
+            })
+            .collect();
+        match crate::transform::Transform::compile(
+            &f.request_templates,
+            f.passthrough_behavior.unwrap_or_default(),
+            &specs,
+        ) {
+            Ok(t) => std::sync::Arc::new(t),
+            Err(errors) => {
+                for (field, why) in errors {
+                    self.err(format!("{at}.{field}"), why);
+                }
+                std::sync::Arc::default()
+            }
         }
     }
 
@@ -871,6 +955,7 @@ impl Checker {
 fn type_name(t: IntegrationType) -> &'static str {
     match t {
         IntegrationType::HttpProxy => "http_proxy",
+        IntegrationType::Http => "http",
         IntegrationType::Mock => "mock",
         IntegrationType::Function => "function",
     }

@@ -451,6 +451,44 @@ pub struct IntegrationFile {
     /// "append:header.x-error": "$response.header.x-reason"}}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
+    /// http: the method sent to the backend (AWS integration `httpMethod`); default the
+    /// request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_method: Option<String>,
+    /// http and mock: mapping templates by request content type (AWS `requestTemplates`),
+    /// in API Gateway's Velocity subset (see [`crate::template`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_templates: BTreeMap<String, String>,
+    /// http and mock: what a content type without a template gets (AWS
+    /// `passthroughBehavior`): `when_no_match` (default), `when_no_templates`, `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passthrough_behavior: Option<crate::transform::PassthroughBehavior>,
+    /// http and mock: integration responses, chosen by `selection_pattern` (a regular
+    /// expression over the backend's status code; the one without is the default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integration_responses: Vec<IntegrationResponseFile>,
+}
+
+/// `{ status: 400, selection_pattern: "4\\d{2}", response_templates: {...},
+/// response_parameters: {"method.response.header.X-Error": "integration.response.header.X"} }`
+/// (AWS `IntegrationResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationResponseFile {
+    /// The status sent to the client (AWS `statusCode`).
+    pub status: u16,
+    /// A regular expression the whole backend status code must match (AWS
+    /// `selectionPattern`); omitted: the default response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_pattern: Option<String>,
+    /// Response mapping templates by content type (AWS `responseTemplates`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_templates: BTreeMap<String, String>,
+    /// Response headers: `method.response.header.NAME` -> `'static'`,
+    /// `integration.response.header.NAME` or `integration.response.body[.JSONPATH]` (AWS
+    /// `responseParameters`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_parameters: BTreeMap<String, String>,
 }
 
 /// An integration's type; AWS's upper-case names are accepted too (`HTTP_PROXY`, `MOCK`, and
@@ -461,6 +499,10 @@ pub struct IntegrationFile {
 pub enum IntegrationType {
     #[serde(alias = "HTTP_PROXY")]
     HttpProxy,
+    /// An HTTP backend reached through mapping templates and integration responses (AWS REST
+    /// `HTTP`, the non-proxy "HTTP custom integration").
+    #[serde(alias = "HTTP")]
+    Http,
     #[serde(alias = "MOCK")]
     Mock,
     /// A function (AWS `AWS_PROXY` to Lambda).

@@ -195,6 +195,9 @@ pub struct Integration {
     pub kind: IntegrationKind,
     /// Its parameter mapping; `None`: requests and responses pass unchanged.
     pub mapping: Option<Arc<crate::mapping::ParameterMapping>>,
+    /// `http` and templated `mock` integrations: request templates and integration
+    /// responses. `None`: a proxy integration (or a plain mock).
+    pub transform: Option<Arc<crate::transform::Transform>>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +252,8 @@ pub struct RemoteFunction {
 #[derive(Debug, Clone)]
 pub struct HttpProxy {
     pub uri: String,
+    /// `http` integrations: the method sent instead of the request's.
+    pub method: Option<String>,
     pub timeout: Duration,
     pub preserve_host: bool,
     /// Set for `https://` URIs.
