@@ -131,7 +131,8 @@ REQUEST_TEMPLATE = """#set($body = $input.path('$'))
   "b64": "$util.base64Encode($body.name)"
 }
 #set($context.requestOverride.header.X-Override = "from-template")
-#set($context.requestOverride.querystring.added = "yes")"""
+#set($context.requestOverride.querystring.added = "yes")
+#set($context.requestOverride.path.id = "id-$input.params('id')")"""
 
 
 def test_request_templates_params_context_util_and_request_overrides(gateway, backend):
@@ -147,7 +148,7 @@ def test_request_templates_params_context_util_and_request_overrides(gateway, ba
     assert r.status_code == 200, r.text
     seen = backend.requests[-1]
     assert seen["method"] == "PUT", "http_method replaces the request's"
-    assert seen["path"].startswith("/echo/42?") and "added=yes" in seen["path"] and "q=find" in seen["path"]
+    assert seen["path"].startswith("/echo/id-42?") and "added=yes" in seen["path"] and "q=find" in seen["path"]
     assert seen["headers"]["X-Override"] == "from-template"
     sent = json.loads(seen["body"])
     assert sent == {

@@ -667,7 +667,7 @@ fn evaluate(ops: &[Op], src: &dyn Source) -> Edits {
 /// A mapped path as a request-target path: starts with `/`; bytes a path may not hold
 /// unencoded (RFC 3986 section 3.3: other than unreserved, sub-delims, `:`, `@`, `/`, and
 /// `%` escapes) are percent-encoded.
-fn path_text(raw: &[u8]) -> String {
+pub fn path_text(raw: &[u8]) -> String {
     let mut out = String::with_capacity(raw.len() + 1);
     if raw.first() != Some(&b'/') {
         out.push('/');

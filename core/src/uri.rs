@@ -325,6 +325,17 @@ pub struct PathTemplate {
 impl PathTemplate {
     /// Appends the path with `params` substituted. A parameter the route did not capture
     /// renders empty (the config check refuses such pairings, so this is only defensive).
+    /// Appends the path with each `{param}` replaced by `value(name)` (empty when `None`), as
+    /// given: the caller encodes values.
+    pub fn render_with<'v>(&self, value: impl Fn(&str) -> Option<&'v [u8]>, out: &mut Vec<u8>) {
+        for p in &self.parts {
+            match p {
+                PathPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                PathPart::Param(name) => out.extend_from_slice(value(name).unwrap_or(b"")),
+            }
+        }
+    }
+
     #[inline]
     pub fn render_into(&self, params: &Params<'_, '_>, out: &mut Vec<u8>) {
         for p in &self.parts {

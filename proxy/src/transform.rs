@@ -186,11 +186,37 @@ pub async fn call_http(
             value: v.clone(),
         })
         .collect();
+    // `requestOverride.path.NAME` replaces a path parameter of the integration URI.
+    let path = match (&proxy.target.path, overrides.path.is_empty()) {
+        (Some(template), false) => {
+            let mut raw = Vec::new();
+            template.render_with(
+                |name| {
+                    overrides
+                        .path
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.as_bytes())
+                        .or_else(|| {
+                            path_params
+                                .iter()
+                                .find(|(k, _)| &**k == name)
+                                .map(|(_, v)| v.as_bytes())
+                        })
+                },
+                &mut raw,
+            );
+            Some(turnpike_core::mapping::path_text(&raw))
+        }
+        _ => None,
+    };
     crate::mapping::edit_upstream_head(
         &mut head,
         &turnpike_core::mapping::Edits {
             headers: edits,
             query,
+            path,
             ..Default::default()
         },
     );
