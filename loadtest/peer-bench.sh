@@ -18,6 +18,7 @@
 #                                               # with the same config: new against old
 #   loadtest/peer-bench.sh --scenarios "small apikeys"  # an API key per request among 10,000
 #   loadtest/peer-bench.sh --scenarios "small jwt"      # a JWT per request among 1,000
+#   loadtest/peer-bench.sh --scenarios cache-hit        # every request a response-cache hit
 #
 # TLS scenarios (tls, tls-newconn, tls-resume) and --idle-check --tls: each proxy also
 # terminates TLS 1.3 on a port of its own (turnpike :18443, nginx :18444, HAProxy :18445,
@@ -37,6 +38,17 @@
 # /jwks; turnpike, nginx and HAProxy ignore the header. nginx and HAProxy have no built-in JWT
 # check (nginx's auth_jwt is NGINX Plus only; HAProxy's jwt_verify needs Lua or ACL plumbing
 # per claim), so they run plain, as context only.
+#
+# cache-hit scenario: GETs of one cacheable response (CACHE_BODY_BYTES, 1 KiB, of JSON;
+# Cache-Control: max-age=3600, ETag, Last-Modified) from the backend's /cached, through nginx
+# (proxy_cache, a keys zone on disk), HAProxy (a cache section in memory, max-object-size above
+# the body) and turnpike (the stage cache, mode aws, TTL 3600 s), each on a port of its own
+# (nginx-cache, haproxy-cache, turnpike-cache), beside the same proxies without a cache (every
+# request a miss, for comparison). Each cache is warmed before the rounds (and checked: the
+# backend must see none of 10 more requests), and the backend's own request counter (nginx
+# stub_status) is read around every run: the table says how many requests reached it, so hits
+# are seen to be hits. A turnpike that does not know the stage cache runs without it (its
+# -cache rows are then misses, and its backend count says so).
 #
 # Every turnpike config sets gateway.throttle to TURNPIKE_THROTTLE (default null: the
 # account-level throttle, 10,000 req/s by default, would otherwise cap every scenario); a binary
@@ -91,6 +103,12 @@ APIKEY_BURST=${APIKEY_BURST:-100000}
 # else through `openssl dgst -sign`, one process per token).
 JWTS=${JWTS:-1000}
 JWT_PYTHON=${JWT_PYTHON:-python3}
+# cache-hit: the cached response's size (HAProxy's cache here takes objects up to 64 KiB) and
+# the lifetime every cache gives it (longer than any run).
+CACHE_BODY_BYTES=${CACHE_BODY_BYTES:-1024}
+CACHE_TTL_S=3600
+# cache-hit: the stage cache of turnpike's -cache targets (YAML).
+TURNPIKE_STAGE_CACHE=${TURNPIKE_STAGE_CACHE:-"{ enabled: true, capacity_bytes: 67108864, ttl_seconds: $CACHE_TTL_S, mode: aws }"}
 # turnpike's account-level throttle in every config written here (YAML); null turns it off.
 TURNPIKE_THROTTLE=${TURNPIKE_THROTTLE:-null}
 
@@ -118,6 +136,13 @@ TURNPIKE_JWT_PORT=18097
 ADMIN_JWT_PORT=18098
 TURNPIKE_BASE_JWT_PORT=18099
 ADMIN_BASE_JWT_PORT=18100
+# cache-hit scenario: the proxies with a response cache.
+NGINX_CACHE_PORT=18101
+HAPROXY_CACHE_PORT=18102
+TURNPIKE_CACHE_PORT=18103
+ADMIN_CACHE_PORT=18104
+TURNPIKE_BASE_CACHE_PORT=18105
+ADMIN_BASE_CACHE_PORT=18106
 # TLS listeners (TLS scenarios and --idle-check --tls only); the backend stays plain HTTP.
 TURNPIKE_TLS_PORT=18443
 NGINX_TLS_PORT=18444
@@ -143,8 +168,8 @@ Options (environment variable in brackets):
   --workers N         proxy workers (nginx worker_processes, haproxy nbthread, turnpike workers) [WORKERS=$WORKERS]
   --proxy-cpus LIST   taskset CPU list for the proxies [PROXY_CPUS=$PROXY_CPUS]
   --load-cpus LIST    taskset CPU list for the generator and the backend [LOAD_CPUS=$LOAD_CPUS]
-  --scenarios LIST    any of: small big upload newconn rate policies apikeys jwt tls
-                      tls-newconn tls-resume
+  --scenarios LIST    any of: small big upload newconn rate policies apikeys jwt cache-hit
+                      tls tls-newconn tls-resume
                       [SCENARIOS="$SCENARIOS"]
                       tls: small GETs over kept-alive TLS 1.3 connections (--conns); tls-newconn:
                       a new TLS connection per request, full handshakes; tls-resume: the same,
@@ -173,6 +198,12 @@ Options (environment variable in brackets):
                       turnpike-base-jwt: keys from the backend's /jwks, verified tokens cached
                       per core), and nginx and haproxy plain only (neither has a built-in JWT
                       check); ratios to nginx, and each -jwt target against itself without
+                      cache-hit: GETs of one cacheable CACHE_BODY_BYTES response, against
+                      direct and nginx, haproxy, turnpike, turnpike-base each plain (misses)
+                      and with its cache (nginx-cache: proxy_cache; haproxy-cache: a cache
+                      section; turnpike-cache: the stage cache, mode aws), warmed first; the
+                      table adds the requests the backend saw per response sent; ratios to
+                      nginx-cache
   --targets LIST      any of: direct nginx haproxy turnpike turnpike-base [TARGETS="$TARGETS";
                       turnpike-base is added when TURNPIKE_BASE is set and --targets is not]
   --base PATH         a second turnpike binary, the turnpike-base target: the turnpike target's
@@ -197,6 +228,7 @@ Options (environment variable in brackets):
   APIKEYS=$APIKEYS APIKEY_RATE=$APIKEY_RATE APIKEY_BURST=$APIKEY_BURST  apikeys: keys, and the
                       per-key limit (r/s, burst) of every proxy's check
   JWTS=$JWTS             jwt: distinct tokens, drawn at random per request
+  CACHE_BODY_BYTES=$CACHE_BODY_BYTES  cache-hit: the cached response's size (at most 65536)
   JWT_PYTHON=python3  jwt: the Python that mints the tokens; with pyca/cryptography importable it
                       signs in-process, else it runs openssl once per token
   APIKEY_PLAN='{...}' apikeys: the JSON body of turnpike's POST /v1/usageplans (default: the
@@ -553,7 +585,10 @@ tls_check() {
 start_backend() {
     head -c 16384 /dev/zero | tr '\0' 'b' >"$TMP/16k"
     head -c 1048576 /dev/zero | tr '\0' 'u' >"$TMP/1m.bin"
-    chmod 644 "$TMP/16k" "$TMP/1m.bin"
+    # cache-hit's response: a JSON document of exactly CACHE_BODY_BYTES.
+    python3 -c 'import sys; n = int(sys.argv[1]); h = "{\"items\": \""; print(h + "x" * (n - len(h) - 3) + "\"}", end="\n")' \
+        "$CACHE_BODY_BYTES" >"$TMP/cached.json"
+    chmod 644 "$TMP/16k" "$TMP/1m.bin" "$TMP/cached.json"
     cat >"$TMP/backend.conf" <<EOF
 worker_processes 1;
 $(nginx_common backend)
@@ -567,6 +602,11 @@ $(nginx_http_common backend)
         location = /upload { default_type text/plain; return 200 "ok\n"; }
         # The jwt scenario's key set (written by make_jwts; 404 until then).
         location = /jwks { default_type application/json; alias $TMP/jwks.json; }
+        # cache-hit's response, fresh for CACHE_TTL_S (Cache-Control: max-age, Expires; the
+        # file gives ETag and Last-Modified).
+        location = /cached { default_type application/json; alias $TMP/cached.json; expires ${CACHE_TTL_S}s; }
+        # The backend's request counter (cache-hit counts the requests that reach it).
+        location = /_status { stub_status; }
     }
 }
 EOF
@@ -606,6 +646,17 @@ EOF
         location_extra=$(cat <<EOF
             if (\$api_client = "") { return 403; }
             limit_req zone=keys burst=$APIKEY_BURST nodelay;
+EOF
+)
+    fi
+    if [[ $variant == cache ]]; then
+        name=nginx-cache port=$NGINX_CACHE_PORT
+        # A keys zone in shared memory, the bodies in files under the run's temp dir (the page
+        # cache keeps them); one request per key fills it while the others wait.
+        http_extra="    proxy_cache_path $TMP/nginx-cache levels=1:2 keys_zone=bench:10m max_size=256m inactive=2h use_temp_path=off;"
+        location_extra=$(cat <<EOF
+            proxy_cache bench;
+            proxy_cache_lock on;
 EOF
 )
     fi
@@ -661,11 +712,14 @@ EOF
     if [[ -z $variant && $WANT_TLS == 1 ]]; then tls_check nginx; fi
 }
 
-# start_haproxy [apikeys]: HAProxy as a reverse proxy to the backend. With "apikeys": on its
-# own port, refusing (403) a request whose x-api-key is not in the run's map file, and tracking
-# each key's request rate in a stick table, refusing (429) past APIKEY_RATE per second.
+# start_haproxy [apikeys|cache]: HAProxy as a reverse proxy to the backend. With "apikeys": on
+# its own port, refusing (403) a request whose x-api-key is not in the run's map file, and
+# tracking each key's request rate in a stick table, refusing (429) past APIKEY_RATE per second.
+# With "cache": on its own port, its backend storing and serving responses from a cache section
+# (16 MB in memory, objects up to 64 KiB, lifetime up to CACHE_TTL_S).
 start_haproxy() {
     local variant=${1:-} name=haproxy port=$HAPROXY_PORT HAPROXY_TLS_BIND= frontend_extra=
+    local backend_extra= cache_section=
     if [[ -z $variant && $WANT_TLS == 1 ]]; then
         HAPROXY_TLS_BIND="bind 127.0.0.1:$HAPROXY_TLS_PORT ssl crt $TMP/bench.pem ssl-min-ver TLSv1.3 alpn http/1.1"
     fi
@@ -676,6 +730,21 @@ start_haproxy() {
     http-request deny deny_status 403 if !{ req.hdr(x-api-key),map($TMP/apikeys.haproxy-map) -m found }
     http-request track-sc0 req.hdr(x-api-key)
     http-request deny deny_status 429 if { sc0_http_req_rate gt $APIKEY_RATE }
+EOF
+)
+    fi
+    if [[ $variant == cache ]]; then
+        name=haproxy-cache port=$HAPROXY_CACHE_PORT
+        cache_section=$(cat <<EOF
+cache bench
+    total-max-size 16
+    max-object-size 65536
+    max-age $CACHE_TTL_S
+EOF
+)
+        backend_extra=$(cat <<EOF
+    http-request cache-use bench
+    http-response cache-store bench
 EOF
 )
     fi
@@ -699,7 +768,9 @@ ${HAPROXY_TLS_BIND:+    $HAPROXY_TLS_BIND}
 ${frontend_extra}
     default_backend be
 backend be
+${backend_extra}
     server s1 127.0.0.1:$BACKEND_PORT
+${cache_section}
 EOF
     start $name "$PROXY_CPUS" haproxy -db -f "$TMP/$name.cfg"
     wait_port $port 5 || { log "$name did not start"; cat "$TMP/$name.log" >&2; exit 1; }
@@ -708,11 +779,15 @@ EOF
 }
 
 # UP[target]=1 once the target serves; WHY_MISSING[target] says why a turnpike one does not.
-declare -A UP=() WHY_MISSING=()
+# NO_CACHE[target]=1: a -cache target that runs without its cache (a turnpike that predates it).
+declare -A UP=() WHY_MISSING=() NO_CACHE=()
 # start_turnpike [NAME]: turnpike as a reverse proxy to the backend. NAME (default turnpike) is
-# one of turnpike, turnpike-policies, turnpike-apikeys, turnpike-jwt, turnpike-base,
-# turnpike-base-policies, turnpike-base-apikeys, turnpike-base-jwt: the -base ones run the TURNPIKE_BASE binary with the same config as
-# their counterpart, on ports of their own.
+# one of turnpike, turnpike-policies, turnpike-apikeys, turnpike-jwt, turnpike-cache,
+# turnpike-base, turnpike-base-policies, turnpike-base-apikeys, turnpike-base-jwt,
+# turnpike-base-cache: the -base ones run the TURNPIKE_BASE binary with the same config as
+# their counterpart, on ports of their own. The -cache ones: on their own port and admin port,
+# the $default stage with TURNPIKE_STAGE_CACHE; a binary that does not know the stage cache runs
+# without it (NO_CACHE[NAME]=1), so its rows are misses.
 # The -policies ones: on their own port and admin port, with the API's CORS policy for
 # $CORS_ORIGIN and the stage's JSON access log written to a file (ACCESS_LOG[NAME]). The
 # -apikeys ones: on their own port and admin port, the route requiring an API key, then the
@@ -738,6 +813,8 @@ start_turnpike() {
         turnpike-base-apikeys) port=$TURNPIKE_BASE_APIKEYS_PORT admin=$ADMIN_BASE_APIKEYS_PORT bin=$TURNPIKE_BASE ;;
         turnpike-jwt) port=$TURNPIKE_JWT_PORT admin=$ADMIN_JWT_PORT ;;
         turnpike-base-jwt) port=$TURNPIKE_BASE_JWT_PORT admin=$ADMIN_BASE_JWT_PORT bin=$TURNPIKE_BASE ;;
+        turnpike-cache) port=$TURNPIKE_CACHE_PORT admin=$ADMIN_CACHE_PORT ;;
+        turnpike-base-cache) port=$TURNPIKE_BASE_CACHE_PORT admin=$ADMIN_BASE_CACHE_PORT bin=$TURNPIKE_BASE ;;
         *) log "start_turnpike: unknown target $name"; exit 2 ;;
     esac
     if [[ $name == *-policies ]]; then
@@ -746,6 +823,7 @@ start_turnpike() {
         stage="{ name: \$default, access_log: { destination: \"${ACCESS_LOG[$name]}\", format: json } }"
     fi
     if [[ $name == *-apikeys ]]; then route=", api_key_required: true"; fi
+    if [[ $name == *-cache ]]; then stage="{ name: \$default, cache: $TURNPIKE_STAGE_CACHE }"; fi
     if [[ $name == *-jwt ]]; then
         route=", authorizer: bench"
         authorizers="    authorizers:
@@ -758,6 +836,15 @@ start_turnpike() {
     fi
     [[ $WANT_TLS == 1 ]] || tls_port=
     turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route" "$authorizers"
+    # Before the throttle's check: the refusal of an unknown stage field lists the known ones,
+    # throttle among them.
+    if [[ $name == *-cache ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1 &&
+        grep -q 'unknown field `cache`' "$TMP/$name.check"; then
+        log "$name: $bin does not know the stage cache (it predates it): it runs without one, every request a miss"
+        NO_CACHE[$name]=1
+        stage="{ name: \$default }"
+        turnpike_config "$name" "$port" "$admin" "$state" "$cors" "$stage" "$tls_port" "$throttle" "$route" "$authorizers"
+    fi
     if [[ -n $throttle ]] && ! "$bin" check --config "$TMP/$name.yaml" >"$TMP/$name.check" 2>&1 &&
         grep -q throttle "$TMP/$name.check"; then
         log "$name: $bin does not know gateway.throttle (it predates the account-level throttle): its config leaves it out"
@@ -925,6 +1012,10 @@ port_of() {
         turnpike-base-apikeys) echo $TURNPIKE_BASE_APIKEYS_PORT ;;
         turnpike-jwt) echo $TURNPIKE_JWT_PORT ;;
         turnpike-base-jwt) echo $TURNPIKE_BASE_JWT_PORT ;;
+        nginx-cache) echo $NGINX_CACHE_PORT ;;
+        haproxy-cache) echo $HAPROXY_CACHE_PORT ;;
+        turnpike-cache) echo $TURNPIKE_CACHE_PORT ;;
+        turnpike-base-cache) echo $TURNPIKE_BASE_CACHE_PORT ;;
     esac
 }
 
@@ -982,6 +1073,7 @@ load_args() {
         # Every target gets the same requests: the plain ones ignore the header.
         apikeys) echo "-c $CONNS --header-values x-api-key=$TMP/apikeys.txt" ;;
         jwt) echo "-c $CONNS --header-values Authorization=$TMP/jwts.txt" ;;
+        cache-hit) echo "-c $CONNS" ;;
         # The chain check (--insecure skips it) would only cost the generator's CPU: every
         # proxy does the same work either way. The handshake signature is still verified.
         tls) echo "-c $CONNS --insecure --sni $TLS_NAME" ;;
@@ -994,6 +1086,7 @@ path_of() {
     case $1 in
         big) echo /16k ;;
         upload) echo /upload ;;
+        cache-hit) echo /cached ;;
         *) echo / ;;
     esac
 }
@@ -1005,8 +1098,10 @@ run_one() {
     local url="http://127.0.0.1:$(port_of "$target")$(path_of "$scenario")"
     if is_tls "$scenario"; then url="https://127.0.0.1:$(tls_port_of "$target")$(path_of "$scenario")"; fi
     wait_quiet
-    local server=${PID_OF[$target]:-} cpu0 cpu1 t0 t1
+    local server=${PID_OF[$target]:-} cpu0 cpu1 t0 t1 b0=
     [[ $target == direct ]] && server=${PID_OF[backend]:-}
+    # cache-hit: the requests that reach the backend during the run (warm-up included).
+    [[ $scenario == cache-hit ]] && b0=$(backend_count)
     cpu0=$(cpu_ticks "$server"); t0=$(date +%s.%N)
     # shellcheck disable=SC2046 # word splitting of the argument list is intended
     if taskset -c "$LOAD_CPUS" "$LOAD" -q -t 1 -d "$DURATION" --warmup "$WARMUP" \
@@ -1016,6 +1111,9 @@ run_one() {
         # in the ratio below: both span the same interval).
         echo "{\"cpu_seconds\": $(python3 -c "print(($cpu1 - $cpu0) / $(getconf CLK_TCK))"), \"wall_seconds\": $(python3 -c "print($t1 - $t0)")}" \
             >"${out%.json}.cpu"
+        if [[ -n $b0 ]]; then
+            echo "{\"backend_requests\": $(($(backend_count) - b0 - 1))}" >"${out%.json}.backend"
+        fi
         printf '  %-8s %-9s round %s: %s\n' "$scenario" "$target" "$round" \
             "$(grep -E 'requests ' "$TMP/last-run.txt" | tr -s ' ')" >&2
     else
@@ -1037,7 +1135,8 @@ EOF
 # table lists the ones that do not as missing). policies: nginx, turnpike and turnpike-base from
 # TARGETS, each plain and with its policies. apikeys: the proxies from TARGETS, each plain and
 # checking keys. jwt: nginx and haproxy plain, turnpike and turnpike-base each plain and with
-# the JWT authorizer. TLS scenarios: the proxies (not direct).
+# the JWT authorizer. cache-hit: direct, and each proxy plain and with its cache. TLS scenarios:
+# the proxies (not direct).
 targets_for() {
     local t
     for t in $TARGETS; do
@@ -1045,6 +1144,8 @@ targets_for() {
             [[ $t == nginx || $t == turnpike || $t == turnpike-base ]] && printf '%s\n' "$t" "$t-policies"
         elif [[ $1 == apikeys ]]; then
             if [[ $t != direct ]]; then printf '%s\n' "$t" "$t-apikeys"; fi
+        elif [[ $1 == cache-hit ]]; then
+            if [[ $t == direct ]]; then echo direct; else printf '%s\n' "$t" "$t-cache"; fi
         elif [[ $1 == jwt ]]; then
             case $t in
                 nginx | haproxy) echo "$t" ;;
@@ -1132,6 +1233,45 @@ start_jwt() {
     return 0
 }
 
+# backend_count: the backend's request counter (nginx stub_status), this request included.
+backend_count() {
+    curl -s -m 5 "http://127.0.0.1:$BACKEND_PORT/_status" | awk 'NR == 3 { print $3 }'
+}
+
+# warm_cache TARGET: fills TARGET's cache with cache-hit's response (8 requests per worker, each
+# on a new connection, so that every worker's cache gets it when caches are per core), then
+# sends 10 more and counts how many reach the backend: none when it serves from its cache.
+warm_cache() {
+    local target=$1 url i before after reached
+    url="http://127.0.0.1:$(port_of "$1")$(path_of cache-hit)"
+    for ((i = 0; i < 8 * WORKERS; i++)); do curl -s -o /dev/null "$url" || true; done
+    before=$(backend_count)
+    for ((i = 0; i < 10; i++)); do curl -s -o /dev/null "$url" || true; done
+    after=$(backend_count)
+    reached=$((after - before - 1))
+    if ((reached == 0)); then
+        log "$target: warm; none of 10 more requests reached the backend"
+    elif [[ -n ${NO_CACHE[$target]:-} ]]; then
+        log "$target: no cache: $reached of 10 requests reached the backend (its rows are misses)"
+    else
+        log "WARNING: $target: warmed, yet $reached of 10 more requests reached the backend: it does not serve $(path_of cache-hit) from its cache"
+    fi
+}
+
+# start_cache: the proxies of TARGETS with their caches, each on its own port, warmed.
+start_cache() {
+    if [[ " $TARGETS " == *" nginx "* ]]; then start_nginx cache; fi
+    if [[ " $TARGETS " == *" haproxy "* ]]; then start_haproxy cache; fi
+    local t
+    for t in turnpike turnpike-base; do
+        if [[ " $TARGETS " == *" $t "* ]]; then start_turnpike "$t-cache"; fi
+    done
+    for t in nginx-cache haproxy-cache turnpike-cache turnpike-base-cache; do
+        if [[ ${UP[$t]:-0} == 1 ]]; then warm_cache "$t"; fi
+    done
+    return 0
+}
+
 # count_access_logs: stops the policies proxies gracefully (nginx flushes its log buffer on the
 # way out, turnpike drains) and writes results/policies.logs.json: per target, access log lines
 # and the responses it sent (turnpike-load's counted and warm-up responses, plus the checks').
@@ -1195,9 +1335,11 @@ summarize() {
     for s in $SCENARIOS; do spec+="$s=$(targets_for "$s" | tr '\n' ' ');"; done
     for t in "${!WHY_MISSING[@]}"; do why+="$t=${WHY_MISSING[$t]};"; done
     python3 - "$TMP/results" "$OUT_JSON" "$ROUNDS" "$DURATION" "$WORKERS" "$PROXY_CPUS" "$LOAD_CPUS" \
-        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" "$APIKEYS" "$JWTS" <<'EOF'
+        "${RATE:-}" "$spec" "$why" "$NOISY_RUNS" "$*" "$TURNPIKE" "$TURNPIKE_BASE" "$APIKEYS" "$JWTS" \
+        "${!NO_CACHE[*]}" "$CACHE_BODY_BYTES" <<'EOF'
 import glob, json, os, platform, statistics, sys
-results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base, apikeys, jwts = sys.argv[1:]
+results, out, rounds, duration, workers, pcpu, lcpu, rate, spec, why, noisy, argv, tp, tp_base, apikeys, jwts, no_cache, cache_bytes = sys.argv[1:]
+no_cache = no_cache.split()
 scenario_targets = dict(kv.split("=", 1) for kv in spec.split(";") if kv)
 why = dict(kv.split("=", 1) for kv in why.split(";") if kv)
 def med(v):
@@ -1237,6 +1379,16 @@ for s, targets in scenario_targets.items():
         }
         if t in logs:
             table[s][t]["access_log"] = logs[t]
+        # cache-hit: the requests that reached the backend against the responses sent (warm-up
+        # included on both sides).
+        backend = [f[:-5] + ".backend" for f in sorted(glob.glob(f"{results}/{s}.{t}.*.json"))]
+        if any(os.path.exists(b) for b in backend):
+            table[s][t]["backend"] = {
+                "requests": sum(json.load(open(b))["backend_requests"] for b in backend if os.path.exists(b)),
+                "responses": sum(r["requests"] + r["warmup_requests"] for r in runs),
+            }
+            if t in no_cache:
+                table[s][t]["no_cache"] = True
         tls = [r["tls"] for r in runs if r.get("tls")]
         if tls:
             table[s][t]["tls"] = {
@@ -1248,7 +1400,7 @@ for s, targets in scenario_targets.items():
     # policies, apikeys, jwt: each target with its policies (its key or token check) against
     # itself without.
     for t, r in table[s].items():
-        suffix = next((x for x in ("-policies", "-apikeys", "-jwt") if t.endswith(x)), None)
+        suffix = next((x for x in ("-policies", "-apikeys", "-jwt", "-cache") if t.endswith(x)), None)
         plain = table[s].get(t[: -len(suffix)]) if suffix else None
         if r and plain:
             r["vs_plain"] = {k: r[k] / plain[k] for k in ("requests_per_sec", "requests_per_cpu_second")
@@ -1264,7 +1416,7 @@ machine = {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()}
 doc = {"machine": machine, "rounds": int(rounds), "duration": duration, "workers": int(workers),
        "proxy_cpus": pcpu, "load_cpus": lcpu, "rate": int(rate) if rate else None,
        "noisy_runs": int(noisy), "command": argv, "scenarios": table,
-       "missing": why}
+       "missing": why, "no_cache": no_cache}
 # turnpike against turnpike-base (the same config, another binary): per scenario and pair, the
 # ratios new / base of req/s, req per CPU-second and p99 (for p99, below 1.00x is better).
 VS_KEYS = ("requests_per_sec", "requests_per_cpu_second", "p99_us")
@@ -1333,6 +1485,7 @@ for s, row in table.items():
     pol = s == "policies"
     keys = s == "apikeys"
     jwt = s == "jwt"
+    cache = s == "cache-hit"
     tls = s == "tls" or s.startswith("tls-")
     title = s + (f" (constant rate {rate} req/s)" if s == "rate" and rate else "")
     title += " (CORS + JSON access log to a file; ratios to nginx-policies)" if pol else ""
@@ -1341,6 +1494,8 @@ for s, row in table.items():
     title += (f" (Authorization: Bearer, one of {jwts} RS256 tokens per request, verified by the -jwt "
               f"targets' JWT authorizer, ignored by the others; nginx and HAProxy have no built-in JWT "
               f"check; ratios to nginx)") if jwt else ""
+    title += (f" (GETs of one cacheable {cache_bytes}-byte response: the -cache targets serve it from their "
+              f"caches, warmed first, the others from the backend; ratios to nginx-cache)") if cache else ""
     title += {"tls": " (TLS 1.3, kept-alive connections)",
               "tls-newconn": " (TLS 1.3, a new connection per request, full handshakes)",
               "tls-resume": " (TLS 1.3, a new connection per request, resumed sessions)"}.get(s, "")
@@ -1350,14 +1505,16 @@ for s, row in table.items():
         extra_head, extra_rule = (" handshakes resumed | negotiated |", "---|---|")
     if keys or jwt:
         extra_head, extra_rule = (" against itself without the check: req/s, req per CPU-s |", "---|")
+    if cache:
+        extra_head, extra_rule = (" against itself without the cache: req/s, req per CPU-s | backend requests / responses |", "---|---|")
     print(f"| target | req/s | server CPU | req per CPU-second | p50 | p99 | p99.9 |{extra_head}")
     print(f"|---|---|---|---|---|---|---|{extra_rule}")
-    base = row.get("nginx-policies" if pol else "nginx-apikeys" if keys else "nginx")
+    base = row.get("nginx-policies" if pol else "nginx-apikeys" if keys else "nginx-cache" if cache else "nginx")
     for t in scenario_targets[s].split():
         r = row.get(t)
         if r is None:
             m = why.get(f"{t}@tls", why.get(t, "missing")) if tls else why.get(t, "missing")
-            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls else f" {m} |" if keys or jwt else ""))
+            print(f"| {t} | {m} | {m} | {m} | {m} | {m} | {m} |" + (f" {m} | {m} |" if pol or tls or cache else f" {m} |" if keys or jwt else ""))
             continue
         extra = ""
         if pol:
@@ -1365,9 +1522,16 @@ for s, row in table.items():
             extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
             lg = r.get("access_log")
             extra += f" {lg['log_lines']} / {lg['responses']} |" if lg else " - |"
-        if keys or jwt:
+        if keys or jwt or cache:
             vp = r.get("vs_plain", {})
             extra = " " + (" / ".join(f"{vp[k]:.2f}x" for k in ("requests_per_sec", "requests_per_cpu_second") if k in vp) or "-") + " |"
+        if cache:
+            bk = r.get("backend")
+            if bk:
+                share = bk["requests"] / bk["responses"] if bk["responses"] else 0
+                extra += f" {bk['requests']} / {bk['responses']} ({100 * share:.1f}%)" + (" NO CACHE in this binary |" if r.get("no_cache") else " |")
+            else:
+                extra += " - |"
         if tls:
             h = r.get("tls")
             if h:
@@ -1387,6 +1551,13 @@ for s, row in table.items():
               f"| {fmt_ms(r['p50_us'])}{ratio(r['p50_us'], b.get('p50_us'))} "
               f"| {fmt_ms(r['p99_us'])}{ratio(r['p99_us'], b.get('p99_us'))} "
               f"| {fmt_ms(r['p99_9_us'])}{ratio(r['p99_9_us'], b.get('p99_9_us'))} |{extra}")
+if "cache-hit" in table:
+    for t, r in table["cache-hit"].items():
+        bk = r and r.get("backend")
+        if t.endswith("-cache") and bk and bk["responses"] and bk["requests"] > 0.01 * bk["responses"]:
+            why_not = "it runs without a cache, its binary predating the stage cache" if r.get("no_cache") else "its cache did not serve them"
+            print(f"\npeer-bench: WARNING: cache-hit: {bk['requests']} of {t}'s {bk['responses']} requests reached the backend: "
+                  f"its figures are not cache hits; {why_not}")
 if bars:
     print(f"\n### apikeys against issue 9's bars (requests per proxy CPU-second)\n")
     print("| target | vs plain, same requests (bar 0.95x) | vs plain in small (bar 0.95x) | vs nginx-apikeys (goal 1.2x) |")
@@ -1701,7 +1872,7 @@ ensure_ports_free() {
     local name p busy=()
     for name in direct nginx haproxy turnpike turnpike-base nginx-policies turnpike-policies \
         turnpike-base-policies nginx-apikeys haproxy-apikeys turnpike-apikeys turnpike-base-apikeys \
-        turnpike-jwt turnpike-base-jwt; do
+        turnpike-jwt turnpike-base-jwt nginx-cache haproxy-cache turnpike-cache turnpike-base-cache; do
         for p in $(port_of "$name") $(tls_port_of "$name"); do
             if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy+=("$p ($name)"); fi
         done
@@ -1750,6 +1921,7 @@ main() {
     if [[ " $SCENARIOS " == *" policies "* ]]; then start_policies; fi
     if [[ " $SCENARIOS " == *" apikeys "* ]]; then start_apikeys; fi
     if [[ " $SCENARIOS " == *" jwt "* ]]; then start_jwt; fi
+    if [[ " $SCENARIOS " == *" cache-hit "* ]]; then start_cache; fi
     run_scenarios
     local env_note=
     [[ $NGINX_REQUEST_BUFFERING != on ]] && env_note="NGINX_REQUEST_BUFFERING=$NGINX_REQUEST_BUFFERING "
