@@ -139,7 +139,7 @@ def test_request_templates_params_context_util_and_request_overrides(gateway, ba
     g = gateway(
         api(
             backend,
-            {"echo": {"type": "http", "uri": f"http://{backend.addr}/echo/{{id}}", "http_method": "PUT", "request_templates": {"application/json": REQUEST_TEMPLATE}}},
+            {"echo": {"type": "http", "uri": f"http://{backend.addr}/echo/{{id}}", "http_method": "PUT", "request_templates": {"application/json": REQUEST_TEMPLATE}, "request_parameters": {"append:header.x-mapped": "$request.header.x-tenant"}}},
             [{"key": "POST /pets/{id}", "integration": "echo"}],
         )
     )
@@ -150,6 +150,7 @@ def test_request_templates_params_context_util_and_request_overrides(gateway, ba
     assert seen["method"] == "PUT", "http_method replaces the request's"
     assert seen["path"].startswith("/echo/id-42?") and "added=yes" in seen["path"] and "q=find" in seen["path"]
     assert seen["headers"]["X-Override"] == "from-template"
+    assert seen["headers"]["x-mapped"] == "acme", "parameter mapping applies before the template"
     sent = json.loads(seen["body"])
     assert sent == {
         "petName": "Rex & co",
