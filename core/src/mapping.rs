@@ -313,9 +313,12 @@ fn compile_ops(
         };
         if target == Target::StatusCode
             && let [Part::Text(t)] = &*value.parts
-            && !t.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s))
+            && !t.parse::<u16>().is_ok_and(settable_status)
         {
-            errors.push(fail(format!("{t:?} is not a status code (100 to 599)")));
+            errors.push(fail(format!(
+                "{t:?}: expected a status code from 200 to 599 other than 204 and 304 (the \
+                 response keeps its body)"
+            )));
             continue;
         }
         ops.push(Op {
@@ -325,6 +328,12 @@ fn compile_ops(
         });
     }
     ops
+}
+
+/// Whether `overwrite:statuscode` may set `s`: a final status whose response may carry the
+/// body the integration sent (not 1xx, 204 or 304, RFC 9110 sections 15.2, 15.3.5, 15.4.5).
+fn settable_status(s: u16) -> bool {
+    (200..=599).contains(&s) && s != 204 && s != 304
 }
 
 /// `append:header.x-id` -> (Append, Header("x-id")).
@@ -642,7 +651,7 @@ fn evaluate(ops: &[Op], src: &dyn Source) -> Edits {
                 edits.status = std::str::from_utf8(&raw)
                     .ok()
                     .and_then(|s| s.trim().parse::<u16>().ok())
-                    .filter(|s| (100..=599).contains(s));
+                    .filter(|&s| settable_status(s));
             }
             Target::Path => edits.path = Some(path_text(&raw)),
             Target::Header(name) => {

@@ -182,10 +182,10 @@ impl Transform {
         let mut default = None;
         for (i, r) in responses.iter().enumerate() {
             let at = format!("integration_responses[{i}]");
-            if !(100..=599).contains(&r.status) {
+            if !(200..=599).contains(&r.status) {
                 errors.push((
                     format!("{at}.status"),
-                    format!("{}: expected 100 to 599", r.status),
+                    format!("{}: expected 200 to 599", r.status),
                 ));
             }
             let mut usable = true;

@@ -394,7 +394,10 @@ fn respond_with(
             match render(c, st, x, plan, params, template, body, Some(status)) {
                 Ok((out, o)) => {
                     let mut a = FunctionResponse {
-                        status: o.status.unwrap_or(r.status),
+                        status: o
+                            .status
+                            .filter(|s| (200..=599).contains(s))
+                            .unwrap_or(r.status),
                         headers: vec![("Content-Type".to_owned(), ct.to_owned())],
                         cookies: Vec::new(),
                         body: out,
