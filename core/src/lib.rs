@@ -16,11 +16,13 @@
 //! - [`usage`]: throttles, API keys, usage plans and quotas (tables, slots, request steps).
 //! - [`auth`]: authorizers (JWT, SigV4, request authorizers) and resource policies.
 //! - [`function`]: the Lambda proxy integration's event and the reading of its response.
+//! - [`cache`]: response caching (AWS stage cache and RFC 9111): keys, freshness, the store.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
 pub mod access_log;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod cors;
