@@ -47,6 +47,8 @@ pub struct RoutePlan {
     pub api_key_from_authorizer: bool,
     /// The route's request validation; `None`: nothing to validate.
     pub validation: Option<Arc<turnpike_core::validation::RequestValidation>>,
+    /// The route's use of its stage cache; `None`: nothing cached (no lookup, no store).
+    pub cache: Option<Arc<crate::cache::CachePlan>>,
 }
 
 /// A plan's integration.

@@ -94,6 +94,7 @@ impl Snapshot {
                 bases.push(plans.len() as u32);
                 let stage_name: Arc<str> = stage.name.as_str().into();
                 let stage_uid = stage_uid(&api.name, &stage.name);
+                let workers = metrics.workers();
                 let plan = |route: Option<u32>, integration, counters, steps, auth| RoutePlan {
                     api: a as u32,
                     stage: s as u32,
@@ -115,6 +116,10 @@ impl Snapshot {
                     resource_policy: resource_policy.clone(),
                     api_key_from_authorizer: api.api_key_source == ApiKeySource::Authorizer,
                     validation: route.and_then(|r| api.routes[r as usize].validation.clone()),
+                    cache: route.zip(stage.cache.as_ref()).and_then(|(r, sc)| {
+                        let own = api.routes[r as usize].cache.as_ref();
+                        crate::cache::CachePlan::compile(&api.name, &stage.name, sc, own, workers)
+                    }),
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
                 for (r, route) in api.routes.iter().enumerate() {
@@ -198,6 +203,7 @@ impl Snapshot {
             resource_policy: None,
             api_key_from_authorizer: false,
             validation: None,
+            cache: None,
         };
         Ok(Snapshot {
             generation,
