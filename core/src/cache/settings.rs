@@ -86,7 +86,7 @@ pub enum CacheMode {
 #[serde(rename_all = "snake_case")]
 pub enum UnauthorizedStrategy {
     /// 403 `{"message": "..."}` (`ACCESS_DENIED`).
-    #[serde(alias = "FAIL_WITH_403")]
+    #[serde(rename = "fail_with_403", alias = "FAIL_WITH_403")]
     FailWith403,
     /// Served as if the header were absent, with AWS's `Warning: 199 ...` header.
     #[default]
