@@ -5,15 +5,21 @@
 //! Times are given by the caller: seconds or milliseconds since the Unix epoch, never read
 //! here.
 
+/// The device token turnpike announces in `Surrogate-Capability` (Edge Architecture 1.0):
+/// `Surrogate-Control` directives targeted at it (`max-age=60;turnpike`) win over untargeted
+/// ones.
+pub const SURROGATE_TOKEN: &str = "turnpike";
+
 /// Delta-seconds past what fits are taken as 2^31 (RFC 9111 section 1.2.2).
 pub const DELTA_MAX: u64 = 1 << 31;
 
 /// Status codes whose responses are heuristically cacheable (RFC 9110 section 15.1).
-pub const HEURISTIC_STATUSES: [u16; 11] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414];
+pub const HEURISTIC_STATUSES: [u16; 12] =
+    [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
 
-/// Status codes this cache understands: it stores and reuses only these (RFC 9111 section 3:
-/// a cache must not store a status it does not understand when `must-understand` is given;
-/// it keeps to these always, so a 206 or a 1xx is never stored).
+/// Status codes this cache understands: with `must-understand` only these are stored (RFC 9111
+/// section 5.2.2.3). Without it any final status with explicit freshness may be, but 206 (no
+/// range support) and 304.
 pub const UNDERSTOOD_STATUSES: [u16; 23] = [
     200, 201, 202, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 421, 451,
     500, 501, 502, 503,
@@ -174,7 +180,8 @@ pub fn http_date(b: &[u8]) -> Option<u64> {
 #[derive(Debug, Clone, Default)]
 pub struct ResponseFields<'a> {
     pub cache_control: Directives,
-    /// `Pragma: no-cache` (read only when there is no `Cache-Control`, RFC 9111 section 5.4).
+    /// `Pragma: no-cache`, read only when there is no `Cache-Control`. RFC 9111 section 5.4
+    /// deprecates `Pragma` and gives it no meaning: reuse does not look at it.
     pub pragma_no_cache: bool,
     /// `Date`, seconds since the epoch.
     pub date: Option<u64>,
@@ -182,6 +189,12 @@ pub struct ResponseFields<'a> {
     pub expires: Option<Option<u64>>,
     pub last_modified: Option<u64>,
     pub age: Option<u64>,
+    /// `Age` is not one non-negative integer (a list, a fraction, a parameter, several
+    /// lines): the response is taken as stale.
+    pub age_invalid: bool,
+    /// `Surrogate-Control` (the Edge Architecture's header for reverse proxies, which a
+    /// gateway is): its `no-store` and `max-age` win over `Cache-Control`'s.
+    pub surrogate: Directives,
     pub etag: Option<&'a [u8]>,
     pub last_modified_raw: Option<&'a [u8]>,
     /// `Vary` field names (raw list values).
@@ -197,6 +210,8 @@ impl<'a> ResponseFields<'a> {
         let mut f = ResponseFields::default();
         let mut cc: Vec<&[u8]> = Vec::new();
         let mut pragma = false;
+        let mut untargeted: Vec<&[u8]> = Vec::new();
+        let mut targeted: Vec<&[u8]> = Vec::new();
         for (name, value) in headers {
             if name.eq_ignore_ascii_case(b"cache-control") {
                 cc.push(value);
@@ -209,8 +224,25 @@ impl<'a> ResponseFields<'a> {
             } else if name.eq_ignore_ascii_case(b"last-modified") && f.last_modified_raw.is_none() {
                 f.last_modified = http_date(value);
                 f.last_modified_raw = Some(trim(value));
-            } else if name.eq_ignore_ascii_case(b"age") && f.age.is_none() {
+            } else if name.eq_ignore_ascii_case(b"age") {
+                f.age_invalid |= f.age.is_some();
                 f.age = delta_seconds(trim(value));
+                f.age_invalid |= f.age.is_none();
+            } else if name.eq_ignore_ascii_case(b"surrogate-control") {
+                // Untargeted directives, and those targeted at this cache (`max-age=60;turnpike`);
+                // those targeted at another device are not ours.
+                for item in split_list(value) {
+                    match item.iter().position(|&b| b == b';') {
+                        None => untargeted.push(item),
+                        Some(i)
+                            if trim(&item[i + 1..])
+                                .eq_ignore_ascii_case(SURROGATE_TOKEN.as_bytes()) =>
+                        {
+                            targeted.push(&item[..i])
+                        }
+                        Some(_) => {}
+                    }
+                }
             } else if name.eq_ignore_ascii_case(b"etag") && f.etag.is_none() {
                 f.etag = Some(trim(value));
             } else if name.eq_ignore_ascii_case(b"vary") {
@@ -226,6 +258,11 @@ impl<'a> ResponseFields<'a> {
         }
         f.pragma_no_cache = pragma && cc.is_empty();
         f.cache_control = Directives::parse(cc);
+        f.surrogate = Directives::parse(if targeted.is_empty() {
+            untargeted
+        } else {
+            targeted
+        });
         f
     }
 }
@@ -248,11 +285,20 @@ pub fn storable(
     authorization: bool,
 ) -> Storable {
     let cc = &resp.cache_control;
-    if !UNDERSTOOD_STATUSES.contains(&status) {
+    if status < 200 || status == 206 || status == 304 || status > 599 {
+        return Storable::No("status not stored");
+    }
+    if cc.must_understand && !UNDERSTOOD_STATUSES.contains(&status) {
         return Storable::No("status not understood");
     }
     if req.no_store {
         return Storable::No("request no-store");
+    }
+    if resp.surrogate.no_store {
+        return Storable::No("Surrogate-Control: no-store");
+    }
+    if resp.surrogate.max_age.is_some() {
+        return Storable::Yes;
     }
     // `must-understand` with an understood status overrides `no-store` (section 5.2.2.3).
     if cc.no_store && !cc.must_understand {
@@ -289,6 +335,12 @@ pub fn freshness_lifetime(
     heuristic_max: u64,
 ) -> u64 {
     let cc = &resp.cache_control;
+    if resp.age_invalid {
+        return 0;
+    }
+    if let Some(s) = resp.surrogate.max_age {
+        return if resp.surrogate.invalid { 0 } else { s };
+    }
     if cc.invalid {
         return 0;
     }
@@ -350,7 +402,7 @@ impl Freshness {
             date_s: resp.date,
             age_s: resp.age.unwrap_or(0),
             lifetime_s: freshness_lifetime(status, resp, response_ms / 1000, heuristic_max),
-            no_cache: cc.no_cache || resp.pragma_no_cache,
+            no_cache: cc.no_cache,
             must_revalidate: cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some(),
             etag: resp.etag.map(Into::into),
             last_modified: resp.last_modified_raw.map(Into::into),

@@ -150,12 +150,12 @@ apis:
         );
         assert_eq!(s.unauthorized, UnauthorizedStrategy::FailWith403);
         assert!(!s.require_authorization_for_cache_control);
-        let (_, c) = load(&doc(
+        let (_, lower) = load(&doc(
             "{ enabled: true, unauthorized_cache_control: fail_with_403 }",
             "{}",
         ))
         .unwrap();
-        let s = c.apis[0].stages[0].cache.clone().unwrap();
+        let s = lower.apis[0].stages[0].cache.clone().unwrap();
         assert_eq!(s.unauthorized, UnauthorizedStrategy::FailWith403);
         let r = c.apis[0].routes[0].cache.clone().unwrap();
         assert_eq!((r.enabled, r.ttl_seconds), (Some(true), Some(60)));

@@ -109,6 +109,9 @@ pub enum CacheStatus {
     Bypass,
     /// `http` mode: a stored response was confirmed by the origin (304) and answered.
     Revalidated,
+    /// `http` mode: the origin failed (5xx) to revalidate a stale response, which was
+    /// answered instead (RFC 9111 section 4.2.4), as its directives allow.
+    Stale,
 }
 
 impl CacheStatus {
@@ -118,6 +121,7 @@ impl CacheStatus {
             CacheStatus::Miss => "miss",
             CacheStatus::Bypass => "bypass",
             CacheStatus::Revalidated => "revalidated",
+            CacheStatus::Stale => "stale",
         }
     }
 }

@@ -47,6 +47,7 @@ const STALE: &[u8] = b"Cache-Status: turnpike; fwd=stale\r\n";
 const REQUEST: &[u8] = b"Cache-Status: turnpike; fwd=request\r\n";
 const METHOD: &[u8] = b"Cache-Status: turnpike; fwd=method\r\n";
 const REVALIDATED: &[u8] = b"Cache-Status: turnpike; fwd=stale; fwd-status=304\r\n";
+const STALE_ON_ERROR: &[u8] = b"Cache-Status: turnpike; hit; fwd=stale; detail=origin-error\r\n";
 
 /// What an `http` mode request carries from lookup to store.
 pub struct HttpPending {
@@ -167,13 +168,13 @@ pub async fn lookup(
         return None;
     }
     let head_only = method == b"HEAD";
-    let cc_lines = request_values(st, b"cache-control").count();
     http.req = Directives::parse(request_values(st, b"cache-control"));
-    let pragma = cc_lines == 0
-        && request_values(st, b"pragma").any(|v| {
-            v.split(|&b| b == b',')
-                .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-cache"))
-        });
+    // RFC 9111 section 5.4: `Pragma` is deprecated and has no caching meaning of its own.
+    let pragma = false;
+    let mut upstream_head = upstream_head;
+    if let Some(out) = upstream_head.as_deref_mut() {
+        append_header(out, b"Surrogate-Capability", SURROGATE_CAPABILITY);
+    }
     http.authorization = st.head.find(&st.rbuf, b"authorization").is_some();
     let only_if_cached = http.req.only_if_cached;
     let mut pending = Pending {
@@ -184,6 +185,12 @@ pub async fn lookup(
         store: !head_only && !http.req.no_store,
         http: None,
     };
+    // `no-store` asks that nothing of this exchange be kept: nor is a stored answer given.
+    if http.req.no_store {
+        pending.status = Some(CacheStatus::Bypass);
+        pending.line = REQUEST;
+        return miss(worker, c, st, x, plan, pending, http, only_if_cached).await;
+    }
     enum Found {
         Stored(Fingerprint, Rc<StoredResponse>),
         VaryMiss,
@@ -266,19 +273,28 @@ async fn miss(
     None
 }
 
-/// `If-None-Match` / `If-Modified-Since` from the stored validators, before the blank line.
+/// `If-None-Match` / `If-Modified-Since` from the stored validators.
 fn add_validators(out: &mut Vec<u8>, f: &Freshness) {
+    if let Some(etag) = &f.etag {
+        append_header(out, b"If-None-Match", etag);
+    }
+    if let Some(lm) = &f.last_modified {
+        append_header(out, b"If-Modified-Since", lm);
+    }
+}
+
+/// Adds a field to a request head that ends with its blank line.
+fn append_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     if out.ends_with(b"\r\n\r\n") {
         out.truncate(out.len() - 2);
     }
-    if let Some(etag) = &f.etag {
-        encode::header(out, b"If-None-Match", etag);
-    }
-    if let Some(lm) = &f.last_modified {
-        encode::header(out, b"If-Modified-Since", lm);
-    }
+    encode::header(out, name, value);
     out.extend_from_slice(encode::CRLF);
 }
+
+/// `Surrogate-Capability` (Edge Architecture 1.0): the origin may target `Surrogate-Control`
+/// directives at this cache.
+const SURROGATE_CAPABILITY: &[u8] = b"turnpike=\"Surrogate/1.0\"";
 
 /// Whether the request's conditions say the client's copy is current (RFC 9110 section
 /// 13.1.2 weak comparison for `If-None-Match`; `If-Modified-Since` only without it).
@@ -534,9 +550,11 @@ fn same_host_key(host: &[u8], uri: &[u8]) -> Option<Fingerprint> {
     Some(uri_key(host, path, query))
 }
 
-/// A 304 answering the gateway's own validation: the stored response's header fields are
-/// updated from it (RFC 9111 section 4.3.4), stored again, and answered. `None`: this 304 is
-/// not one the gateway asked for; it is relayed.
+/// The origin's answer to the gateway's own validation. A 304: the stored response's header
+/// fields are updated from it (RFC 9111 section 4.3.4), stored again, and answered. A 5xx:
+/// the stale stored response is answered instead, unless its directives forbid serving it
+/// stale (section 4.2.4). `None`: anything else, or a request the gateway did not validate;
+/// it is relayed.
 pub async fn revalidated(
     worker: &Worker,
     c: &mut Client,
@@ -548,17 +566,46 @@ pub async fn revalidated(
     let cp = plan.cache.as_deref()?;
     let p = x.cache.as_mut()?;
     let h = p.http.as_mut()?;
+    let status = st.response.status;
+    let stale_ok = |r: &StoredResponse| {
+        r.http
+            .as_deref()
+            .is_some_and(|f| !f.must_revalidate && !f.no_cache)
+    };
+    let on_error =
+        (500..600).contains(&status) && h.validating.as_ref().is_some_and(|(_, r)| stale_ok(r));
+    if status != 304 && !on_error {
+        return None;
+    }
     let (key, r) = h.validating.take()?;
+    if on_error {
+        p.status = Some(CacheStatus::Stale);
+        p.line = STALE_ON_ERROR;
+        let age = r
+            .http
+            .as_deref()
+            .map_or(0, |f| f.current_age(worker.epoch_ms()));
+        return Some(super::answer_stored(worker, c, st, x, plan, &r, Some(age)).await);
+    }
     let request_ms = h.request_ms;
     p.status = Some(CacheStatus::Revalidated);
     p.line = REVALIDATED;
     let fresh = &st.response;
+    // Fields a 304 does not change: the representation's own (its coding, digest, range)
+    // and the validator it was selected by (cache-tests.fyi, "update304").
+    const KEPT: [&[u8]; 5] = [
+        b"age",
+        b"etag",
+        b"content-encoding",
+        b"content-md5",
+        b"content-range",
+    ];
     let updates: Vec<(&[u8], &[u8])> = fresh
         .headers
         .iter()
         .filter(|f| !f.kind.is_hop_by_hop() && f.kind != HeaderKind::ContentLength)
         .map(|f| (f.name.get(input), f.value.get(input)))
-        .filter(|(n, _)| !n.eq_ignore_ascii_case(b"age"))
+        .filter(|(n, _)| !KEPT.iter().any(|k| n.eq_ignore_ascii_case(k)))
         .collect();
     let mut head = Vec::with_capacity(r.head.len() + 128);
     let status_end = r

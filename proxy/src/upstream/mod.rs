@@ -238,14 +238,16 @@ pub async fn forward(
     let status = st.response.status;
     x.integration_status = Some(status);
     x.status = status;
-    // Cache (http mode): a 304 to the gateway's own revalidation is answered from the store.
-    if status == 304
+    // Cache (http mode): the answer to the gateway's own revalidation (a 304, or an error
+    // when a stale answer may be given instead) is answered from the store.
+    if x.cache.is_some()
         && let Some(keep) = crate::cache::rfc::revalidated(worker, c, st, x, plan, &input).await
     {
         let extra = input.len() > st.response.end;
         worker.bufs.give(input);
         worker.bufs.give(out);
-        if st.response.reusable && body_complete && !extra {
+        let bodyless = matches!(st.response.body, ResponseBody::None);
+        if st.response.reusable && body_complete && bodyless && !extra {
             worker.pool.checkin(key, upstream, &gw.upstream);
         }
         return Forwarded::Done { keep };

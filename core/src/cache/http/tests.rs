@@ -194,6 +194,70 @@ fn request_directives_narrow_or_widen_reuse() {
 }
 
 #[test]
+fn a_bad_age_makes_a_response_stale() {
+    for age in [
+        &["0, 0"][..],
+        &["0", "0"],
+        &["1.5"],
+        &["-1"],
+        &["old"],
+        &["1;a=b"],
+    ] {
+        let h: Vec<(&'static str, &'static str)> = age.iter().map(|a| ("age", *a)).collect();
+        let f = fields(&[&[("cache-control", "max-age=3600")][..], &h].concat());
+        assert!(f.age_invalid, "{age:?}");
+        assert_eq!(freshness_lifetime(200, &f, T0, 300), 0, "{age:?}");
+    }
+    assert!(!fields(&[("age", "10")]).age_invalid);
+}
+
+#[test]
+fn surrogate_control_wins_over_cache_control() {
+    let none = Directives::default();
+    let f = fields(&[
+        ("surrogate-control", "max-age=30"),
+        ("cache-control", "no-store"),
+    ]);
+    assert_eq!(storable(200, &f, &none, false), Storable::Yes);
+    assert_eq!(freshness_lifetime(200, &f, T0, 300), 30);
+    let f = fields(&[
+        ("surrogate-control", "no-store"),
+        ("cache-control", "max-age=60"),
+    ]);
+    assert!(matches!(storable(200, &f, &none, false), Storable::No(_)));
+    let f = fields(&[
+        ("surrogate-control", "max-age=30;cdn"),
+        ("cache-control", "max-age=5"),
+    ]);
+    assert_eq!(freshness_lifetime(200, &f, T0, 300), 5);
+    let f = fields(&[
+        ("surrogate-control", "max-age=1, max-age=30;turnpike"),
+        ("cache-control", "max-age=5"),
+    ]);
+    assert_eq!(freshness_lifetime(200, &f, T0, 300), 30);
+}
+
+#[test]
+fn unknown_statuses_need_explicit_freshness() {
+    let none = Directives::default();
+    assert_eq!(
+        storable(
+            599,
+            &fields(&[("cache-control", "max-age=60")]),
+            &none,
+            false
+        ),
+        Storable::Yes
+    );
+    assert!(matches!(
+        storable(599, &fields(&[]), &none, false),
+        Storable::No(_)
+    ));
+    let mu = fields(&[("cache-control", "max-age=60, must-understand")]);
+    assert!(matches!(storable(599, &mu, &none, false), Storable::No(_)));
+}
+
+#[test]
 fn vary_fields_are_collected_once_and_star_noted() {
     let f = fields(&[("vary", "Accept, accept-encoding"), ("Vary", "ACCEPT")]);
     assert_eq!(f.vary, [&b"Accept"[..], b"accept-encoding"]);
