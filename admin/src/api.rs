@@ -34,6 +34,7 @@ use crate::{
 
 mod api_keys;
 mod certificates;
+mod stage_cache;
 mod usage_plans;
 
 /// A request as the server parsed it.
@@ -264,6 +265,7 @@ impl<P: DataPlane> Admin<P> {
             }
             (_, p) if in_collection(p, "/v1/apikeys") => api_keys::api_keys(&mut st, req),
             (_, p) if in_collection(p, "/v1/usageplans") => usage_plans::usage_plans(&mut st, req),
+            (_, p) if stage_cache::names(p).is_some() => stage_cache::stage_cache(&st, req),
             (_, p) if p.starts_with("/v1/") => self.resource(&mut st, req),
             _ => Response::message(404, "Not Found"),
         }

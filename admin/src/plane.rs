@@ -43,6 +43,19 @@ pub trait DataPlane: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Empties the cache of stage `stage` of API `api` on every core (AWS `FlushStageCache`);
+    /// each core drops its entries before it next serves from them. `false`: no running
+    /// route caches on that stage.
+    fn flush_stage_cache(&self, _api: &str, _stage: &str) -> bool {
+        false
+    }
+
+    /// Entries and bytes each core's cache of the stage holds (as of its last tick); `None`
+    /// when no running route caches on that stage.
+    fn stage_cache_sizes(&self, _api: &str, _stage: &str) -> Option<Vec<(u64, u64)>> {
+        None
+    }
+
     /// The functions the gateway runs, with their counters.
     fn functions(&self) -> Vec<FunctionReading> {
         Vec::new()

@@ -305,6 +305,18 @@ impl Scrape {
             "Requests refused with 429 QUOTA_EXCEEDED (a key's usage plan quota used up), by API, stage and route.",
             |r| r.quota_exceeded,
         )?;
+        self.route_counter(
+            encoder,
+            "turnpike_cache_hits",
+            "Requests answered from the stage cache (AWS CacheHitCount), by API, stage and route.",
+            |r| r.cache_hits,
+        )?;
+        self.route_counter(
+            encoder,
+            "turnpike_cache_misses",
+            "Cacheable requests sent to the integration (AWS CacheMissCount), by API, stage and route.",
+            |r| r.cache_misses,
+        )?;
 
         self.route_counter(
             encoder,

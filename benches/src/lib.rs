@@ -533,6 +533,7 @@ pub fn answer_lines() -> respond::AnswerLines<'static> {
         persist: respond::Persist::Default,
         retry_after: None,
         challenge: None,
+        extra: b"",
     }
 }
 

@@ -22,11 +22,13 @@
 //! - [`template`]: mapping templates (API Gateway's subset of Velocity).
 //! - [`transform`]: REST non-proxy integrations: request templates, passthrough behaviours,
 //!   integration responses.
+//! - [`cache`]: response caching (AWS stage cache and RFC 9111): keys, freshness, the store.
 //!
 //! Nothing here may do I/O, read the clock or allocate on the matching path.
 
 pub mod access_log;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod cors;

@@ -129,6 +129,17 @@ enum AdminCommand {
     /// Usage plans: throttles and quotas for API keys on API stages.
     #[command(subcommand)]
     Plans(usage::PlansCommand),
+    /// Stage caches (AWS FlushStageCache).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Empty a stage's cache on every core.
+    Flush { api: String, stage: String },
+    /// A stage cache's settings and the entries and bytes each core holds.
+    Show { api: String, stage: String },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +277,14 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
         AdminCommand::ClientCerts(c) => client_certs(&agent, &url, &auth, c)?,
         AdminCommand::Keys(c) => usage::keys(&agent, &url, &auth, c)?,
         AdminCommand::Plans(c) => usage::plans(&agent, &url, &auth, c)?,
+        AdminCommand::Cache(CacheCommand::Flush { api, stage }) => agent
+            .delete(url(&stage_cache_path(api, stage)))
+            .header("Authorization", &auth)
+            .call(),
+        AdminCommand::Cache(CacheCommand::Show { api, stage }) => agent
+            .get(url(&stage_cache_path(api, stage)))
+            .header("Authorization", &auth)
+            .call(),
     };
     let mut response = response.map_err(|e| {
         let hint = if e.to_string().contains("refused") {
@@ -303,6 +322,21 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
 }
 
 type Reply = Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+
+/// `/v1/apis/{api}/stages/{stage}/cache`, names percent-encoded (`$default` included).
+fn stage_cache_path(api: &str, stage: &str) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    format!("/v1/apis/{}/stages/{}/cache", enc(api), enc(stage))
+}
 
 fn certs(
     agent: &ureq::Agent,

@@ -119,6 +119,16 @@ impl DataPlane for Plane {
         (self.log)(filter)
     }
 
+    fn flush_stage_cache(&self, api: &str, stage: &str) -> bool {
+        crate::cache::find_stage(api, stage)
+            .map(|s| s.flush())
+            .is_some()
+    }
+
+    fn stage_cache_sizes(&self, api: &str, stage: &str) -> Option<Vec<(u64, u64)>> {
+        crate::cache::find_stage(api, stage).map(|s| s.sizes())
+    }
+
     fn functions(&self) -> Vec<turnpike_admin::plane::FunctionReading> {
         crate::function::readings()
     }

@@ -116,6 +116,8 @@ pub struct RequestCtx {
     pub validation_error: Option<Box<str>>,
     /// `WWW-Authenticate` of a 401.
     pub challenge: Option<&'static str>,
+    /// What the cache lookup decided (`None`: the route does not cache).
+    pub cache: Option<crate::cache::Pending>,
 }
 
 impl RequestCtx {
@@ -137,6 +139,7 @@ impl RequestCtx {
             message: None,
             validation_error: None,
             challenge: None,
+            cache: None,
         }
     }
 
@@ -155,6 +158,7 @@ impl RequestCtx {
             persist: respond::persist(keep, minor),
             retry_after: self.retry_after,
             challenge: self.challenge,
+            extra: self.cache.as_ref().map_or(&b""[..], |p| p.lines()),
         }
     }
 }
@@ -403,6 +407,25 @@ async fn run(
             Err(r) => return refuse(worker, c, st, x, plan, upstream_head, r, head_only).await,
         }
     }
+    // Cache lookup (crate::cache): a hit is answered here and never reaches the integration.
+    if let Some(cp) = &plan.cache
+        && let Some(keep) = crate::cache::lookup(
+            worker,
+            c,
+            st,
+            x,
+            plan,
+            cp,
+            at.path.clone(),
+            upstream_head.as_mut(),
+        )
+        .await
+    {
+        if let Some(out) = upstream_head {
+            worker.bufs.give(out);
+        }
+        return keep;
+    }
     match &plan.integration {
         PlanIntegration::NoRoute => {
             let read = discard_body(st);
@@ -458,6 +481,7 @@ async fn run(
                 head_only,
             );
             x.integration_micros = Some(started.elapsed().as_micros() as u64);
+            crate::cache::store_mock(worker, x, plan, mock, head_only);
             x.status = mock.status;
             x.response_length = if head_only { 0 } else { mock.body.len() as u64 };
             send(worker, c, out).await && keep
@@ -535,6 +559,7 @@ async fn answer_whole(
         &worker.date(),
         head_only,
     );
+    crate::cache::store_function(worker, x, plan, &resp, head_only);
     x.status = resp.status;
     x.response_length = if head_only { 0 } else { resp.body.len() as u64 };
     send(worker, c, out).await && keep
@@ -712,6 +737,7 @@ async fn preflight(
         persist: respond::persist(keep, st.head.minor_version),
         retry_after: None,
         challenge: None,
+        extra: b"",
     };
     respond::finish_head(&mut out, &lines);
     x.status = 204;
@@ -785,7 +811,7 @@ pub async fn send(worker: &Worker, c: &mut Client, out: Vec<u8>) -> bool {
 
 /// Marks a body-less request's end, or a body already fully read; `false` if unread body
 /// bytes remain, so the connection cannot carry another request.
-fn discard_body(st: &mut RequestState) -> bool {
+pub(crate) fn discard_body(st: &mut RequestState) -> bool {
     match st.head.body {
         BodyKind::None => true,
         BodyKind::Length(n) if (st.rbuf.len() - st.head.end) as u64 >= n => {
@@ -872,6 +898,7 @@ pub fn context<'a>(
             Some(Authorized::Iam { principal, .. }) => Some(principal),
             _ => None,
         },
+        cache_status: x.cache.as_ref().and_then(|p| p.status).map(|s| s.name()),
         ..RequestContext::default()
     }
 }

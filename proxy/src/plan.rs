@@ -52,6 +52,8 @@ pub struct RoutePlan {
     /// An `http` or templated `mock` integration's templates and integration responses;
     /// `None`: a proxy integration (or a plain mock).
     pub transform: Option<Arc<turnpike_core::transform::Transform>>,
+    /// The route's use of its stage cache; `None`: nothing cached (no lookup, no store).
+    pub cache: Option<Arc<crate::cache::CachePlan>>,
 }
 
 /// A plan's integration.

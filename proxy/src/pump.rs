@@ -61,6 +61,8 @@ pub struct Pump<'a> {
     pub write_idle: Duration,
     /// Most decoded bytes allowed.
     pub limit: u64,
+    /// The cache store's copy of the body as it passes (`None`: not stored).
+    pub tap: Option<&'a mut crate::cache::Tap>,
 }
 
 impl Pump<'_> {
@@ -76,6 +78,7 @@ impl Pump<'_> {
             read_idle,
             write_idle,
             limit,
+            mut tap,
         } = self;
         let (src_fd, dst_fd) = (src.fd(), dst.fd());
         let direct = out == Out::Raw && !matches!(decoder, BodyDecoder::Chunked(_));
@@ -105,6 +108,9 @@ impl Pump<'_> {
                         total += (e - s) as u64;
                         if total > limit {
                             fail!(PumpError::TooLarge);
+                        }
+                        if let Some(t) = tap.as_deref_mut() {
+                            t.take(&input[s..e]);
                         }
                         if direct {
                             if scratch.is_empty() || e - s > COALESCE {

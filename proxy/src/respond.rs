@@ -60,6 +60,8 @@ pub struct AnswerLines<'a> {
     /// `WWW-Authenticate` (RFC 9110 section 11.6.1) of a 401 from a JWT authorizer:
     /// `Bearer`, with `error="invalid_token"` when a token was sent (RFC 6750 section 3).
     pub challenge: Option<&'static str>,
+    /// Header lines (CRLF-ended) the cache step adds: `Cache-Status`, AWS's `Warning`.
+    pub extra: &'a [u8],
 }
 
 /// Ends a response head: `apigw-requestid`, CORS (for a matching Origin), `Connection`, and
@@ -75,6 +77,7 @@ pub fn finish_head(out: &mut Vec<u8>, a: &AnswerLines<'_>) {
     if let Some(challenge) = a.challenge {
         encode::header(out, b"WWW-Authenticate", challenge.as_bytes());
     }
+    out.extend_from_slice(a.extra);
     match a.cors {
         Some((policy, Some(origin))) => {
             policy.write_actual(origin, out);

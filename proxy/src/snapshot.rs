@@ -94,6 +94,7 @@ impl Snapshot {
                 bases.push(plans.len() as u32);
                 let stage_name: Arc<str> = stage.name.as_str().into();
                 let stage_uid = stage_uid(&api.name, &stage.name);
+                let workers = metrics.workers();
                 let plan = |route: Option<u32>, integration, counters, steps, auth| RoutePlan {
                     api: a as u32,
                     stage: s as u32,
@@ -124,6 +125,10 @@ impl Snapshot {
                         api.integrations[api.routes[r as usize].integration as usize]
                             .transform
                             .clone()
+                    }),
+                    cache: route.zip(stage.cache.as_ref()).and_then(|(r, sc)| {
+                        let own = api.routes[r as usize].cache.as_ref();
+                        crate::cache::CachePlan::compile(&api.name, &stage.name, sc, own, workers)
                     }),
                 };
                 let mut stage_plans = Vec::with_capacity(api.routes.len() + 1);
@@ -210,6 +215,7 @@ impl Snapshot {
             validation: None,
             mapping: None,
             transform: None,
+            cache: None,
         };
         Ok(Snapshot {
             generation,

@@ -70,6 +70,8 @@ pub struct Worker {
     pub keys: crate::traffic::LocalKeys,
     /// Verified tokens and authorizer answers, this core's.
     pub auth_cache: crate::auth::cache::AuthCache,
+    /// This core's response caches (stage caches).
+    pub cache: crate::cache::WorkerCaches,
     pub pool: UpstreamPool,
     pub bufs: BufPool,
     /// Client connections and their deadlines.
@@ -431,6 +433,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         snapshot,
         keys: crate::traffic::LocalKeys::new(spec.server.usage.clone()),
         auth_cache: crate::auth::cache::AuthCache::new(),
+        cache: crate::cache::WorkerCaches::new(spec.id),
         server: spec.server.clone(),
         pool: UpstreamPool::default(),
         bufs: BufPool::new(),
@@ -472,6 +475,7 @@ async fn serve(spec: WorkerSpec, driver: DriverKind) {
         worker.refresh_date();
         worker.publish_gauges();
         worker.flush_logs();
+        worker.cache.tick();
         worker
             .pool
             .expire(Instant::now(), &worker.snapshot().config.gateway.upstream);

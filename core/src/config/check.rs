@@ -328,6 +328,7 @@ impl Checker {
             }
             let auth = self.route_auth(&rat, route, a, &authorizers);
             let validation = self.route_validation(&rat, route, &models, &key.params());
+            let cache = self.route_cache(&rat, route, &key.params());
             match table.insert(&key, routes.len() as u32) {
                 Ok(()) => {
                     routes.push(Route {
@@ -336,6 +337,7 @@ impl Checker {
                         api_key_required: route.api_key_required,
                         auth,
                         validation,
+                        cache,
                     });
                     route_keys.push(key);
                     route_at.push(r);
@@ -528,12 +530,14 @@ impl Checker {
                     format: format?,
                 })
             });
+            let cache = self.stage_cache(&sat, st.cache.as_ref());
             out.push(Stage {
                 name: st.name.clone(),
                 variables: st.variables.clone(),
                 access_log,
                 client_certificate: None,
                 route_throttle: Vec::new(),
+                cache,
             });
         }
         out

@@ -544,6 +544,9 @@ pub struct RouteFile {
     /// by default, whatever `request_models` and `required_parameters` give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_validator: Option<RequestValidatorKind>,
+    /// The route's caching on stages with a cache (AWS method cache settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::cache::RouteCacheFile>,
 }
 
 /// `{ schema: { type: object, required: [name], ... } }`.
@@ -589,6 +592,9 @@ pub struct StageFile {
     /// stage's (AWS `RouteSettings`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub route_settings: BTreeMap<String, RouteSettingsFile>,
+    /// The stage cache (AWS `cacheClusterEnabled` and its settings), kept per core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::cache::StageCacheFile>,
 }
 
 /// `{ throttle: { rate_limit: 5, burst_limit: 10 } }`.

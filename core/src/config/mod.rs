@@ -7,6 +7,7 @@
 
 mod check;
 mod check_auth;
+mod check_cache;
 mod check_function;
 mod check_tls;
 mod check_validation;

@@ -168,6 +168,8 @@ pub struct Route {
     pub auth: crate::auth::model::RouteAuth,
     /// Its request validation; `None`: nothing is validated.
     pub validation: Option<Arc<crate::validation::RequestValidation>>,
+    /// Its own cache settings (`routes[].cache`); `None`: the stage's defaults.
+    pub cache: Option<crate::cache::RouteCache>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,9 @@ pub struct Stage {
     /// Per route (same index as `Api::routes`): the route's throttle on this stage, from
     /// `route_settings` or else the stage's `throttle`; `None`: not throttled here.
     pub route_throttle: Vec<Option<crate::usage::Limit>>,
+    /// The stage cache; `None`: not enabled. A TTL of 0 (the stage's or a route's) caches
+    /// nothing on the routes it applies to.
+    pub cache: Option<crate::cache::StageCache>,
 }
 
 /// A stage's access log settings, checked.

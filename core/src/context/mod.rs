@@ -116,6 +116,9 @@ pub struct RequestContext<'a> {
     pub identity_access_key: Option<&'a str>,
     /// `$context.identity.caller` and `.user`: the SigV4 principal.
     pub identity_caller: Option<&'a str>,
+    /// `$context.cacheStatus` (turnpike's): `hit`, `miss` or `bypass`; `None` on routes that
+    /// do not cache.
+    pub cache_status: Option<&'a str>,
 }
 
 /// What an authorizer learned about the caller, by name.

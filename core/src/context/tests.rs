@@ -48,6 +48,7 @@ fn full() -> RequestContext<'static> {
         authorizer: None,
         identity_access_key: Some("AKIDEXAMPLE"),
         identity_caller: Some("ci-deployer"),
+        cache_status: Some("hit"),
     }
 }
 
@@ -71,6 +72,7 @@ fn every_variable_renders_from_a_known_context() {
             Var::AccountId => "825765427811",
             Var::ApiId => "qi9k0zm7z8",
             Var::AuthorizerError => "expired",
+            Var::CacheStatus => "hit",
             Var::AuthorizerPrincipalId => "user-1",
             Var::AwsEndpointRequestId | Var::IntegrationRequestId => {
                 "88d54618-b7bc-445e-9bd2-d2eb1e8a2045"

@@ -34,6 +34,10 @@ macro_rules! vars {
 vars! {
     /// The API owner's account id: the configured value, else `-`.
     AccountId = "accountId",
+    /// turnpike's own (not AWS's): how the stage cache served the request: `hit`, `miss`
+    /// (cacheable, sent to the integration), `bypass` (an authorized `Cache-Control:
+    /// max-age=0`, or a response the cache refreshed); `-` on routes that do not cache.
+    CacheStatus = "cacheStatus",
     /// The id of the API (`api_id`).
     ApiId = "apiId",
     /// The error message an authorizer returned.
@@ -172,6 +176,7 @@ impl Var {
         match self {
             Var::AccountId => opt(ctx.account_id),
             Var::ApiId => text(ctx.api_id),
+            Var::CacheStatus => opt(ctx.cache_status),
             Var::AuthorizerError => opt(ctx.authorizer_error),
             Var::AuthorizerPrincipalId => opt(ctx.authorizer_principal_id),
             Var::AwsEndpointRequestId | Var::IntegrationRequestId => {

@@ -142,6 +142,10 @@ pub struct RouteCounters {
     throttled: AtomicU64,
     /// Requests refused by a usage plan quota (429 `QUOTA_EXCEEDED`).
     quota_exceeded: AtomicU64,
+    /// Requests answered from the stage cache (AWS `CacheHitCount`) and requests the cache
+    /// could have answered but sent to the integration (AWS `CacheMissCount`).
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
     /// Responses per [`CODE_SLOTS`] slot (classes are summed from them when read).
     by_code: [AtomicU64; CODE_SLOTS],
     /// Request bytes read (head and body) and response bytes written (head and body).
@@ -159,6 +163,8 @@ impl Default for RouteCounters {
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             quota_exceeded: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
             by_code: std::array::from_fn(|_| AtomicU64::new(0)),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
@@ -214,6 +220,18 @@ impl RouteCounters {
         self.quota_exceeded.fetch_add(1, Relaxed);
     }
 
+    /// Counts a request answered from the stage cache.
+    #[inline]
+    pub fn count_cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a cacheable request that went to the integration.
+    #[inline]
+    pub fn count_cache_miss(&self) {
+        self.cache_misses.fetch_add(1, Relaxed);
+    }
+
     pub fn read(&self) -> RouteReading {
         let by_code: [u64; CODE_SLOTS] = std::array::from_fn(|i| self.by_code[i].load(Relaxed));
         let mut by_class = [0u64; 5];
@@ -224,6 +242,8 @@ impl RouteCounters {
             requests: self.requests.load(Relaxed),
             throttled: self.throttled.load(Relaxed),
             quota_exceeded: self.quota_exceeded.load(Relaxed),
+            cache_hits: self.cache_hits.load(Relaxed),
+            cache_misses: self.cache_misses.load(Relaxed),
             by_class,
             by_code,
             bytes_in: self.bytes_in.load(Relaxed),
@@ -243,6 +263,10 @@ pub struct RouteReading {
     pub throttled: u64,
     /// Requests refused by a usage plan quota (429 `QUOTA_EXCEEDED`).
     pub quota_exceeded: u64,
+    /// Requests answered from the stage cache (AWS `CacheHitCount`).
+    pub cache_hits: u64,
+    /// Cacheable requests sent to the integration (AWS `CacheMissCount`).
+    pub cache_misses: u64,
     /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
     pub by_class: [u64; 5],
     /// Responses per code slot ([`slot_code`] names each).
@@ -261,6 +285,8 @@ impl Default for RouteReading {
             requests: 0,
             throttled: 0,
             quota_exceeded: 0,
+            cache_hits: 0,
+            cache_misses: 0,
             by_class: [0; 5],
             by_code: [0; CODE_SLOTS],
             bytes_in: 0,
@@ -285,6 +311,8 @@ impl RouteReading {
         self.requests = self.requests.wrapping_add(other.requests);
         self.throttled = self.throttled.wrapping_add(other.throttled);
         self.quota_exceeded = self.quota_exceeded.wrapping_add(other.quota_exceeded);
+        self.cache_hits = self.cache_hits.wrapping_add(other.cache_hits);
+        self.cache_misses = self.cache_misses.wrapping_add(other.cache_misses);
         for (mine, theirs) in self.by_class.iter_mut().zip(&other.by_class) {
             *mine = mine.wrapping_add(*theirs);
         }

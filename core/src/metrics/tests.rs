@@ -155,6 +155,8 @@ fn readings_merge_over_workers() {
             upstream_errors: [0; 4],
             throttled: 0,
             quota_exceeded: 0,
+            cache_hits: 0,
+            cache_misses: 0,
             latency: HistogramReading {
                 counts: buckets(&[(0, 1), (1, 2), (6, 1), (14, 1)]),
                 sum_micros: 500 + 501 + 1_000 + 30_000 + 20_000_000,
@@ -176,6 +178,8 @@ fn readings_merge_over_workers() {
             upstream_errors: [0; 4],
             throttled: 0,
             quota_exceeded: 0,
+            cache_hits: 0,
+            cache_misses: 0,
             latency: HistogramReading {
                 counts: buckets(&[(0, 2)]),
                 sum_micros: 30,

@@ -157,6 +157,7 @@ pub async fn forward(
             read_idle: gw.idle_timeout,
             write_idle: p.timeout,
             limit: plan.body_limit,
+            tap: None,
         }
         .run(input, 0, out)
         .await;
@@ -237,6 +238,20 @@ pub async fn forward(
     let status = st.response.status;
     x.integration_status = Some(status);
     x.status = status;
+    // Cache (http mode): the answer to the gateway's own revalidation (a 304, or an error
+    // when a stale answer may be given instead) is answered from the store.
+    if x.cache.is_some()
+        && let Some(keep) = crate::cache::rfc::revalidated(worker, c, st, x, plan, &input).await
+    {
+        let extra = input.len() > st.response.end;
+        worker.bufs.give(input);
+        worker.bufs.give(out);
+        let bodyless = matches!(st.response.body, ResponseBody::None);
+        if st.response.reusable && body_complete && bodyless && !extra {
+            worker.pool.checkin(key, upstream, &gw.upstream);
+        }
+        return Forwarded::Done { keep };
+    }
 
     let framing = response::client_framing(&st.response, st.head.minor_version);
     let keep = respond::keep_alive(
@@ -269,6 +284,8 @@ pub async fn forward(
             x.status = crate::mapping::edit_response_head(&mut out, 0, status, &e);
         }
     }
+    // Cache store (crate::cache): a copy of the response as it is written, when storable.
+    let mut tap = crate::cache::tap(worker, x, plan, &out, st, &input);
     respond::finish_head(
         &mut out,
         &x.lines(plan, &st.rbuf, keep, st.head.minor_version),
@@ -288,6 +305,7 @@ pub async fn forward(
         if reusable && !extra {
             worker.pool.checkin(key, upstream, &gw.upstream);
         }
+        crate::cache::store(worker, x, plan, tap, true);
         return Forwarded::Done {
             keep: crate::exchange::send(worker, c, out).await && keep,
         };
@@ -305,11 +323,13 @@ pub async fn forward(
         read_idle: p.timeout,
         write_idle: gw.idle_timeout,
         limit: u64::MAX,
+        tap: tap.as_mut(),
     }
     .run(input, head_end, out)
     .await;
     x.response_length = pumped.bytes;
     let clean = pumped.result.is_ok() && pumped.rest == pumped.input.len();
+    crate::cache::store(worker, x, plan, tap, pumped.result.is_ok());
     worker.bufs.give(pumped.input);
     worker.bufs.give(pumped.scratch);
     if reusable && clean {
