@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora under corpus/<target>/ (seed-* files; fuzzing adds its own).
 
-Seeds for request_stream are the llhttp fixture requests in tests/data/llhttp-cases.json
+template gets AWS-style templates (mode byte 0) and bodies (mode byte 1); jsonpath gets
+paths with their documents. Seeds for request_stream are the llhttp fixture requests in tests/data/llhttp-cases.json
 (each "raw" is latin-1: one char per byte), as they are and with a Host header added (most
 fixtures are HTTP/1.1 without one, which turnpike refuses before any body is read), plus
 hand-written ones. chunked gets the bodies of the chunked fixtures; response_head gets
@@ -87,6 +88,44 @@ CHUNKED = [
     b"2 erf\r\naa\r\n0\r\n\r\n",
 ]
 
+# Mapping templates (mode byte 0, then the template) and bodies (mode byte 1, then the body).
+TEMPLATES = [
+    "#set($inputRoot = $input.path('$'))\n[\n#foreach($elem in $inputRoot.items)\n  {\n    \"description\" : \"Item $elem.id is a $elem.type.\",\n    \"askingPrice\" : $elem.price\n  }#if($foreach.hasNext),#end\n\n#end\n]",
+    "#set($allParams = $input.params())\n{\n#foreach($type in $allParams.keySet())\n  #set($params = $allParams.get($type))\n\"$type\" : {\n  #foreach($paramName in $params.keySet())\n  \"$paramName\" : \"$util.escapeJavaScript($params.get($paramName))\"\n  #if($foreach.hasNext),#end\n  #end\n}\n#if($foreach.hasNext),#end\n#end\n}",
+    "#set($inputRoot = $input.path('$'))\n$input.json(\"$\")\n#if($inputRoot.toString().contains(\"error\"))\n#set($context.responseOverride.status = 400)\n#set($context.responseOverride.header.X-Err = \"1\")\n#end\n",
+    "#set($m = {'a': [1..3], \"b\": \"v=$input.params('q')\"})#set($m.c = $m.a.size() * 2 - 1 / 3 % 2)${m} $!m.nope #if($m.c >= 5 && !$m.isEmpty() or false)y#elseif(1 ne 2)n#{else}z#end",
+    "#foreach($i in [1..5])#if($i == 4)#break#end$i,$foreach.index,$velocityCount#end## c\n#* b *#[[x]]#[[ $raw ]]#",
+    "$util.urlEncode($input.path('$.s')) $util.urlDecode('a+b%20') $util.base64Encode($util.base64Decode('aGk=')) $util.parseJson('{\"k\": [1]}').k[0]",
+    "#set($s = $input.path('$.s'))$s.length() $s.toUpperCase() $s.replaceAll('[a-z]+', '<$0>') $s.split(' ') $s.substring(1, 3) $s.indexOf('q') $s.matches('.*q.*')",
+    "#set($l = [])#set($d = $l.add($input.path('$.a')))#set($d = $l.add(0, 'x'))$l.get(1).b.get(0) $l $context.requestId $stageVariables.backend $context.identity.sourceIp",
+]
+BODIES = [
+    "",
+    "{}",
+    "[1, 2, 3]",
+    "{\"items\": [{\"id\": 1, \"type\": \"dog\", \"price\": 249.99}], \"s\": \"x\"}",
+    "{\"errors\": [{\"key\": \"k\", \"message\": \"The value is out of range.\"}]}",
+    "[{\"id\": 1, \"type\": \"dog\", \"price\": 249.99}, {\"id\": 2, \"type\": \"cat\", \"price\": 124.99}]",
+    "\"just a string\"",
+    "not json",
+    "{\"a\": 1e400}",
+]
+# JSONPaths: path, NUL, document.
+PATHS = [
+    ("$", "{\"a\": 1}"),
+    ("$.a.b", "{\"a\": {\"b\": [1, 2]}}"),
+    ("$['a'][0]", "{\"a\": [5, 6]}"),
+    ("$.items[*].b", "{\"items\": [{\"b\": 1}, {\"b\": 2}]}"),
+    ("$..b", "{\"a\": {\"b\": 1, \"c\": {\"b\": 2}}}"),
+    ("$.a[-1]", "{\"a\": [1, 2, 3]}"),
+    ("$.a[0:2]", "{\"a\": [1, 2, 3]}"),
+    ("$.items[?(@.price < 10)].id", "{\"items\": [{\"id\": 1, \"price\": 5}, {\"id\": 2, \"price\": 50}]}"),
+    ("$.content-type", "{\"content-type\": \"x\"}"),
+    ("name", "{\"name\": \"n\"}"),
+    ("$[?length(@.a) > 1 && match(@.b, 'x.*')]", "[{\"a\": [1, 2], \"b\": \"xy\"}]"),
+    ("$['a,b', 'c']", "{\"a,b\": 1, \"c\": 2}"),
+]
+
 
 def main():
     cases = json.loads(CASES.read_text(encoding="utf-8"))
@@ -109,6 +148,12 @@ def main():
     for i, raw in enumerate(RESPONSES):
         for flags in (0, 1, 2):  # plain; after HEAD; 64-byte heads, 3 headers
             write("response_head", f"hand-{i:02}-{flags}", encode(flags, CUTS[i % len(CUTS)], raw))
+    for i, src in enumerate(TEMPLATES):
+        write("template", f"template-{i:02}", b"\x00" + src.encode())
+    for i, body in enumerate(BODIES):
+        write("template", f"body-{i:02}", b"\x01" + body.encode())
+    for i, (path, doc) in enumerate(PATHS):
+        write("jsonpath", f"path-{i:02}", path.encode() + b"\x00" + doc.encode())
 
 
 if __name__ == "__main__":

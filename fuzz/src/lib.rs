@@ -18,6 +18,9 @@
 //! - [`sigv4`]: SigV4 verification of requests built from separated fields;
 //! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
 //!   token or document itself, no control byte.
+//! - [`template`]: mapping templates (`turnpike_core::template`), arbitrary template text over
+//!   a fixed request or fixed templates over an arbitrary body (a mode byte first);
+//! - [`jsonpath`]: JSONPath parsing and selection (`path NUL document`).
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
@@ -25,10 +28,12 @@
 pub mod auth_policy;
 pub mod chunked;
 pub mod function_response;
+pub mod jsonpath;
 pub mod jws;
 pub mod request_stream;
 pub mod response_head;
 pub mod sigv4;
+pub mod template;
 
 /// A fuzz input split into its control part and the bytes under test.
 ///

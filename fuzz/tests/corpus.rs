@@ -53,3 +53,13 @@ fn jws_corpus() {
 fn function_response_corpus() {
     replay("function_response", turnpike_fuzz::function_response::check);
 }
+
+#[test]
+fn template_corpus() {
+    replay("template", turnpike_fuzz::template::check);
+}
+
+#[test]
+fn jsonpath_corpus() {
+    replay("jsonpath", turnpike_fuzz::jsonpath::check);
+}
