@@ -408,6 +408,23 @@ def test_http_mode_revalidates_with_etag(gateway, co, tmp_path):
     assert requests.get(g.url("/prod/none"), headers={"Cache-Control": "only-if-cached"}, timeout=5).status_code == 504
 
 
+def test_http_mode_serves_stale_when_revalidation_fails(gateway, co, tmp_path):
+    g = gateway(http_config(co, tmp_path))
+    url = g.url('/prod/s?cc=max-age%3D1&etag="s1"&inm_status=503')
+    n = n_of(requests.get(url, timeout=5))
+    time.sleep(1.2)
+    r = requests.get(url, timeout=5)
+    assert r.status_code == 200 and n_of(r) == n, r.text
+    assert r.headers["cache-status"] == "turnpike; hit; fwd=stale; detail=origin-error"
+    assert co.requests[-1]["headers"].get("if-none-match") == '"s1"'
+    assert "cache=stale" in log_with(tmp_path / "access.log", "cache=stale")
+    # must-revalidate forbids it: the origin's 503 goes through.
+    url = g.url('/prod/t?cc=max-age%3D1%2C%20must-revalidate&etag="t1"&inm_status=503')
+    requests.get(url, timeout=5)
+    time.sleep(1.2)
+    assert requests.get(url, timeout=5).status_code == 503
+
+
 def test_http_mode_unsafe_methods_invalidate(gateway, co, tmp_path):
     g = gateway(http_config(co, tmp_path))
     url = g.url("/prod/p?cc=max-age%3D60")

@@ -3,7 +3,9 @@
 Every request is recorded (method, path with query, headers) in `requests`. The query
 chooses the answer: `cc=...` a Cache-Control value, `etag=...` an ETag (a request whose
 If-None-Match carries it gets 304), `vary=...` a Vary value, `lm=...` a Last-Modified (an
-HTTP-date), `expires=...`, `status=...`, `location=...`; `size=N` N bytes of body. The body
+HTTP-date), `expires=...`, `status=...`, `location=...`; `size=N` N bytes of body;
+`inm_status=N` answers a request with If-None-Match with status N (an origin failing to
+revalidate). The body
 is JSON with the request's sequence number `n`, so a test tells a stored answer from a new one.
 """
 
@@ -36,6 +38,13 @@ class CacheOrigin:
                     n = len(origin.requests)
                 q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
                 inm = self.headers.get("if-none-match")
+                if inm and "inm_status" in q:
+                    body = b"origin trouble"
+                    self.send_response(int(q["inm_status"]))
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if "etag" in q and inm and q["etag"] in [t.strip() for t in inm.split(",")]:
                     self.send_response(304)
                     self.send_header("ETag", q["etag"])

@@ -72,27 +72,43 @@ impl Directives {
                 Some(0)
             }
         };
-        match name.to_ascii_lowercase().as_slice() {
-            b"max-age" if self.max_age.is_none() => self.max_age = secs(self),
-            b"s-maxage" if self.s_maxage.is_none() => self.s_maxage = secs(self),
-            b"min-fresh" if self.min_fresh.is_none() => {
-                self.min_fresh = arg.and_then(delta_seconds).or(Some(0))
+        // Compared without allocating: directives are parsed on the request path.
+        let is = |d: &[u8]| name.eq_ignore_ascii_case(d);
+        if is(b"max-age") {
+            if self.max_age.is_none() {
+                self.max_age = secs(self);
             }
-            b"max-stale" if self.max_stale.is_none() => {
+        } else if is(b"s-maxage") {
+            if self.s_maxage.is_none() {
+                self.s_maxage = secs(self);
+            }
+        } else if is(b"min-fresh") {
+            if self.min_fresh.is_none() {
+                self.min_fresh = arg.and_then(delta_seconds).or(Some(0));
+            }
+        } else if is(b"max-stale") {
+            if self.max_stale.is_none() {
                 self.max_stale = Some(match arg {
                     None => u64::MAX,
                     Some(a) => delta_seconds(a).unwrap_or(0),
-                })
+                });
             }
-            b"no-store" => self.no_store = true,
-            b"no-cache" => self.no_cache = true,
-            b"private" => self.private = true,
-            b"public" => self.public = true,
-            b"must-revalidate" => self.must_revalidate = true,
-            b"proxy-revalidate" => self.proxy_revalidate = true,
-            b"must-understand" => self.must_understand = true,
-            b"only-if-cached" => self.only_if_cached = true,
-            _ => {}
+        } else if is(b"no-store") {
+            self.no_store = true;
+        } else if is(b"no-cache") {
+            self.no_cache = true;
+        } else if is(b"private") {
+            self.private = true;
+        } else if is(b"public") {
+            self.public = true;
+        } else if is(b"must-revalidate") {
+            self.must_revalidate = true;
+        } else if is(b"proxy-revalidate") {
+            self.proxy_revalidate = true;
+        } else if is(b"must-understand") {
+            self.must_understand = true;
+        } else if is(b"only-if-cached") {
+            self.only_if_cached = true;
         }
     }
 }

@@ -79,6 +79,20 @@ impl KeyBuilder {
         self
     }
 
+    /// Adds a part compared without regard to ASCII case (a host name), without allocating.
+    #[inline]
+    pub fn part_lowercase(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.write_usize(bytes.len());
+        let mut buf = [0u8; 64];
+        for chunk in bytes.chunks(buf.len()) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            self.0.write(lower);
+        }
+        self
+    }
+
     /// Adds a part that may be absent (a parameter the request lacks differs from an empty
     /// one).
     #[inline]
@@ -181,6 +195,10 @@ mod tests {
         let absent = KeyBuilder::new(k).optional(None).finish();
         let empty = KeyBuilder::new(k).optional(Some(b"")).finish();
         assert_ne!(absent, empty);
+        let upper = KeyBuilder::new(k)
+            .part_lowercase(b"API.Example.COM")
+            .finish();
+        assert_eq!(upper, KeyBuilder::new(k).part(b"api.example.com").finish());
         assert_eq!(a, KeyBuilder::new(k).part(b"ab").part(b"c").finish());
         assert_ne!(a, KeyBuilder::new((1, 3)).part(b"ab").part(b"c").finish());
     }

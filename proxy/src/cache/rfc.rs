@@ -79,7 +79,7 @@ pub struct HttpStore {
 fn uri_key(host: &[u8], path: &[u8], query: Option<&[u8]>) -> Fingerprint {
     let mut k = KeyBuilder::new(secret());
     k.part(b"http")
-        .part(&host.to_ascii_lowercase())
+        .part_lowercase(host)
         .part(if path.is_empty() { b"/" } else { path })
         .optional(query);
     k.finish()
