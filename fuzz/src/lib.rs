@@ -17,7 +17,9 @@
 //!   input is a format byte and the payload;
 //! - [`sigv4`]: SigV4 verification of requests built from separated fields;
 //! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
-//!   token or document itself, no control byte.
+//!   token or document itself, no control byte;
+//! - [`websocket_frames`]: the WebSocket frame decoder (`turnpike_core::websocket`), whole vs
+//!   cut, against a reference reassembly.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
@@ -29,6 +31,7 @@ pub mod jws;
 pub mod request_stream;
 pub mod response_head;
 pub mod sigv4;
+pub mod websocket_frames;
 
 /// A fuzz input split into its control part and the bytes under test.
 ///

@@ -53,3 +53,8 @@ fn jws_corpus() {
 fn function_response_corpus() {
     replay("function_response", turnpike_fuzz::function_response::check);
 }
+
+#[test]
+fn websocket_frames_corpus() {
+    replay("websocket_frames", turnpike_fuzz::websocket_frames::check);
+}
