@@ -10,6 +10,7 @@ mod check_auth;
 mod check_function;
 mod check_tls;
 mod check_validation;
+mod check_websocket;
 mod error;
 mod file;
 mod load;
