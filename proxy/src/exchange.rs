@@ -184,6 +184,15 @@ pub async fn serve(
     st.consumed = st.head.end;
     let routed = route(snap, &st.rbuf, &st.head);
     let plan = routed.plan;
+    // Requests to a WebSocket API are handshakes: crate::websocket serves them.
+    if let Some(ws) = snap
+        .config
+        .apis
+        .get(plan.api as usize)
+        .and_then(|a| a.websocket.as_ref())
+    {
+        return crate::websocket::accept(worker, snap, c, st, plan, ws).await;
+    }
     if plan.policies.cors.is_some() {
         x.origin = st.head.find(&st.rbuf, b"origin");
     }
