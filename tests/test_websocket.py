@@ -429,3 +429,54 @@ def test_connections_api_on_the_gateway_with_sigv4(gateway, origin, tmp_path):
     assert r.status_code == 410
     for ws in clients[1:]:
         ws.close()
+
+
+# --- WebSocket upgrades proxied by HTTP APIs --------------------------------------------------
+
+
+def test_http_api_tunnels_websocket_upgrades_to_its_backend(gateway, origin):
+    # The backend is a second gateway serving a WebSocket API.
+    backend = start(gateway, ws_api(origin))
+    front = gateway(
+        {
+            "gateway": {"throttle": "off"},
+            "apis": [
+                {
+                    "name": "site",
+                    "integrations": {
+                        "ws": {"type": "http_proxy", "uri": f"http://127.0.0.1:{backend.port}"},
+                        "plain": {"type": "http_proxy", "uri": f"http://{origin.addr}"},
+                    },
+                    "routes": [
+                        {"key": "GET /prod", "integration": "ws"},
+                        {"key": "$default", "integration": "plain"},
+                    ],
+                    "stages": [{"name": "$default"}],
+                }
+            ],
+        }
+    )
+    ws = connect(front)
+    ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(ws.recv()) == {"echoed": True}
+    ws.send("x" * 30_000)  # larger than one read: the bytes pass in pieces
+    assert ws.recv() == "hello from $default"
+    ws.ping(b"p")
+    ws.close()
+    assert seen(origin, "/disconnect")  # the close went through to the backend
+    # Close codes come from the backend, through the tunnel.
+    raw = RawWs(front.port)
+    assert raw.status == 101
+    raw.send(frame(0x1, b"\xff"))
+    assert raw.recv_close()[0] == 1007
+    assert raw.closed()
+    # A backend that does not switch protocols: its answer is relayed and the connection closes.
+    raw = RawWs(front.port, path="/status/403")
+    assert raw.status == 403
+    assert raw.headers.get("connection") == "close"
+    [seen_req] = [r for r in origin.requests if r.target == "/status/403"]
+    assert seen_req.header("Upgrade") == ["websocket"]
+    # Plain requests on the same API are unaffected.
+    import requests
+
+    assert requests.get(front.url("/anything")).status_code == 200

@@ -501,6 +501,13 @@ async fn run(
             let Some(out) = upstream_head else {
                 return false;
             };
+            // A WebSocket handshake is tunnelled to the backend (upstream::tunnel).
+            if upstream::tunnel::wants_tunnel(st) {
+                return match upstream::tunnel::proxy(worker, snap, c, st, out, p, x).await {
+                    Ok(()) => false,
+                    Err(e) => answer_error(worker, c, st, x, plan, e, true, head_only).await,
+                };
+            }
             match upstream::forward(worker, snap, c, st, out, p, plan, x).await {
                 Forwarded::Done { keep } => keep,
                 Forwarded::ClientGone => {
