@@ -480,3 +480,16 @@ def test_http_api_tunnels_websocket_upgrades_to_its_backend(gateway, origin):
     import requests
 
     assert requests.get(front.url("/anything")).status_code == 200
+
+
+def test_drain_closes_websockets_with_1001(gateway, origin):
+    import signal
+
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port)
+    assert raw.status == 101
+    t = time.time()
+    g.proc.send_signal(signal.SIGTERM)
+    assert raw.recv_close()[0] == 1001
+    assert g.proc.wait(10) == 0
+    assert time.time() - t < 5

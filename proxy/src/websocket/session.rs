@@ -207,6 +207,9 @@ async fn serve(worker: &Rc<Worker>, c: &mut Client, up: &Upgraded, entry: &Entry
                 Outgoing::Close => return End::Deleted,
             }
         }
+        if worker.draining() {
+            return End::Drain;
+        }
         if !c.stream.has_buffered() {
             c.watch.set_idle(pending.is_empty());
             let armed = c.watch.arm_at(idle_until.min(end_by), c.fd, Side::Read);
