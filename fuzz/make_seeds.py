@@ -127,6 +127,46 @@ PATHS = [
 ]
 
 
+def ws_frame(b0, payload, mask=b"\x37\xfa\x21\x3d", masked=True):
+    """A client WebSocket frame with first byte b0 (FIN, RSV, opcode)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, (0x80 if masked else 0) | n])
+    elif n <= 0xFFFF:
+        head = bytes([b0, (0x80 if masked else 0) | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, (0x80 if masked else 0) | 127]) + n.to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+# Frame streams: good ones (single, fragmented with control frames between, close) and one per
+# violation the decoder names (RSV, opcodes, control rules, masking, UTF-8, limits).
+WEBSOCKET = [
+    ws_frame(0x81, b"Hello"),
+    ws_frame(0x01, b"Hel") + ws_frame(0x89, b"ping") + ws_frame(0x80, b"lo"),
+    ws_frame(0x82, bytes(range(200))) + ws_frame(0x8A, b"") + ws_frame(0x88, b"\x03\xe8bye"),
+    ws_frame(0x01, "κό".encode()[:1]) + ws_frame(0x00, "κό".encode()[1:3]) + ws_frame(0x80, "κό".encode()[3:]),
+    ws_frame(0x81, b'{"action":"join","room":"a"}') * 3,
+    ws_frame(0xC1, b"deflated?"),
+    ws_frame(0x83, b""),
+    ws_frame(0x09, b""),
+    ws_frame(0x89, bytes(126)),
+    ws_frame(0x81, b"x", masked=False),
+    ws_frame(0x80, b"orphan"),
+    ws_frame(0x01, b"a") + ws_frame(0x81, b"b"),
+    ws_frame(0x81, b"\xce\xba\xff"),
+    ws_frame(0x88, b"\x03"),
+    ws_frame(0x88, b"\x03\xed"),
+    ws_frame(0x88, b"\x03\xe8\xff"),
+    ws_frame(0x82, bytes(70000)),
+    bytes([0x81, 0xFE, 0, 5]) + b"\x00\x00\x00\x00hello",
+    bytes([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+    ws_frame(0x02, bytes(60)) + ws_frame(0x00, bytes(60)) * 4 + ws_frame(0x80, bytes(60)),
+]
+
+
 def main():
     cases = json.loads(CASES.read_text(encoding="utf-8"))
     for i, case in enumerate(cases):
@@ -154,6 +194,9 @@ def main():
         write("template", f"body-{i:02}", b"\x01" + body.encode())
     for i, (path, doc) in enumerate(PATHS):
         write("jsonpath", f"path-{i:02}", path.encode() + b"\x00" + doc.encode())
+    for i, raw in enumerate(WEBSOCKET):
+        for flags in (0, 1):  # AWS's limits; frames of 64 bytes, messages of 256
+            write("websocket_frames", f"hand-{i:02}-{flags}", encode(flags, CUTS[i % len(CUTS)], raw))
 
 
 if __name__ == "__main__":

@@ -98,6 +98,16 @@ impl Response {
         }
     }
 
+    /// A JSON body made elsewhere, sent as it is.
+    pub fn raw_json(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            etag: None,
+            body,
+        }
+    }
+
     pub fn message(status: u16, message: impl Into<String>) -> Response {
         Response::json(status, &json!({ "message": message.into() }))
     }
@@ -258,6 +268,16 @@ impl<P: DataPlane> Admin<P> {
                 _ => Response::message(405, "Method Not Allowed"),
             },
             (_, p) if p.starts_with("/v1/deployments/") => self.deployment(&mut st, req),
+            (m, p) if p.starts_with("/v1/connections/") => {
+                let id = &p["/v1/connections/".len()..];
+                match m {
+                    "POST" | "GET" | "DELETE" => {
+                        let (status, body) = st.plane.connection(m, id, req.body);
+                        Response::raw_json(status, body)
+                    }
+                    _ => Response::message(405, "Method Not Allowed"),
+                }
+            }
             (_, "/v1/config") if req.method == "PUT" => self.put_config(&mut st, req),
             (_, p) if in_collection(p, "/v1/certificates") => self.certificates(&mut st, req),
             (_, p) if in_collection(p, "/v1/clientcertificates") => {

@@ -60,6 +60,13 @@ pub trait DataPlane: Send + Sync + 'static {
     fn functions(&self) -> Vec<FunctionReading> {
         Vec::new()
     }
+
+    /// A WebSocket API's `@connections` command (`POST` a message, `GET`, `DELETE`) for the
+    /// connection `id`, carried to the core that holds it: the HTTP status and JSON body
+    /// (410 for a connection that is not open).
+    fn connection(&self, _method: &str, _id: &str, _body: &[u8]) -> (u16, Vec<u8>) {
+        (410, br#"{"message":"Gone"}"#.to_vec())
+    }
 }
 
 /// One function's state and counters, for `/v1/functions` and `/metrics`. Times are summed

@@ -48,3 +48,4 @@ pub mod transform;
 pub mod uri;
 pub mod usage;
 pub mod validation;
+pub mod websocket;

@@ -17,10 +17,12 @@
 //!   input is a format byte and the payload;
 //! - [`sigv4`]: SigV4 verification of requests built from separated fields;
 //! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
-//!   token or document itself, no control byte.
+//!   token or document itself, no control byte;
 //! - [`template`]: mapping templates (`turnpike_core::template`), arbitrary template text over
 //!   a fixed request or fixed templates over an arbitrary body (a mode byte first);
-//! - [`jsonpath`]: JSONPath parsing and selection (`path NUL document`).
+//! - [`jsonpath`]: JSONPath parsing and selection (`path NUL document`);
+//! - [`websocket_frames`]: the WebSocket frame decoder (`turnpike_core::websocket`), whole vs
+//!   cut, against a reference reassembly.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
@@ -34,6 +36,7 @@ pub mod request_stream;
 pub mod response_head;
 pub mod sigv4;
 pub mod template;
+pub mod websocket_frames;
 
 /// A fuzz input split into its control part and the bytes under test.
 ///

@@ -63,3 +63,8 @@ fn template_corpus() {
 fn jsonpath_corpus() {
     replay("jsonpath", turnpike_fuzz::jsonpath::check);
 }
+
+#[test]
+fn websocket_frames_corpus() {
+    replay("websocket_frames", turnpike_fuzz::websocket_frames::check);
+}

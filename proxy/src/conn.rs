@@ -48,6 +48,8 @@ pub struct Client {
     pub info: ClientInfo,
     /// The connection closes with request bytes unread: linger before closing.
     pub linger: bool,
+    /// Set when a WebSocket API accepted an upgrade: the driver runs the session next.
+    pub upgrade: Option<Box<crate::websocket::Upgraded>>,
 }
 
 /// What a request in progress needs, pooled per worker and held only while the connection
@@ -119,6 +121,7 @@ pub fn spawn(worker: Rc<Worker>, tcp: TcpStream, peer: SocketAddr, tls: bool) {
                 fd,
                 info,
                 linger: false,
+                upgrade: None,
             };
             serve(worker, c).await;
         });
@@ -129,6 +132,7 @@ pub fn spawn(worker: Rc<Worker>, tcp: TcpStream, peer: SocketAddr, tls: bool) {
             fd,
             info,
             linger: false,
+            upgrade: None,
         };
         rt::spawn_guarded(serve(worker, c));
     }
@@ -174,6 +178,13 @@ fn serve(worker: Rc<Worker>, c: Client) -> impl std::future::Future<Output = ()>
             // from the worker's thread-local heap, against KiBs held per idle connection.
             let keep = Box::pin(request(&worker, &mut c, &mut st)).await;
             first = false;
+            if let Some(up) = c.upgrade.take() {
+                // A WebSocket now: the request state goes back, the session is boxed (an
+                // idle WebSocket's task holds only a pointer to it).
+                worker.give_request_state(st);
+                Box::pin(crate::websocket::session::run(&worker, &mut c, up)).await;
+                break;
+            }
             if !keep || worker.draining() {
                 worker.give_request_state(st);
                 break;

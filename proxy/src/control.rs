@@ -133,6 +133,17 @@ impl DataPlane for Plane {
         crate::function::readings()
     }
 
+    fn connection(&self, method: &str, id: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        use crate::websocket::manage::{self, Command};
+        let command = match method {
+            "POST" => Command::Post(body.to_vec()),
+            "DELETE" => Command::Delete,
+            _ => Command::Get,
+        };
+        let reply = manage::command_blocking(id.as_bytes(), command);
+        manage::http_answer(&reply, method == "DELETE")
+    }
+
     fn access_logs(&self) -> Vec<AccessLogReading> {
         self.access_logs
             .sinks()

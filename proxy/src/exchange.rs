@@ -188,6 +188,15 @@ pub async fn serve(
     st.consumed = st.head.end;
     let routed = route(snap, &st.rbuf, &st.head);
     let plan = routed.plan;
+    // Requests to a WebSocket API are handshakes: crate::websocket serves them.
+    if let Some(ws) = snap
+        .config
+        .apis
+        .get(plan.api as usize)
+        .and_then(|a| a.websocket.as_ref())
+    {
+        return crate::websocket::accept(worker, snap, c, st, plan, ws).await;
+    }
     if plan.policies.cors.is_some() {
         x.origin = st.head.find(&st.rbuf, b"origin");
     }
@@ -516,6 +525,13 @@ async fn run(
             let Some(out) = upstream_head else {
                 return false;
             };
+            // A WebSocket handshake is tunnelled to the backend (upstream::tunnel).
+            if upstream::tunnel::wants_tunnel(st) {
+                return match upstream::tunnel::proxy(worker, snap, c, st, out, p, x).await {
+                    Ok(()) => false,
+                    Err(e) => answer_error(worker, c, st, x, plan, e, true, head_only).await,
+                };
+            }
             match upstream::forward(worker, snap, c, st, out, p, plan, x).await {
                 Forwarded::Done { keep } => keep,
                 Forwarded::ClientGone => {

@@ -14,6 +14,7 @@
 //! - [`pump`]: body streaming in both directions;
 //! - [`h1`]: the HTTP/1.1 codec (no I/O; in turnpike-core);
 //! - [`snapshot`]: compiled configs and their lock-free publication;
+//! - [`websocket`]: WebSocket APIs: handshake, `$connect`, sessions, `@connections`;
 //! - [`rt`]: the runtime seam (monoio stays behind it).
 
 pub mod access_log;
@@ -42,4 +43,5 @@ pub mod transform;
 pub mod upstream;
 pub mod validate;
 pub mod watch;
+pub mod websocket;
 pub mod worker;

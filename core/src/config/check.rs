@@ -93,7 +93,7 @@ pub fn check_with(
 
 #[derive(Default)]
 pub(super) struct Checker {
-    errors: Vec<ConfigError>,
+    pub(super) errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
 }
 
@@ -294,7 +294,9 @@ impl Checker {
         let mut table = RouteTable::new();
         for (r, route) in a.routes.iter().enumerate() {
             let rat = format!("{at}.routes[{r}]");
-            let key = match RouteKey::parse(&route.key) {
+            let websocket = a.protocol == super::file::Protocol::Websocket;
+            // WebSocket route keys are not paths: check_websocket.rs checks them.
+            let key = match RouteKey::parse(if websocket { "$default" } else { &route.key }) {
                 Ok(k) => k,
                 Err(e) => {
                     self.err(format!("{rat}.key"), format!("{:?}: {e}", route.key));
@@ -313,6 +315,16 @@ impl Checker {
                 );
                 continue;
             };
+            if websocket {
+                if let Some(rt) = self.websocket_route(&rat, route, a, integration, &authorizers) {
+                    routes.push(rt);
+                    route_at.push(r);
+                    // Keeps `route_keys` beside `routes`, so stages get one throttle slot per
+                    // route (the stage's `throttle`).
+                    route_keys.push(key);
+                }
+                continue;
+            }
             if let IntegrationKind::HttpProxy(p) = &integrations[integration as usize].kind
                 && let Ok(t) = UriTemplate::parse(&p.uri)
             {
@@ -364,6 +376,7 @@ impl Checker {
             .as_ref()
             .and_then(|f| crate::cors::check(f, &format!("{at}.cors"), &mut self.errors));
         let gateway_responses = self.gateway_responses(&at, a);
+        let websocket = self.websocket_api(&at, a, &routes, &route_at);
         let mut stages = stages;
         self.route_settings(&at, a, &route_keys, &mut stages);
         if a.stages.is_empty() {
@@ -399,6 +412,7 @@ impl Checker {
             authorizers,
             resource_policy,
             api_key_source: a.api_key_source,
+            websocket,
         })
     }
 

@@ -371,6 +371,13 @@ pub struct ApiFile {
     /// `Model`; draft 4 unless the schema's `$schema` names a later draft).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, ModelFile>,
+    /// websocket: where a message's route key comes from (AWS `routeSelectionExpression`);
+    /// default `$request.body.action`. See [`crate::websocket::route`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_selection_expression: Option<String>,
+    /// websocket: connection limits and timeouts (AWS's quotas by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<crate::websocket::api::WebsocketFile>,
 }
 
 /// AWS's `ApiKeySourceType`. `AUTHORIZER` comes with authorizers.
@@ -401,6 +408,9 @@ fn default_max_body_bytes() -> u64 {
 pub enum Protocol {
     #[default]
     Http,
+    /// A WebSocket API: routes `$connect`, `$disconnect`, `$default` and route keys chosen by
+    /// the API's route selection expression (see [`crate::websocket`]).
+    Websocket,
 }
 
 /// An integration: where a matched route's request goes. One flat struct for every type so that
@@ -547,6 +557,11 @@ pub struct RouteFile {
     /// The route's caching on stages with a cache (AWS method cache settings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<crate::cache::RouteCacheFile>,
+    /// websocket: `$default` makes the route two-way, the integration's answer going back to
+    /// the client (AWS `RouteResponseSelectionExpression`; `$default` is the only value AWS
+    /// supports for WebSocket APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_response_selection_expression: Option<String>,
 }
 
 /// `{ schema: { type: object, required: [name], ... } }`.

@@ -11,6 +11,7 @@ mod check_cache;
 mod check_function;
 mod check_tls;
 mod check_validation;
+mod check_websocket;
 mod error;
 mod file;
 mod load;

@@ -145,6 +145,8 @@ pub struct Api {
     pub resource_policy: Option<crate::auth::policy::ResourcePolicy>,
     /// Where `api_key_required` routes read the API key.
     pub api_key_source: super::file::ApiKeySource,
+    /// A WebSocket API's routes and settings; `None`: an HTTP API.
+    pub websocket: Option<Arc<crate::websocket::api::WebsocketApi>>,
 }
 
 impl std::fmt::Debug for Api {

@@ -13,6 +13,7 @@ pub mod call;
 pub mod pool;
 pub mod request;
 pub mod response;
+pub mod tunnel;
 
 use std::{
     rc::Rc,

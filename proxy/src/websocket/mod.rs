@@ -1,0 +1,83 @@
+//! WebSocket APIs (`protocol: websocket`): the handshake and `$connect` ([`accept`]), the
+//! connection's life after the upgrade ([`session`]), the integrations an event calls
+//! ([`integration`]), and the worker's registry of its connections ([`registry`]) that the
+//! `@connections` API reaches.
+//!
+//! The connection driver hands a WebSocket API's request here from [`crate::exchange`]
+//! (a hook after routing); when the upgrade is accepted, the request's state goes back to the
+//! worker's pool and [`crate::conn`] runs [`session::run`] with what [`Upgraded`] carries: an
+//! idle WebSocket holds no read buffer, no snapshot, only its socket, its task and this
+//! state. Each message takes the newest snapshot, so a reload applies to open connections.
+//!
+//! Hot path: no locks, no blocking calls, no logging above debug.
+
+pub mod accept;
+pub mod integration;
+pub mod manage;
+pub mod registry;
+pub mod session;
+
+use std::{cell::Cell, sync::Arc, sync::OnceLock};
+
+use turnpike_core::websocket::id::{ConnectionId, ID_LEN};
+
+pub use accept::accept;
+
+/// What an accepted upgrade carries into the WebSocket session.
+pub struct Upgraded {
+    pub id: ConnectionId,
+    /// `id`, encoded.
+    pub id_text: [u8; ID_LEN],
+    /// The API and stage, by name: indexes may change with a reload.
+    pub api_name: Arc<str>,
+    pub stage_name: Arc<str>,
+    /// The Host the client connected to (`requestContext.domainName`).
+    pub domain: Box<str>,
+    pub user_agent: Box<str>,
+    /// Milliseconds since the epoch.
+    pub connected_at: u64,
+    /// The `$connect` authorizer's context, given to every event as AWS does.
+    pub authorizer: Option<Box<serde_json::Value>>,
+}
+
+impl Upgraded {
+    pub fn id_str(&self) -> &str {
+        std::str::from_utf8(&self.id_text).unwrap_or("")
+    }
+}
+
+/// The process's start, milliseconds since the epoch: the part of connection ids that keeps
+/// them unique across restarts.
+fn node_start_ms() -> u64 {
+    static START: OnceLock<u64> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    })
+}
+
+thread_local! {
+    /// This worker's count of WebSocket connections (each worker is one thread).
+    static SERIAL: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Sets the process's start stamp (called at start-up, before any connection).
+pub fn init() {
+    node_start_ms();
+}
+
+/// A new connection id on worker `worker`.
+pub fn next_id(worker: usize) -> ConnectionId {
+    let serial = SERIAL.with(|s| {
+        let n = s.get() + 1;
+        s.set(n);
+        n
+    });
+    ConnectionId::new(node_start_ms(), worker as u8, serial)
+}
+
+/// Whether `id` names a connection of this process (else it is gone: 410).
+pub fn is_ours(id: &ConnectionId) -> bool {
+    id.node_start == ConnectionId::new(node_start_ms(), 0, 0).node_start
+}

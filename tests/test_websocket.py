@@ -1,0 +1,495 @@
+"""WebSocket APIs (`protocol: websocket`): the handshake and $connect (refusals, authorizers),
+route selection ($request.body.action, $default, AWS's Forbidden frame), two-way routes over
+mock and http_proxy integrations, $disconnect on close and on a dropped connection, the
+limits and the idle timeout, and RFC 6455 done strictly (every close code, fragmentation,
+masking, ping/pong, permessage-deflate declined). Real clients: websocket-client, and raw
+frames from tests/support/wsraw.py."""
+
+import json
+import socket
+import struct
+import time
+
+import pytest
+import websocket  # websocket-client
+
+from authorizer import Authorizer
+from wsraw import RawWs, frame
+
+
+def ws_api(origin, **extra):
+    api = {
+        "name": "chat",
+        "protocol": "websocket",
+        "integrations": {
+            "hello": {"type": "mock", "status": 200, "body": "hello from $default"},
+            "echo": {"type": "mock", "status": 200, "body": "{\"echoed\":true}"},
+            "backend": {"type": "http_proxy", "uri": f"http://{origin.addr}/join"},
+            "bye": {"type": "http_proxy", "uri": f"http://{origin.addr}/disconnect"},
+            "welcome": {"type": "http_proxy", "uri": f"http://{origin.addr}/connect"},
+        },
+        "routes": [
+            {"key": "$connect", "integration": "welcome"},
+            {"key": "$disconnect", "integration": "bye"},
+            {"key": "$default", "integration": "hello", "route_response_selection_expression": "$default"},
+            {"key": "echo", "integration": "echo", "route_response_selection_expression": "$default"},
+            {"key": "join", "integration": "backend", "route_response_selection_expression": "$default"},
+            {"key": "fire", "integration": "backend"},
+        ],
+        "stages": [{"name": "prod"}],
+    }
+    api.update(extra)
+    return api
+
+
+def start(gateway, *apis, workers=1):
+    return gateway({"gateway": {"throttle": "off", "workers": workers}, "apis": list(apis)})
+
+
+def connect(g, path="/prod", **kw):
+    return websocket.create_connection(f"ws://127.0.0.1:{g.port}{path}", timeout=5, **kw)
+
+
+def seen(origin, path, timeout=3.0):
+    """The requests the origin got on `path`, once there is at least one."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        hits = [r for r in origin.requests if r.target.split("?")[0] == path]
+        if hits:
+            return hits
+        time.sleep(0.02)
+    return []
+
+
+def test_routes_by_action_with_two_way_answers(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    ws = connect(g)
+    ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(ws.recv()) == {"echoed": True}
+    ws.send(json.dumps({"action": "join", "room": "a"}))
+    answer = json.loads(ws.recv())
+    assert answer["method"] == "POST"
+    [join] = seen(origin, "/join")
+    assert join.method == "POST"
+    assert join.body == b'{"action": "join", "room": "a"}'
+    [conn_id] = join.header("connectionId")
+    assert len(conn_id) == 16 and conn_id.endswith("=")
+    assert join.header("routeKey") == ["join"]
+    # $connect went to its integration with the same id.
+    [connected] = seen(origin, "/connect")
+    assert connected.header("connectionId") == [conn_id]
+    assert connected.header("eventType") == ["CONNECT"]
+    # A one-way route answers nothing: the next frame is the echo's.
+    ws.send(json.dumps({"action": "fire"}))
+    ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(ws.recv()) == {"echoed": True}
+    assert len(seen(origin, "/join")) == 2
+    ws.close()
+
+
+def test_default_route_takes_non_json_and_unknown_actions(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    ws = connect(g)
+    for msg in ["not json", json.dumps({"action": "nope"}), json.dumps({"other": 1}), "{\"action\": {\"a\": 1}}"]:
+        ws.send(msg)
+        assert ws.recv() == "hello from $default"
+    ws.close()
+
+
+def test_no_default_route_gets_the_forbidden_frame(gateway, origin):
+    api = ws_api(origin)
+    api["routes"] = [r for r in api["routes"] if r["key"] != "$default"]
+    g = start(gateway, api)
+    ws = connect(g)
+    ws.send("hello?")
+    err = json.loads(ws.recv())
+    assert err["message"] == "Forbidden"
+    assert len(err["connectionId"]) == 16 and err["requestId"]
+    ws.close()
+
+
+def test_route_selection_expression_combinations(gateway, origin):
+    api = ws_api(origin, route_selection_expression="${request.body.service}/${request.body.kind}")
+    api["routes"].append({"key": "chat/post", "integration": "echo", "route_response_selection_expression": "$default"})
+    g = start(gateway, api)
+    ws = connect(g)
+    ws.send(json.dumps({"service": "chat", "kind": "post"}))
+    assert ws.recv() == '{"echoed":true}'
+    ws.send(json.dumps({"service": "chat"}))
+    assert ws.recv() == "hello from $default"
+    ws.close()
+
+
+def test_connect_refused_with_the_integrations_status(gateway, origin):
+    api = ws_api(origin)
+    api["integrations"]["welcome"] = {"type": "mock", "status": 403, "body": "{\"message\":\"go away\"}"}
+    g = start(gateway, api)
+    raw = RawWs(g.port)
+    assert raw.status == 403
+    assert raw.headers.get("upgrade") is None
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        connect(g)
+    assert e.value.status_code == 403
+    # A backend answering 500 on $connect refuses too.
+    api["integrations"]["welcome"] = {"type": "http_proxy", "uri": f"http://{origin.addr}/status/500"}
+    g2 = start(gateway, api)
+    assert RawWs(g2.port).status == 500
+
+
+def test_connect_runs_the_authorizer(gateway, origin):
+    a = Authorizer()
+    try:
+        api = ws_api(origin)
+        api["authorizers"] = {
+            "simple": {
+                "type": "request",
+                "uri": a.uri,
+                "enable_simple_responses": True,
+                "identity_source": ["$request.header.Authorization"],
+                "result_ttl": 0,
+            }
+        }
+        api["routes"][0]["authorizer"] = "simple"
+        g = start(gateway, api)
+        assert RawWs(g.port).status == 401  # no identity: refused without a call
+        assert RawWs(g.port, headers=["Authorization: deny"]).status == 403
+        assert not seen(origin, "/connect", timeout=0.3)
+        ws = connect(g, header=["Authorization: allow"])
+        ws.send(json.dumps({"action": "echo"}))
+        assert ws.recv() == '{"echoed":true}'
+        assert len(seen(origin, "/connect")) == 1
+        ws.close()
+    finally:
+        a.stop()
+
+
+def test_authorizers_only_on_connect(gateway, origin, tmp_path):
+    api = ws_api(origin)
+    api["authorizers"] = {"simple": {"type": "request", "uri": "http://127.0.0.1:9/a", "identity_source": ["$request.header.Authorization"]}}
+    api["routes"][2]["authorizer"] = "simple"
+    with pytest.raises(RuntimeError, match="authorizes only its \\$connect"):
+        gateway({"apis": [api]})
+
+
+def test_disconnect_on_close_and_on_a_dropped_connection(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    ws = connect(g)
+    ws.send(json.dumps({"action": "echo"}))
+    ws.recv()
+    ws.close(status=4001)
+    [bye] = seen(origin, "/disconnect")
+    assert bye.header("eventType") == ["DISCONNECT"]
+    origin.reset()
+    raw = RawWs(g.port)
+    assert raw.status == 101
+    raw.sock.close()  # no close frame: the TCP connection just goes
+    assert len(seen(origin, "/disconnect")) == 1
+
+
+def test_ping_is_answered_with_pong(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port)
+    raw.send(frame(0x9, b"are you there"))
+    assert raw.recv_frame() == (0xA, b"are you there")
+    # An unsolicited pong is ignored.
+    raw.send(frame(0xA, b"x"))
+    raw.send_text(json.dumps({"action": "echo"}))
+    assert raw.recv_frame() == (0x1, b'{"echoed":true}')
+
+
+@pytest.mark.parametrize(
+    "what,data,code",
+    [
+        ("RSV1 without permessage-deflate", frame(0x1, b"x", rsv=4), 1002),
+        ("RSV2", frame(0x1, b"x", rsv=2), 1002),
+        ("reserved opcode", frame(0x3, b""), 1002),
+        ("reserved control opcode", frame(0xB, b""), 1002),
+        ("fragmented ping", frame(0x9, b"", fin=False), 1002),
+        ("ping of 126 bytes", frame(0x9, b"x" * 126), 1002),
+        ("unmasked client frame", frame(0x1, b"x", masked=False), 1002),
+        ("continuation of nothing", frame(0x0, b"x"), 1002),
+        ("new message inside a fragmented one", frame(0x1, b"a", fin=False) + frame(0x1, b"b"), 1002),
+        ("invalid close code", frame(0x8, struct.pack(">H", 1005)), 1002),
+        ("invalid UTF-8", frame(0x1, b"\xce\xba\xff"), 1007),
+        ("invalid UTF-8 split over fragments", frame(0x1, b"a\xc0", fin=False) + frame(0x0, b"\x80"), 1007),
+        ("frame over the limit", frame(0x2, b"x" * 1025), 1009),
+        ("message over the limit", frame(0x2, b"x" * 1000, fin=False) + frame(0x0, b"x" * 1000, fin=False) + frame(0x0, b"x" * 100), 1009),
+    ],
+)
+def test_violations_close_with_their_code(gateway, origin, what, data, code):
+    api = ws_api(origin, websocket={"max_frame_bytes": 1024, "max_message_bytes": 2048})
+    g = start(gateway, api)
+    raw = RawWs(g.port)
+    assert raw.status == 101
+    raw.send(data)
+    got, _ = raw.recv_close()
+    assert got == code, what
+    assert raw.closed()
+    # $disconnect is told the code.
+    assert seen(origin, "/disconnect")
+
+
+def test_fragments_are_reassembled_around_control_frames(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port)
+    msg = json.dumps({"action": "echo", "pad": "κ" * 20000}).encode()  # over one 32 KiB frame
+    pieces = [msg[i : i + 7000] for i in range(0, len(msg), 7000)]
+    for i, p in enumerate(pieces):
+        raw.send(frame(0x1 if i == 0 else 0x0, p, fin=i == len(pieces) - 1))
+        if i == 1:
+            raw.send(frame(0x9, b"mid"))
+    assert raw.recv_frame() == (0xA, b"mid")
+    assert raw.recv_frame() == (0x1, b'{"echoed":true}')
+
+
+def test_limits_default_to_aws(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port)
+    raw.send(frame(0x2, b"x" * (32 * 1024)))  # a 32 KiB frame is fine
+    assert raw.recv_frame() == (0x1, b"hello from $default")
+    raw.send(frame(0x2, b"x" * (32 * 1024 + 1)))
+    assert raw.recv_close()[0] == 1009
+
+
+def test_client_close_is_echoed(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port)
+    raw.send(frame(0x8, struct.pack(">H", 4000) + b"done"))
+    assert raw.recv_close() == (4000, "")
+    assert raw.closed()
+
+
+def test_idle_timeout_closes_with_1001(gateway, origin):
+    g = start(gateway, ws_api(origin, websocket={"idle_timeout_ms": 1000}))
+    raw = RawWs(g.port)
+    t = time.time()
+    raw.send(frame(0x9, b"pings do not count"))
+    assert raw.recv_frame()[0] == 0xA
+    assert raw.recv_close()[0] == 1001
+    assert 0.9 < time.time() - t < 3
+    assert seen(origin, "/disconnect")
+
+
+def test_max_duration_closes_active_connections(gateway, origin):
+    g = start(gateway, ws_api(origin, websocket={"idle_timeout_ms": 5000, "max_duration_ms": 1500}))
+    ws = connect(g)
+    t = time.time()
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        while time.time() - t < 5:
+            ws.send(json.dumps({"action": "echo"}))
+            ws.recv()
+            time.sleep(0.2)
+    assert 1.4 < time.time() - t < 3
+
+
+def test_handshake_checks(gateway, origin):
+    g = start(gateway, ws_api(origin))
+    # A plain request to a WebSocket API: 426.
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(b"GET /prod HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 426 ")
+    raw = RawWs(g.port, headers=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
+    assert raw.status == 101
+    assert "sec-websocket-extensions" not in raw.headers  # declined
+    raw.send(frame(0x1, b"x", rsv=4))  # so a compressed frame is a protocol error
+    assert raw.recv_close()[0] == 1002
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(
+        b"GET /prod HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"
+    )
+    answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 426 ")
+    assert b"Sec-WebSocket-Version: 13\r\n" in answer
+    # The RFC's example key gets the RFC's accept value.
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(
+        b"GET /prod HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in s.recv(4096)
+
+
+def test_connection_ids_are_unique_across_workers(gateway, origin):
+    g = start(gateway, ws_api(origin), workers=2)
+    conns = [connect(g) for _ in range(20)]
+    ids = [r.header("connectionId")[0] for r in seen(origin, "/connect")]
+    deadline = time.time() + 3
+    while len(ids) < 20 and time.time() < deadline:
+        time.sleep(0.05)
+        ids = [r.header("connectionId")[0] for r in origin.requests if r.target == "/connect"]
+    assert len(set(ids)) == 20
+    for c in conns:
+        c.close()
+
+
+# --- the @connections management API ---------------------------------------------------
+
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def signed(method, url, body=b""):
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(Credentials(KEY_ID, SECRET), "execute-api", "us-east-1").add_auth(req)
+    return dict(req.headers)
+
+
+def managed(gateway, origin, tmp_path, workers=2):
+    secret = tmp_path / "ws.secret"
+    secret.write_text(SECRET)
+    g = gateway(
+        {
+            "gateway": {"throttle": "off", "workers": workers},
+            "iam": {"credentials": [{"access_key_id": KEY_ID, "secret_file": str(secret), "principal": "ops"}]},
+            "apis": [ws_api(origin)],
+        }
+    )
+    return g
+
+
+def conn_ids(origin, n, timeout=3.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ids = [r.header("connectionId")[0] for r in origin.requests if r.target == "/connect"]
+        if len(ids) >= n:
+            return ids
+        time.sleep(0.02)
+    raise AssertionError("not all connections were seen by $connect")
+
+
+def test_connections_api_on_the_admin_port_across_cores(gateway, origin, tmp_path):
+    import requests
+
+    g = managed(gateway, origin, tmp_path, workers=2)
+    clients = [connect(g, header=["User-Agent: tester/1"]) for _ in range(8)]
+    ids = conn_ids(origin, 8)
+    # The ids name both cores: the admin thread reaches each over its core's inbox.
+    for ws, cid in zip(clients, ids):
+        pass
+    by_id = {}
+    for cid in ids:
+        r = g.admin("GET", f"/v1/connections/{cid}")
+        assert r.status_code == 200, r.text
+        info = r.json()
+        assert info["identity"] == {"sourceIp": "127.0.0.1", "userAgent": "tester/1"}
+        assert info["connectedAt"].endswith("Z") and info["lastActiveAt"]
+        by_id[cid] = info
+    # POST reaches the right client, whichever core holds it.
+    for cid in ids:
+        assert g.admin("POST", f"/v1/connections/{cid}", data=f"to {cid}".encode()).status_code == 200
+    got = sorted(ws.recv() for ws in clients)
+    assert got == sorted(f"to {cid}" for cid in ids)
+    # DELETE closes; the id is then gone.
+    assert g.admin("DELETE", f"/v1/connections/{ids[0]}").status_code == 204
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        clients[0].recv()
+        clients[0].recv()
+    deadline = time.time() + 2
+    while g.admin("GET", f"/v1/connections/{ids[0]}").status_code != 410 and time.time() < deadline:
+        time.sleep(0.05)
+    assert g.admin("GET", f"/v1/connections/{ids[0]}").status_code == 410
+    assert g.admin("POST", "/v1/connections/AAAAAAAAAAAAAAA=", data=b"x").status_code == 410
+    assert g.admin("GET", "/v1/connections/nonsense").status_code == 410
+    assert requests.get(g.admin_url(f"/v1/connections/{ids[1]}")).status_code == 401
+    for ws in clients[1:]:
+        ws.close()
+
+
+def test_connections_api_on_the_gateway_with_sigv4(gateway, origin, tmp_path):
+    import requests
+
+    g = managed(gateway, origin, tmp_path, workers=2)
+    clients = [connect(g) for _ in range(4)]
+    ids = conn_ids(origin, 4)
+    for cid in ids:
+        url = g.url(f"/prod/@connections/{cid}")
+        r = requests.post(url, data=b"hi " + cid.encode(), headers=signed("POST", url, b"hi " + cid.encode()))
+        assert r.status_code == 200, r.text
+        r = requests.get(url, headers=signed("GET", url))
+        assert r.status_code == 200, r.text
+        assert r.json()["identity"]["sourceIp"] == "127.0.0.1"
+    assert sorted(ws.recv() for ws in clients) == sorted(f"hi {cid}" for cid in ids)
+    url = g.url(f"/prod/@connections/{ids[0]}")
+    # Unsigned: AWS's 403.
+    r = requests.post(url, data=b"x")
+    assert r.status_code == 403
+    assert r.json()["message"] == "Missing Authentication Token"
+    r = requests.delete(url, headers=signed("DELETE", url))
+    assert r.status_code == 204
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        clients[0].recv()
+        clients[0].recv()
+    time.sleep(0.3)
+    r = requests.get(url, headers=signed("GET", url))
+    assert r.status_code == 410
+    for ws in clients[1:]:
+        ws.close()
+
+
+# --- WebSocket upgrades proxied by HTTP APIs --------------------------------------------------
+
+
+def test_http_api_tunnels_websocket_upgrades_to_its_backend(gateway, origin):
+    # The backend is a second gateway serving a WebSocket API.
+    backend = start(gateway, ws_api(origin))
+    front = gateway(
+        {
+            "gateway": {"throttle": "off"},
+            "apis": [
+                {
+                    "name": "site",
+                    "integrations": {
+                        "ws": {"type": "http_proxy", "uri": f"http://127.0.0.1:{backend.port}"},
+                        "plain": {"type": "http_proxy", "uri": f"http://{origin.addr}"},
+                    },
+                    "routes": [
+                        {"key": "GET /prod", "integration": "ws"},
+                        {"key": "$default", "integration": "plain"},
+                    ],
+                    "stages": [{"name": "$default"}],
+                }
+            ],
+        }
+    )
+    ws = connect(front)
+    ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(ws.recv()) == {"echoed": True}
+    ws.send("x" * 30_000)  # larger than one read: the bytes pass in pieces
+    assert ws.recv() == "hello from $default"
+    ws.ping(b"p")
+    ws.close()
+    assert seen(origin, "/disconnect")  # the close went through to the backend
+    # Close codes come from the backend, through the tunnel.
+    raw = RawWs(front.port)
+    assert raw.status == 101
+    raw.send(frame(0x1, b"\xff"))
+    assert raw.recv_close()[0] == 1007
+    assert raw.closed()
+    # A backend that does not switch protocols: its answer is relayed and the connection closes.
+    raw = RawWs(front.port, path="/status/403")
+    assert raw.status == 403
+    assert raw.headers.get("connection") == "close"
+    [seen_req] = [r for r in origin.requests if r.target == "/status/403"]
+    assert seen_req.header("Upgrade") == ["websocket"]
+    # Plain requests on the same API are unaffected.
+    import requests
+
+    assert requests.get(front.url("/anything")).status_code == 200
+
+
+def test_drain_closes_websockets_with_1001(gateway, origin):
+    import signal
+
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port)
+    assert raw.status == 101
+    t = time.time()
+    g.proc.send_signal(signal.SIGTERM)
+    assert raw.recv_close()[0] == 1001
+    assert g.proc.wait(10) == 0
+    assert time.time() - t < 5
