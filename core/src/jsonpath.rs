@@ -138,6 +138,9 @@ fn normalize(path: &str) -> Result<(String, bool), String> {
             // Inside a string literal: copy up to the closing quote, escapes included.
             let start = i;
             while i < bytes.len() && bytes[i] != q {
+                if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'u') {
+                    check_unicode_escape(&bytes[i..])?;
+                }
                 i += if bytes[i] == b'\\' { 2 } else { 1 };
             }
             i = i.min(bytes.len());
@@ -200,6 +203,27 @@ fn normalize(path: &str) -> Result<(String, bool), String> {
         i += ch_len;
     }
     Ok((out, definite))
+}
+
+/// A `\u` escape is four hex digits, and a high surrogate is followed by a second escape.
+/// serde_json_path 0.7 panics ("we do not use streaming parsers") when a path ends inside
+/// one, so such paths are refused here first.
+fn check_unicode_escape(esc: &[u8]) -> Result<(), String> {
+    let hex4 = |at: usize| {
+        esc.get(at..at + 4)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .map(|h| {
+                h[0].eq_ignore_ascii_case(&b'd')
+                    && matches!(h[1], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+            })
+    };
+    match hex4(2) {
+        None => Err("a \\u escape needs four hex digits".into()),
+        Some(true) if !(esc.get(6..8) == Some(b"\\u") && hex4(8).is_some()) => {
+            Err("a \\u escape of a high surrogate needs a low surrogate after it".into())
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +294,30 @@ mod tests {
         assert!(JsonPath::parse("").is_err());
         assert!(JsonPath::parse("$.a[").is_err());
         assert!(JsonPath::parse("$['é'].ü-x").is_ok());
+    }
+
+    /// Found by the jsonpath fuzz target: serde_json_path panicked on a path ending inside a
+    /// `\u` escape (`fuzz/corpus/jsonpath/regression-unicode-escape-at-end`).
+    #[test]
+    fn fuzz_regression_unicode_escape_at_end() {
+        for path in [
+            "[\"i\\\\\\u",
+            "$['\\u",
+            "$['\\u12",
+            "$['\\uD800",
+            "$['\\uD800\\u",
+            "$['\\uD800\\uDC",
+        ] {
+            assert!(JsonPath::parse(path).is_err(), "{path}");
+        }
+        let doc = serde_json::json!({"é": 1, "😀": 2});
+        assert_eq!(
+            JsonPath::parse("$['\\u00e9']").unwrap().select(&doc),
+            vec![&serde_json::json!(1)]
+        );
+        assert_eq!(
+            JsonPath::parse("$['\\uD83D\\uDE00']").unwrap().select(&doc),
+            vec![&serde_json::json!(2)]
+        );
     }
 }

@@ -104,8 +104,9 @@ fn regex(pattern: &str) -> Option<regex::Regex> {
 }
 
 impl<'a> Renderer<'a> {
-    fn owned(&self, s: String) -> Result<Value<'a>, RenderError> {
+    fn owned(&mut self, s: String) -> Result<Value<'a>, RenderError> {
         self.check_len(s.len())?;
+        self.tick(s.len() / 16)?;
         Ok(Value::string(s))
     }
 
@@ -118,11 +119,8 @@ impl<'a> Renderer<'a> {
     ) -> Result<Value<'a>, RenderError> {
         // Methods every object has.
         match (name, args.as_slice()) {
-            ("toString", []) => return Ok(Value::Str(recv.to_java_string())),
-            ("equals", [other]) => {
-                self.tick(recv.len().unwrap_or(0))?;
-                return Ok(Value::Bool(recv.equals(other)));
-            }
+            ("toString", []) => return Ok(Value::Str(self.jstr(&recv)?)),
+            ("equals", [other]) => return Ok(Value::Bool(self.equals(&recv, other)?)),
             _ => {}
         }
         match &recv {
@@ -149,7 +147,11 @@ impl<'a> Renderer<'a> {
         args: &[Value<'a>],
     ) -> Result<Value<'a>, RenderError> {
         self.tick(s.len() / 64)?;
-        let arg = |i: usize| args.get(i).map(Value::to_java_string);
+        let mut sargs = Vec::with_capacity(args.len());
+        for a in args {
+            sargs.push(self.jstr(a)?);
+        }
+        let arg = |i: usize| sargs.get(i).cloned();
         Ok(match (name, args.len()) {
             ("length" | "size", 0) => Value::Int(utf16_len(&s) as i64),
             ("isEmpty", 0) => Value::Bool(s.is_empty()),
@@ -291,7 +293,15 @@ impl<'a> Renderer<'a> {
                 .unwrap_or(Value::Null),
             ("contains" | "indexOf", [x]) => {
                 self.tick(len)?;
-                let at = (0..len).find(|&i| recv.index(i).is_some_and(|v| v.equals(x)));
+                let mut at = None;
+                for i in 0..len {
+                    if let Some(v) = recv.index(i)
+                        && self.equals(&v, x)?
+                    {
+                        at = Some(i);
+                        break;
+                    }
+                }
                 if name == "contains" {
                     Value::Bool(at.is_some())
                 } else {
@@ -326,14 +336,16 @@ impl<'a> Renderer<'a> {
             ("isEmpty", []) => Value::Bool(len == 0),
             ("get", [k]) => {
                 self.tick(len / 8)?;
-                recv.get(&k.to_java_string()).unwrap_or(Value::Null)
+                let k = self.jstr(k)?;
+                recv.get(&k).unwrap_or(Value::Null)
             }
             // An entry of `entrySet()` is a map of `key` and `value`.
             ("getKey", []) => recv.get("key").unwrap_or(Value::Null),
             ("getValue", []) => recv.get("value").unwrap_or(Value::Null),
             ("containsKey", [k]) => {
                 self.tick(len / 8)?;
-                Value::Bool(recv.get(&k.to_java_string()).is_some())
+                let k = self.jstr(k)?;
+                Value::Bool(recv.get(&k).is_some())
             }
             ("keySet" | "values" | "entrySet" | "containsValue", _) => {
                 self.tick(len)?;
@@ -364,7 +376,16 @@ impl<'a> Renderer<'a> {
                             })
                             .collect(),
                     ),
-                    ("containsValue", [x]) => Value::Bool(entries.iter().any(|(_, v)| v.equals(x))),
+                    ("containsValue", [x]) => {
+                        let mut found = false;
+                        for (_, v) in &entries {
+                            if self.equals(v, x)? {
+                                found = true;
+                                break;
+                            }
+                        }
+                        Value::Bool(found)
+                    }
                     _ => Value::Null,
                 }
             }
@@ -434,13 +455,22 @@ impl<'a> Renderer<'a> {
                                 Ok(i) if i < l.items.len() => l.items.remove(i),
                                 _ => Value::Null,
                             },
-                            x => match l.items.iter().position(|v| v.equals(x)) {
-                                Some(i) => {
-                                    l.items.remove(i);
-                                    Value::Bool(true)
+                            x => {
+                                let mut at = None;
+                                for (i, v) in l.items.iter().enumerate() {
+                                    if self.equals(v, x)? {
+                                        at = Some(i);
+                                        break;
+                                    }
                                 }
-                                None => Value::Bool(false),
-                            },
+                                match at {
+                                    Some(i) => {
+                                        l.items.remove(i);
+                                        Value::Bool(true)
+                                    }
+                                    None => Value::Bool(false),
+                                }
+                            }
                         }
                     }
                     ("clear", 0) => {
@@ -456,7 +486,7 @@ impl<'a> Renderer<'a> {
                 match (name, args.len()) {
                     ("put" | "putIfAbsent", 2) => {
                         let v = args.remove(1);
-                        let k = args[0].to_java_string();
+                        let k = self.jstr(&args[0])?;
                         if name == "putIfAbsent" && m.get(&k).is_some_and(|x| !x.is_null()) {
                             m.get(&k).cloned().unwrap_or(Value::Null)
                         } else {
@@ -483,7 +513,7 @@ impl<'a> Renderer<'a> {
                         Value::Null
                     }
                     ("remove", 1) => {
-                        let k = args[0].to_java_string();
+                        let k = self.jstr(&args[0])?;
                         match m.position(&k) {
                             Some(i) => m.entries.remove(i).1,
                             None => Value::Null,
@@ -507,7 +537,7 @@ impl<'a> Renderer<'a> {
         if arg.is_null() {
             return Ok(Value::Null);
         }
-        let s = arg.to_java_string();
+        let s = self.jstr(&arg)?;
         self.tick(s.len() / 16)?;
         Ok(match u {
             Util::EscapeJavaScript => {

@@ -85,7 +85,7 @@ pub enum RenderError {
 #[derive(Debug, Clone, Copy)]
 pub struct RenderLimits {
     /// Steps (directives, expressions, loop turns, elements copied or scanned) a render may
-    /// take. Default 4,000,000, a few tens of milliseconds.
+    /// take. Default 1,000,000 (a few milliseconds); building a string counts a sixteenth of a step per byte.
     pub max_steps: u64,
     /// Bytes of output, and of any one string built during the render. Default 10 MiB (API
     /// Gateway's payload limit).
@@ -95,7 +95,7 @@ pub struct RenderLimits {
 impl Default for RenderLimits {
     fn default() -> Self {
         RenderLimits {
-            max_steps: 4_000_000,
+            max_steps: 1_000_000,
             max_output: 10 << 20,
         }
     }

@@ -89,6 +89,32 @@ impl<'a> Renderer<'a> {
         Ok(())
     }
 
+    /// Java's `toString` of `v`, counted (a sixteenth of a step per byte) and bounded by the
+    /// output limit.
+    pub(super) fn jstr(&mut self, v: &Value<'a>) -> Result<Str<'a>, RenderError> {
+        if let Value::Str(s) = v {
+            return Ok(s.clone());
+        }
+        let s = v
+            .to_java_string(self.limits.max_output)
+            .ok_or(RenderError::OutputTooLarge(self.limits.max_output))?;
+        self.tick(s.len() / 16)?;
+        Ok(s)
+    }
+
+    /// Velocity's `==`, counted against the budget.
+    pub(super) fn equals(&mut self, a: &Value<'a>, b: &Value<'a>) -> Result<bool, RenderError> {
+        let fuel =
+            usize::try_from(self.limits.max_steps.saturating_sub(self.steps)).unwrap_or(usize::MAX);
+        let mut left = fuel;
+        let eq = a.equals(b, &mut left);
+        if left == 0 {
+            return Err(RenderError::TooManySteps(self.limits.max_steps));
+        }
+        self.tick(fuel - left)?;
+        Ok(eq)
+    }
+
     pub(super) fn check_depth(v: &Value<'a>) -> Result<(), RenderError> {
         if v.depth() > MAX_DEPTH {
             return Err(RenderError::TooDeep(MAX_DEPTH as usize));
@@ -206,7 +232,10 @@ impl<'a> Renderer<'a> {
             // Printing walks every element: count them.
             self.tick(v.len().unwrap_or(0))?;
         }
-        v.write_java(out, true);
+        let limit = out.len() + self.limits.max_output;
+        if !v.write_java(out, true, limit) {
+            return Err(RenderError::OutputTooLarge(self.limits.max_output));
+        }
         Ok(())
     }
 
@@ -250,7 +279,7 @@ impl<'a> Renderer<'a> {
                 }
             }
             Target::Override(kind, name) => {
-                let value = v.to_java_string().to_string();
+                let value = self.jstr(&v)?.to_string();
                 let list = match kind {
                     OverrideKind::ResponseHeader => &mut self.overrides.header,
                     OverrideKind::RequestHeader => &mut self.overrides.request_header,
@@ -273,7 +302,7 @@ impl<'a> Renderer<'a> {
                 Access::Property(p) => Key::Name(Str::Borrowed(p)),
                 Access::Index(e) => match self.eval(e)? {
                     Value::Int(i) => Key::Index(i),
-                    other => Key::Name(other.to_java_string()),
+                    other => Key::Name(self.jstr(&other)?),
                 },
                 Access::Call(..) => return Ok(keys),
             });
@@ -392,6 +421,7 @@ impl<'a> Renderer<'a> {
             Expr::Interpolated(nodes) => {
                 let mut buf = Vec::new();
                 self.block(nodes, &mut buf, 0)?;
+                self.tick(buf.len() / 16)?;
                 Value::string(String::from_utf8_lossy(&buf).into_owned())
             }
             Expr::List(items) => {
@@ -420,7 +450,8 @@ impl<'a> Renderer<'a> {
             Expr::Map(entries) => {
                 let mut m = Map::default();
                 for (k, v) in entries {
-                    let k = self.eval(k)?.to_java_string();
+                    let k = self.eval(k)?;
+                    let k = self.jstr(&k)?;
                     let v = self.eval(v)?;
                     self.tick(m.entries.len())?;
                     m.insert(k, v);
@@ -457,10 +488,7 @@ impl<'a> Renderer<'a> {
         let a = self.eval(l)?;
         let b = self.eval(r)?;
         Ok(match op {
-            BinOp::Eq | BinOp::Ne => {
-                self.tick(a.len().unwrap_or(0) + b.len().unwrap_or(0))?;
-                Value::Bool(a.equals(&b) == (op == BinOp::Eq))
-            }
+            BinOp::Eq | BinOp::Ne => Value::Bool(self.equals(&a, &b)? == (op == BinOp::Eq)),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let ord = match (&a, &b) {
                     (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
@@ -480,9 +508,9 @@ impl<'a> Renderer<'a> {
                 if a.is_null() || b.is_null() {
                     return Ok(Value::Null);
                 }
-                let (x, y) = (a.to_java_string(), b.to_java_string());
+                let (x, y) = (self.jstr(&a)?, self.jstr(&b)?);
                 self.check_len(x.len() + y.len())?;
-                self.tick((x.len() + y.len()) / 64)?;
+                self.tick((x.len() + y.len()) / 16)?;
                 Value::string(format!("{}{}", &*x, &*y))
             }
             _ => arith(op, &a, &b),
@@ -525,7 +553,8 @@ impl<'a> Renderer<'a> {
                     let i = self.eval(e)?;
                     match (&v, &i) {
                         (Value::Map(_) | Value::Json(Json::Object(_)), _) => {
-                            v.get(&i.to_java_string()).unwrap_or(Value::Null)
+                            let key = self.jstr(&i)?;
+                            v.get(&key).unwrap_or(Value::Null)
                         }
                         _ => i
                             .as_i64()
@@ -593,7 +622,8 @@ impl<'a> Renderer<'a> {
         Ok(match arg {
             PathArg::Literal(p) => Some(p.select_jayway(doc)),
             PathArg::Dynamic(e) => {
-                let s = self.eval(e)?.to_java_string();
+                let s = self.eval(e)?;
+                let s = self.jstr(&s)?;
                 JsonPath::parse(&s).ok().map(|p| p.select_jayway(doc))
             }
         })
@@ -637,7 +667,8 @@ impl<'a> Renderer<'a> {
             },
             Root::InputParams(None) => self.params()?,
             Root::InputParams(Some(name)) => {
-                let name = self.eval(name)?.to_java_string();
+                let name = self.eval(name)?;
+                let name = self.jstr(&name)?;
                 let found = last(input.path, |n| n == &*name)
                     .or_else(|| last(input.querystring, |n| n == &*name))
                     .or_else(|| last(input.header, |n| n.eq_ignore_ascii_case(&name)));

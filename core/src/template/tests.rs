@@ -724,6 +724,28 @@ fn render_limits() {
             "#set($s = 'xxxxxxxxxxxxxxxx')#foreach($i in [1..40])#set($s = \"$s$s\")#end",
             ""
         ),
+        RenderError::TooManySteps(100_000)
+    );
+    // Shared lists print (and compare) exponentially more than they hold.
+    assert_eq!(
+        render_err(
+            "#set($a = [1])#foreach($i in [1..40])#set($a = [$a, $a])#end$a",
+            ""
+        ),
+        RenderError::OutputTooLarge(1 << 20)
+    );
+    assert_eq!(
+        render_err(
+            "#set($a = [1])#set($b = [1])#foreach($i in [1..40])#set($a = [$a, $a])#set($b = [$b, $b])#end#if($a == $b)#end",
+            ""
+        ),
+        RenderError::TooManySteps(100_000)
+    );
+    assert_eq!(
+        render_err(
+            "#set($a = [1])#foreach($i in [1..40])#set($a = [$a, $a])#end#set($m = {$a: 1})",
+            ""
+        ),
         RenderError::OutputTooLarge(1 << 20)
     );
     assert_eq!(

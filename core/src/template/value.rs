@@ -193,8 +193,9 @@ impl<'a> Value<'a> {
     }
 
     /// Java's `toString`, appended to `out`. `top`: a null at the top renders as nothing (API
-    /// Gateway), inside a collection as `null` (Java).
-    pub fn write_java(&self, out: &mut Vec<u8>, top: bool) {
+    /// Gateway), inside a collection as `null` (Java). Stops, answering false, once `out` is
+    /// longer than `limit` (shared lists can print exponentially more than they hold).
+    pub fn write_java(&self, out: &mut Vec<u8>, top: bool, limit: usize) -> bool {
         match self {
             Value::Null if top => {}
             Value::Null => out.extend_from_slice(b"null"),
@@ -209,7 +210,9 @@ impl<'a> Value<'a> {
                     if i > 0 {
                         out.extend_from_slice(b", ");
                     }
-                    v.write_java(out, false);
+                    if !v.write_java(out, false, limit) {
+                        return false;
+                    }
                 }
                 out.push(b']');
             }
@@ -221,29 +224,40 @@ impl<'a> Value<'a> {
                     }
                     out.extend_from_slice(k.as_bytes());
                     out.push(b'=');
-                    v.write_java(out, false);
+                    if !v.write_java(out, false, limit) {
+                        return false;
+                    }
                 }
                 out.push(b'}');
             }
         }
+        out.len() <= limit
     }
 
-    /// Java's `toString` as a string (`null` for null, as `String.valueOf` gives).
-    pub fn to_java_string(&self) -> Str<'a> {
+    /// Java's `toString` as a string (`null` for null, as `String.valueOf` gives); `None` when
+    /// longer than `limit` bytes.
+    pub fn to_java_string(&self, limit: usize) -> Option<Str<'a>> {
         match self {
-            Value::Str(s) => s.clone(),
-            Value::Null => Str::Borrowed("null"),
+            Value::Str(s) => Some(s.clone()),
+            Value::Null => Some(Str::Borrowed("null")),
             other => {
                 let mut out = Vec::new();
-                other.write_java(&mut out, false);
-                Str::Owned(String::from_utf8_lossy(&out).into())
+                if !other.write_java(&mut out, false, limit) {
+                    return None;
+                }
+                Some(Str::Owned(String::from_utf8_lossy(&out).into()))
             }
         }
     }
 
     /// Velocity's `==`: numbers by value, strings by content, null only equals null; values of
-    /// different kinds compare by their `toString`.
-    pub fn equals(&self, other: &Value<'a>) -> bool {
+    /// different kinds compare by their `toString`. Each node compared burns one unit of
+    /// `fuel`; with none left the answer is false (the caller turns that into an error).
+    pub fn equals(&self, other: &Value<'a>, fuel: &mut usize) -> bool {
+        if *fuel == 0 {
+            return false;
+        }
+        *fuel -= 1;
         match (self, other) {
             (Value::Null, Value::Null) => true,
             (Value::Null, _) | (_, Value::Null) => false,
@@ -251,18 +265,32 @@ impl<'a> Value<'a> {
             (a, b) if a.as_f64().is_some() && b.as_f64().is_some() => a.as_f64() == b.as_f64(),
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Str(a), Value::Str(b)) => **a == **b,
-            (Value::Json(a), Value::Json(b)) => a == b,
+            (Value::Json(a), Value::Json(b)) => std::ptr::eq(*a, *b) || a == b,
             (Value::List(a), Value::List(b)) => {
-                a.items.len() == b.items.len()
-                    && a.items.iter().zip(&b.items).all(|(x, y)| x.equals(y))
+                Rc::ptr_eq(a, b)
+                    || (a.items.len() == b.items.len()
+                        && a.items.iter().zip(&b.items).all(|(x, y)| x.equals(y, fuel)))
             }
             (Value::Map(a), Value::Map(b)) => {
-                a.entries.len() == b.entries.len()
-                    && a.entries
-                        .iter()
-                        .all(|(k, v)| b.get(k).is_some_and(|w| v.equals(w)))
+                Rc::ptr_eq(a, b)
+                    || (a.entries.len() == b.entries.len()
+                        && a.entries
+                            .iter()
+                            .all(|(k, v)| b.get(k).is_some_and(|w| v.equals(w, fuel))))
             }
-            (a, b) => *a.to_java_string() == *b.to_java_string(),
+            (a, b) => {
+                let limit = (*fuel).saturating_mul(16);
+                match (a.to_java_string(limit), b.to_java_string(limit)) {
+                    (Some(x), Some(y)) => {
+                        *fuel = fuel.saturating_sub((x.len() + y.len()) / 16);
+                        *x == *y
+                    }
+                    _ => {
+                        *fuel = 0;
+                        false
+                    }
+                }
+            }
         }
     }
 }
