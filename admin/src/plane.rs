@@ -47,6 +47,17 @@ pub trait DataPlane: Send + Sync + 'static {
     fn functions(&self) -> Vec<FunctionReading> {
         Vec::new()
     }
+
+    /// The cluster's members for `/v1/status` (`None`: no cluster), and with each
+    /// cluster-scoped counter's per-node usage for `/v1/cluster` (`detail`).
+    fn cluster(&self, _detail: bool) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Extra `/metrics` families in the text exposition format (the cluster's).
+    fn extra_metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// One function's state and counters, for `/v1/functions` and `/metrics`. Times are summed

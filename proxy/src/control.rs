@@ -123,6 +123,14 @@ impl DataPlane for Plane {
         crate::function::readings()
     }
 
+    fn cluster(&self, detail: bool) -> Option<serde_json::Value> {
+        crate::cluster::status(detail)
+    }
+
+    fn extra_metrics(&self) -> String {
+        crate::cluster::metrics()
+    }
+
     fn access_logs(&self) -> Vec<AccessLogReading> {
         self.access_logs
             .sinks()

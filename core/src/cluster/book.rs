@@ -84,6 +84,12 @@ impl CounterBook {
         }
     }
 
+    /// Sets this node's key (once, when gossip starts, before the first sync): counts made
+    /// before stay this node's own.
+    pub fn set_me(&mut self, me: NodeKey) {
+        self.me = me;
+    }
+
     pub fn me(&self) -> NodeKey {
         self.me
     }

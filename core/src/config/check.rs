@@ -71,6 +71,7 @@ pub fn check_with(
     let auth = c.auth_settings(file, tls);
     let functions = c.functions(file, &mut apis, tls);
     let tls = c.tls(file, &gateway.listen, &mut apis, tls);
+    let cluster = file.cluster.as_ref().and_then(|f| c.cluster(f));
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -88,6 +89,7 @@ pub fn check_with(
         auth,
         functions,
         warnings: c.warnings,
+        cluster,
     })
 }
 
@@ -112,6 +114,10 @@ pub(super) fn is_name(s: &str) -> bool {
 impl Checker {
     pub(super) fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(ConfigError::new(path, reason));
+    }
+
+    pub(super) fn error_count(&self) -> usize {
+        self.errors.len()
     }
 
     pub(super) fn warn(&mut self, path: impl Into<String>, reason: impl Into<String>) {

@@ -31,6 +31,9 @@ pub struct ConfigFile {
     /// integrations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<FunctionFile>,
+    /// Joining other nodes (gossip membership and cluster-wide limits); none: a lone node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::check_cluster::ClusterFile>,
 }
 
 /// A function turnpike runs: the processes of a Lambda runtime interface client, fed

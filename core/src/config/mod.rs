@@ -7,6 +7,7 @@
 
 mod check;
 mod check_auth;
+pub mod check_cluster;
 mod check_function;
 mod check_tls;
 mod check_validation;

@@ -29,6 +29,8 @@ pub struct Config {
     pub functions: Vec<FunctionSpec>,
     /// Problems that do not stop the config from serving (shown by `turnpike check`).
     pub warnings: Vec<ConfigError>,
+    /// The `cluster:` section, if any.
+    pub cluster: Option<super::check_cluster::ClusterSettings>,
 }
 
 #[derive(Debug, Clone)]
