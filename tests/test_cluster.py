@@ -177,3 +177,66 @@ def test_cluster_config_is_checked(tmp_path):
     assert out.returncode != 0
     for path in ["cluster.node_name", "cluster.seeds[0]", "cluster.secret_file", "cluster.sync_interval_ms", "cluster.advertise"]:
         assert path in text, text
+
+
+def hammer_all(nodes, seconds, path="/pets"):
+    """Hammers every node at once; returns (200s, 429s, elapsed) summed."""
+    import threading
+
+    from conftest import hammer
+
+    results = []
+
+    def one(g):
+        results.append(hammer(g.port, path, seconds, conns=2))
+
+    threads = [threading.Thread(target=one, args=(g,)) for g in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = sum(r[0].get(200, 0) for r in results)
+    refused = sum(r[0].get(429, 0) for r in results)
+    return ok, refused, max(r[1] for r in results)
+
+
+def test_a_cluster_scoped_stage_throttle_holds_for_the_cluster_total(gateway, tmp_path):
+    rate, burst = 50, 50
+    stage = {"name": "$default", "throttle": {"rate_limit": rate, "burst_limit": burst, "scope": "cluster"}}
+    nodes, _ = start_cluster(gateway, tmp_path, stage=stage)
+    wait_for(all_alive(nodes, ["gw-1", "gw-2", "gw-3"]), what="convergence")
+    ok, refused, elapsed = hammer_all(nodes, 3.0)
+    allowed = burst + rate * elapsed
+    print(f"cluster scope: {ok} admitted, {refused} refused in {elapsed:.2f}s; the limit allows {allowed:.0f}")
+    # Three nodes, each alone would admit `allowed`: the cluster admits it once (the sync
+    # delay, 10 ms, overshoots by about a request).
+    assert refused > 0
+    assert ok <= allowed * 1.1 + 3, (ok, allowed)
+    assert ok >= allowed * 0.8, (ok, allowed)
+    # Each node's share shows on every node, and adds up to what was admitted.
+    name = "stage/shop/$default/GET /pets"
+
+    def shares():
+        detail = nodes[0].admin("GET", "/v1/cluster").json()
+        c = next((c for c in detail["counters"] if c["name"] == name), None)
+        return c and {n["node"]: n["count"] for n in c["nodes"]}
+
+    def settled():
+        s = shares()
+        return s if s and len(s) == 3 and sum(s.values()) == ok else None
+
+    s = wait_for(settled, timeout=5, what="shares add up")
+    assert all(v > 0 for v in s.values()), s
+    # A killed node's usage still counts.
+    nodes[2].proc.kill()
+    nodes[2].proc.wait()
+    wait_for(lambda: members(nodes[0]).get("gw-3", {}).get("state") == "dead", timeout=10, what="gw-3 dead")
+    assert shares()["gw-3"] == s["gw-3"]
+
+
+def test_the_default_node_scope_counts_each_node_alone(gateway, tmp_path):
+    rate, burst = 50, 50
+    stage = {"name": "$default", "throttle": {"rate_limit": rate, "burst_limit": burst}}
+    nodes, _ = start_cluster(gateway, tmp_path, stage=stage)
+    ok, _, elapsed = hammer_all(nodes, 2.0)
+    assert ok >= 3 * (burst + rate * elapsed) * 0.8

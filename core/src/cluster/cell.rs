@@ -49,6 +49,38 @@ impl ClusterRate {
     }
 }
 
+impl ClusterRate {
+    /// The same rate and burst as a checked throttle; `None` for a closed one.
+    pub fn from_limit(limit: &crate::usage::Limit) -> Option<ClusterRate> {
+        match limit {
+            crate::usage::Limit::Rate(q) => Some(ClusterRate {
+                emission_ns: q.emission_ns(),
+                burst: q.burst(),
+            }),
+            crate::usage::Limit::Closed => None,
+        }
+    }
+}
+
+/// A cluster-wide throttle as a request step holds it: its rate (`None`: closed, nothing
+/// passes) and the shared counter, registered by name so every snapshot gets the same one.
+#[derive(Debug, Clone)]
+pub struct ClusterBucket {
+    pub rate: Option<ClusterRate>,
+    pub counter: std::sync::Arc<SharedCounter>,
+}
+
+impl ClusterBucket {
+    /// Takes one request at `now_ns`: as [`crate::usage::Limit::take`].
+    #[inline]
+    pub fn take(&self, now_ns: u64) -> Result<(), Option<u64>> {
+        match &self.rate {
+            Some(r) => self.counter.take_rate(r, now_ns).map_err(Some),
+            None => Err(None),
+        }
+    }
+}
+
 /// One cluster-wide counter as this node holds it.
 ///
 /// For a rate, `own` and `peers` are cumulative request counts (they never reset). For a

@@ -24,7 +24,7 @@ pub mod wire;
 use std::hash::Hasher;
 
 pub use book::{CounterBook, CounterId, CounterKind, CounterReading, NodeKey};
-pub use cell::{ClusterRate, SharedCounter};
+pub use cell::{ClusterBucket, ClusterRate, SharedCounter};
 pub use wire::{Entry, Kind, Secret, WireError};
 
 /// Scope of a throttle or quota: this node's traffic alone (the default) or the whole

@@ -415,6 +415,8 @@ impl Checker {
                 .throttle
                 .and_then(|t| self.throttle(&format!("{sat}.throttle"), &t));
             stage.route_throttle = vec![default; keys.len()];
+            let scope = file.throttle.map(|t| t.scope).unwrap_or_default();
+            stage.route_throttle_scope = vec![scope; keys.len()];
             for (key, settings) in &file.route_settings {
                 let path = format!("{sat}.route_settings.{key}");
                 let Ok(parsed) = RouteKey::parse(key) else {
@@ -430,6 +432,7 @@ impl Checker {
                 };
                 if let Some(t) = &settings.throttle {
                     stage.route_throttle[r] = self.throttle(&format!("{path}.throttle"), t);
+                    stage.route_throttle_scope[r] = t.scope;
                 }
             }
         }
@@ -540,6 +543,7 @@ impl Checker {
                 access_log,
                 client_certificate: None,
                 route_throttle: Vec::new(),
+                route_throttle_scope: Vec::new(),
             });
         }
         out

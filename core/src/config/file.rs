@@ -138,6 +138,7 @@ pub struct GatewayFile {
 pub const DEFAULT_ACCOUNT_THROTTLE: crate::usage::ThrottleFile = crate::usage::ThrottleFile {
     rate_limit: 10_000.0,
     burst_limit: 5_000,
+    scope: crate::cluster::Scope::Node,
 };
 
 /// `gateway.throttle`: a throttle, or `off` / `null` / `false` for none (written back as

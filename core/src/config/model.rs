@@ -182,6 +182,8 @@ pub struct Stage {
     /// Per route (same index as `Api::routes`): the route's throttle on this stage, from
     /// `route_settings` or else the stage's `throttle`; `None`: not throttled here.
     pub route_throttle: Vec<Option<crate::usage::Limit>>,
+    /// Per route (same index): whether its throttle holds per node or for the cluster.
+    pub route_throttle_scope: Vec<crate::cluster::Scope>,
 }
 
 /// A stage's access log settings, checked.

@@ -160,3 +160,18 @@ pub fn metrics() -> String {
     );
     s
 }
+
+/// The step of a route throttle with `scope: cluster`: the shared counter named
+/// `stage/<api>/<stage>/<route key>`, the same in every snapshot and on every node.
+pub fn route_step(
+    api: &str,
+    stage: &str,
+    route_key: &str,
+    limit: turnpike_core::usage::Limit,
+) -> turnpike_core::usage::RequestStep {
+    let name = format!("stage/{api}/{stage}/{route_key}");
+    turnpike_core::usage::RequestStep::ClusterThrottle(turnpike_core::cluster::ClusterBucket {
+        rate: turnpike_core::cluster::ClusterRate::from_limit(&limit),
+        counter: counter(&name, CounterKind::Rate),
+    })
+}
