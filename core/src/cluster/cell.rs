@@ -12,6 +12,13 @@
 //! `T`, so the long-run rate is exact whatever the sync delay; a delay only lets each node
 //! admit what the others admitted but it has not heard of yet.
 //!
+//! The idle cap is judged on a view that lags by up to a sync interval plus the link delay:
+//! between two merges a node sees the cluster grow only by its own admissions and would take
+//! the peers' unseen share for idleness, moving `B` on and losing credit on every sync. So
+//! the cap allows `slack_ns` more (two sync intervals' worth of the rate): after a true idle
+//! spell the cluster may take that much more than the burst at once, and never less than
+//! its rate under load.
+//!
 //! The debt is capped at [`MAX_DEBT_NS`]: when a view jumps far past the line (a healed
 //! partition whose sides each admitted the whole rate), `B` moves back so the cluster pays
 //! back at most one second of its rate instead of refusing for as long as the split lasted.
@@ -33,6 +40,9 @@ pub struct ClusterRate {
     pub emission_ns: u64,
     /// Requests admitted at once after an idle spell (at least 1).
     pub burst: u32,
+    /// Extra credit the idle cap allows for views that lag, in ns of the rate (see the
+    /// module docs); 0 on a lone node.
+    pub slack_ns: u64,
 }
 
 impl ClusterRate {
@@ -45,7 +55,17 @@ impl ClusterRate {
         Some(ClusterRate {
             emission_ns: ((1e9 / rate_per_second).round() as u64).max(1),
             burst,
+            slack_ns: 0,
         })
+    }
+
+    /// The same, for counters synced every `interval_ns`: the idle cap allows two intervals
+    /// of slack.
+    pub fn synced_every(self, interval_ns: u64) -> ClusterRate {
+        ClusterRate {
+            slack_ns: interval_ns.saturating_mul(2),
+            ..self
+        }
     }
 }
 
@@ -56,6 +76,7 @@ impl ClusterRate {
             crate::usage::Limit::Rate(q) => Some(ClusterRate {
                 emission_ns: q.emission_ns(),
                 burst: q.burst(),
+                slack_ns: 0,
             }),
             crate::usage::Limit::Closed => None,
         }
@@ -124,7 +145,8 @@ impl SharedCounter {
         loop {
             let total = own.saturating_add(peers);
             let credit = total.saturating_add(u64::from(rate.burst) - 1);
-            let floor = now.saturating_sub(mul(credit, t));
+            let slack = rate.slack_ns.min(i64::MAX as u64) as i64;
+            let floor = now.saturating_sub(mul(credit, t)).saturating_sub(slack);
             let base = self.base.load(Relaxed);
             let b = base.max(floor);
             let next = b.saturating_add(mul(total, t));

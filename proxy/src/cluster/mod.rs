@@ -171,7 +171,8 @@ pub fn route_step(
 ) -> turnpike_core::usage::RequestStep {
     let name = format!("stage/{api}/{stage}/{route_key}");
     turnpike_core::usage::RequestStep::ClusterThrottle(turnpike_core::cluster::ClusterBucket {
-        rate: turnpike_core::cluster::ClusterRate::from_limit(&limit),
+        rate: turnpike_core::cluster::ClusterRate::from_limit(&limit)
+            .map(|r| r.synced_every(gossip::sync_interval_ns())),
         counter: counter(&name, CounterKind::Rate),
     })
 }
