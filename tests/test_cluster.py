@@ -240,3 +240,26 @@ def test_the_default_node_scope_counts_each_node_alone(gateway, tmp_path):
     nodes, _ = start_cluster(gateway, tmp_path, stage=stage)
     ok, _, elapsed = hammer_all(nodes, 2.0)
     assert ok >= 3 * (burst + rate * elapsed) * 0.8
+
+
+def test_scope_cluster_where_it_is_not_supported_is_refused(gateway, tmp_path):
+    import subprocess
+
+    from conftest import BIN
+
+    bad = tmp_path / "account.yaml"
+    bad.write_text("gateway: { throttle: { rate_limit: 10, burst_limit: 10, scope: cluster } }\n")
+    out = subprocess.run([BIN, "check", "--config", str(bad)], capture_output=True, text=True)
+    assert out.returncode != 0 and "gateway.throttle.scope" in out.stdout + out.stderr
+    g = gateway(node_config("gw-1", udp_ports(1)[0], [], tmp_path / "s", {"name": "prod"}) | {"cluster": None})
+    r = g.admin(
+        "POST",
+        "/v1/usageplans",
+        json={
+            "name": "p",
+            "api_stages": [{"api": "shop", "stage": "prod"}],
+            "throttle": {"rate_limit": 5, "burst_limit": 5, "scope": "cluster"},
+        },
+    )
+    assert r.status_code == 400, r.text
+    assert "throttle.scope" in r.text

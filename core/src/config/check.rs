@@ -212,9 +212,16 @@ impl Checker {
                 max_response_headers: u.max_response_headers,
             },
             log_level: g.log_level.clone(),
-            throttle: g
-                .throttle
-                .and_then(|t| self.throttle("gateway.throttle", &t)),
+            throttle: g.throttle.and_then(|t| {
+                if t.scope == crate::cluster::Scope::Cluster {
+                    self.err(
+                        "gateway.throttle.scope",
+                        "the account-level throttle holds per node; scope: cluster is for a \
+                         stage's or route's throttle",
+                    );
+                }
+                self.throttle("gateway.throttle", &t)
+            }),
         }
     }
 
