@@ -17,13 +17,16 @@
 //!   input is a format byte and the payload;
 //! - [`sigv4`]: SigV4 verification of requests built from separated fields;
 //! - [`jws`]: JWT authorizer tokens (`auth::jwt::verify`) and JWKS documents; its input is the
-//!   token or document itself, no control byte.
+//!   token or document itself, no control byte;
+//! - [`cluster_wire`]: cluster datagrams (sealing and counter payloads); its input is the
+//!   datagram itself.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
 
 pub mod auth_policy;
 pub mod chunked;
+pub mod cluster_wire;
 pub mod function_response;
 pub mod jws;
 pub mod request_stream;
