@@ -5,8 +5,8 @@
 //!            secret_file: /etc/turnpike/cluster.secret, sync_interval_ms: 10 }
 //! ```
 //!
-//! Read once at start: a change takes a restart (the check warns when a running node is
-//! given another one; the proxy keeps the section it started with).
+//! Read once at start: a change takes a restart (a config applied later through the admin
+//! API may carry another section; the running gossip keeps the one it started with).
 
 use std::net::SocketAddr;
 
