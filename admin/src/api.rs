@@ -259,6 +259,10 @@ impl<P: DataPlane> Admin<P> {
         match (req.method, req.path) {
             ("GET", "/metrics") => self.metrics(&st, req),
             ("GET", "/v1/status") => self.status(&st),
+            ("GET", "/v1/cluster") => match st.plane.cluster(true) {
+                Some(v) => Response::json(200, &v),
+                None => Response::message(404, "this node runs no cluster (no `cluster:` section)"),
+            },
             ("GET", "/v1/functions") => functions(&st),
             ("GET", "/v1/tuning/host") => tuning_host(&st),
             (_, "/v1/deployments") if req.method == "GET" => deployments(&st),
@@ -453,7 +457,13 @@ impl<P: DataPlane> Admin<P> {
             req.header("accept")
                 .and_then(|a| std::str::from_utf8(a).ok()),
         );
-        let body = prometheus::encode(&st.metrics.read(), &info);
+        let mut body = prometheus::encode(&st.metrics.read(), &info);
+        let extra = st.plane.extra_metrics();
+        if !extra.is_empty()
+            && let Some(end) = body.rfind("# EOF")
+        {
+            body.insert_str(end, &extra);
+        }
         let body = match format {
             prometheus::Format::OpenMetrics => body,
             prometheus::Format::Text => prometheus::to_text_format(&body),
@@ -491,6 +501,7 @@ impl<P: DataPlane> Admin<P> {
                 "pid": std::process::id(),
                 "workers": workers,
                 "restart_required": st.pending_restart,
+                "cluster": st.plane.cluster(false),
             }),
         )
         .with_etag(st.version)

@@ -67,6 +67,17 @@ pub trait DataPlane: Send + Sync + 'static {
     fn connection(&self, _method: &str, _id: &str, _body: &[u8]) -> (u16, Vec<u8>) {
         (410, br#"{"message":"Gone"}"#.to_vec())
     }
+
+    /// The cluster's members for `/v1/status` (`None`: no cluster), and with each
+    /// cluster-scoped counter's per-node usage for `/v1/cluster` (`detail`).
+    fn cluster(&self, _detail: bool) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Extra `/metrics` families in the text exposition format (the cluster's).
+    fn extra_metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// One function's state and counters, for `/v1/functions` and `/metrics`. Times are summed

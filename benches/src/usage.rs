@@ -61,6 +61,7 @@ pub fn open_limit() -> Limit {
     ThrottleFile {
         rate_limit: 1e9,
         burst_limit: 1_000_000,
+        scope: turnpike_core::cluster::Scope::Node,
     }
     .check()
     .expect("limit")

@@ -33,6 +33,18 @@ impl Quota {
     }
 }
 
+impl Quota {
+    /// Nanoseconds between two requests at the steady rate.
+    pub fn emission_ns(&self) -> u64 {
+        self.emission_ns
+    }
+
+    /// Requests admitted at once.
+    pub fn burst(&self) -> u32 {
+        (self.tolerance_ns / self.emission_ns + 1).min(u64::from(u32::MAX)) as u32
+    }
+}
+
 /// One bucket.
 #[derive(Debug, Default)]
 pub struct Gcra {

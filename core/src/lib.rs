@@ -3,6 +3,8 @@
 //! - [`access_log`]: access log destinations and line formats (`$context` templates).
 //! - [`cors`]: CORS per API (AWS HTTP API semantics): checks, origin matching, header lines.
 //! - [`context`]: the `$context` variables of a request, templates over them, request ids.
+//! - [`cluster`]: cluster-wide throttles and quotas: per-node G-counters, their merge and wire
+//!   format, the cumulative token bucket over the summed counters.
 //! - [`config`]: the config document (file structs), its checks, and the checked model.
 //! - [`route`]: route keys and the route table (AWS HTTP API matching rules).
 //! - [`uri`]: integration URI templates (`${stageVariables.x}`, `{param}`).
@@ -29,6 +31,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod cors;

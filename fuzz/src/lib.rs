@@ -22,13 +22,16 @@
 //!   a fixed request or fixed templates over an arbitrary body (a mode byte first);
 //! - [`jsonpath`]: JSONPath parsing and selection (`path NUL document`);
 //! - [`websocket_frames`]: the WebSocket frame decoder (`turnpike_core::websocket`), whole vs
-//!   cut, against a reference reassembly.
+//!   cut, against a reference reassembly;
+//! - [`cluster_wire`]: cluster datagrams (sealing and counter payloads); its input is the
+//!   datagram itself.
 //!
 //! Inputs start with a control byte (and, for the streaming targets, piece sizes) so libFuzzer
 //! mutates the segmentation along with the bytes: see [`Input`].
 
 pub mod auth_policy;
 pub mod chunked;
+pub mod cluster_wire;
 pub mod function_response;
 pub mod jsonpath;
 pub mod jws;

@@ -35,6 +35,11 @@ fn response_head_corpus() {
 }
 
 #[test]
+fn cluster_wire_corpus() {
+    replay("cluster_wire", turnpike_fuzz::cluster_wire::check);
+}
+
+#[test]
 fn sigv4_corpus() {
     replay("sigv4", turnpike_fuzz::sigv4::check);
 }

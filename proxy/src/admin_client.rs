@@ -100,6 +100,8 @@ fn target(args: &AdminArgs) -> Result<Target, String> {
 enum AdminCommand {
     /// Config version, workers and the version each runs, driver, uptime.
     Status,
+    /// The cluster's members and, per cluster-scoped limit, each node's share of usage.
+    Cluster,
     /// Print the running config (YAML unless --json).
     Get,
     /// Validate and apply a config file (YAML or JSON) as the new version.
@@ -253,6 +255,10 @@ fn call(args: &AdminArgs) -> Result<(u16, String), String> {
             }
             req.send(&body[..])
         }
+        AdminCommand::Cluster => agent
+            .get(url("/v1/cluster"))
+            .header("Authorization", &auth)
+            .call(),
         AdminCommand::Deployments => agent
             .get(url("/v1/deployments"))
             .header("Authorization", &auth)

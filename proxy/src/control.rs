@@ -144,6 +144,14 @@ impl DataPlane for Plane {
         manage::http_answer(&reply, method == "DELETE")
     }
 
+    fn cluster(&self, detail: bool) -> Option<serde_json::Value> {
+        crate::cluster::status(detail)
+    }
+
+    fn extra_metrics(&self) -> String {
+        crate::cluster::metrics()
+    }
+
     fn access_logs(&self) -> Vec<AccessLogReading> {
         self.access_logs
             .sinks()

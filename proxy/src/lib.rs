@@ -21,6 +21,7 @@ pub mod access_log;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod cluster;
 pub mod conn;
 pub mod control;
 pub mod error;

@@ -408,6 +408,11 @@ fn serve(
     let doc: ConfigFile = chosen.document;
     let checked = config::check_with(&doc, &control::FsTlsSource { stored: &stored })
         .map_err(|e| invalid(&serving, &e))?;
+    // Cluster gossip starts before the first snapshot registers its counters.
+    if let Some(cluster) = &checked.cluster {
+        turnpike_proxy::cluster::gossip::start(cluster)
+            .map_err(|e| anyhow::anyhow!("{serving}: {e}"))?;
+    }
     let workers = server::worker_count(checked.gateway.workers);
     let mut metrics = MetricsRegistry::new(workers);
     let mut snapshot =

@@ -146,13 +146,25 @@ impl Snapshot {
                         stage: stage.name.clone(),
                         route: route.key.clone(),
                     });
-                    let route_bucket = stage.route_throttle[r]
-                        .map(|limit| route_bucket(&api.name, &stage.name, &route.key, limit));
-                    let steps = steps::compile(
-                        route.api_key_required,
-                        account.as_ref(),
-                        route_bucket.as_ref(),
-                    );
+                    let scope = stage
+                        .route_throttle_scope
+                        .get(r)
+                        .copied()
+                        .unwrap_or_default();
+                    let route_step = stage.route_throttle[r].map(|limit| {
+                        if scope == turnpike_core::cluster::Scope::Cluster {
+                            crate::cluster::route_step(&api.name, &stage.name, &route.key, limit)
+                        } else {
+                            steps::RequestStep::Throttle(route_bucket(
+                                &api.name,
+                                &stage.name,
+                                &route.key,
+                                limit,
+                            ))
+                        }
+                    });
+                    let steps =
+                        steps::compile_steps(route.api_key_required, account.as_ref(), route_step);
                     let auth = auths.for_route(s, route);
                     stage_plans.push(plan(Some(r as u32), integration, counters, steps, auth));
                 }

@@ -34,6 +34,7 @@ fn stage(api: &str, stage: &str, routes: &[&str]) -> ApiStage {
                     ThrottleFile {
                         rate_limit: 1.0,
                         burst_limit: 1,
+                        scope: turnpike_core::cluster::Scope::Node,
                     },
                 )
             })
@@ -49,6 +50,7 @@ fn plan(stages: Vec<ApiStage>, quota: Option<u32>) -> UsagePlanRecord {
         throttle: Some(ThrottleFile {
             rate_limit: 50.0,
             burst_limit: 100,
+            scope: turnpike_core::cluster::Scope::Node,
         }),
         quota: quota.map(|limit| QuotaSettings {
             limit,

@@ -71,6 +71,7 @@ pub fn check_with(
     let auth = c.auth_settings(file, tls);
     let functions = c.functions(file, &mut apis, tls);
     let tls = c.tls(file, &gateway.listen, &mut apis, tls);
+    let cluster = file.cluster.as_ref().and_then(|f| c.cluster(f));
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -88,6 +89,7 @@ pub fn check_with(
         auth,
         functions,
         warnings: c.warnings,
+        cluster,
     })
 }
 
@@ -112,6 +114,10 @@ pub(super) fn is_name(s: &str) -> bool {
 impl Checker {
     pub(super) fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(ConfigError::new(path, reason));
+    }
+
+    pub(super) fn error_count(&self) -> usize {
+        self.errors.len()
     }
 
     pub(super) fn warn(&mut self, path: impl Into<String>, reason: impl Into<String>) {
@@ -206,9 +212,16 @@ impl Checker {
                 max_response_headers: u.max_response_headers,
             },
             log_level: g.log_level.clone(),
-            throttle: g
-                .throttle
-                .and_then(|t| self.throttle("gateway.throttle", &t)),
+            throttle: g.throttle.and_then(|t| {
+                if t.scope == crate::cluster::Scope::Cluster {
+                    self.err(
+                        "gateway.throttle.scope",
+                        "the account-level throttle holds per node; scope: cluster is for a \
+                         stage's or route's throttle",
+                    );
+                }
+                self.throttle("gateway.throttle", &t)
+            }),
         }
     }
 
@@ -425,6 +438,8 @@ impl Checker {
                 .throttle
                 .and_then(|t| self.throttle(&format!("{sat}.throttle"), &t));
             stage.route_throttle = vec![default; keys.len()];
+            let scope = file.throttle.map(|t| t.scope).unwrap_or_default();
+            stage.route_throttle_scope = vec![scope; keys.len()];
             for (key, settings) in &file.route_settings {
                 let path = format!("{sat}.route_settings.{key}");
                 let Ok(parsed) = RouteKey::parse(key) else {
@@ -440,6 +455,7 @@ impl Checker {
                 };
                 if let Some(t) = &settings.throttle {
                     stage.route_throttle[r] = self.throttle(&format!("{path}.throttle"), t);
+                    stage.route_throttle_scope[r] = t.scope;
                 }
             }
         }
@@ -552,6 +568,7 @@ impl Checker {
                 client_certificate: None,
                 route_throttle: Vec::new(),
                 cache,
+                route_throttle_scope: Vec::new(),
             });
         }
         out

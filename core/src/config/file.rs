@@ -31,6 +31,9 @@ pub struct ConfigFile {
     /// integrations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<FunctionFile>,
+    /// Joining other nodes (gossip membership and cluster-wide limits); none: a lone node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::check_cluster::ClusterFile>,
 }
 
 /// A function turnpike runs: the processes of a Lambda runtime interface client, fed
@@ -135,6 +138,7 @@ pub struct GatewayFile {
 pub const DEFAULT_ACCOUNT_THROTTLE: crate::usage::ThrottleFile = crate::usage::ThrottleFile {
     rate_limit: 10_000.0,
     burst_limit: 5_000,
+    scope: crate::cluster::Scope::Node,
 };
 
 /// `gateway.throttle`: a throttle, or `off` / `null` / `false` for none (written back as

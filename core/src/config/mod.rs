@@ -8,6 +8,7 @@
 mod check;
 mod check_auth;
 mod check_cache;
+pub mod check_cluster;
 mod check_function;
 mod check_tls;
 mod check_validation;

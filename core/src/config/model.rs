@@ -29,6 +29,8 @@ pub struct Config {
     pub functions: Vec<FunctionSpec>,
     /// Problems that do not stop the config from serving (shown by `turnpike check`).
     pub warnings: Vec<ConfigError>,
+    /// The `cluster:` section, if any.
+    pub cluster: Option<super::check_cluster::ClusterSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +189,8 @@ pub struct Stage {
     /// The stage cache; `None`: not enabled. A TTL of 0 (the stage's or a route's) caches
     /// nothing on the routes it applies to.
     pub cache: Option<crate::cache::StageCache>,
+    /// Per route (same index): whether its throttle holds per node or for the cluster.
+    pub route_throttle_scope: Vec<crate::cluster::Scope>,
 }
 
 /// A stage's access log settings, checked.

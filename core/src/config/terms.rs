@@ -46,6 +46,7 @@ const FIELDS: &[(&str, &str, u64, u64)] = &[
         MAX_HEADERS_CAP as u64,
     ),
     ("admin.history", "versions", 1, 1000),
+    ("cluster.sync_interval_ms", "milliseconds", 1, 10_000),
     (
         "apis[].integrations.*.timeout_ms",
         "milliseconds",

@@ -44,6 +44,10 @@ pub struct ThrottleFile {
     pub rate_limit: f64,
     /// Requests admitted at once after an idle spell.
     pub burst_limit: u32,
+    /// `cluster`: the limit holds for the whole cluster's traffic (see the README's
+    /// "Cluster"); `node` (the default): for this node's alone.
+    #[serde(default, skip_serializing_if = "crate::cluster::Scope::is_node")]
+    pub scope: crate::cluster::Scope,
 }
 
 impl ThrottleFile {

@@ -27,6 +27,8 @@ pub enum RequestStep {
     RequireApiKey,
     /// A throttle on every request of the route (account-level, or the stage's route limit).
     Throttle(Bucket),
+    /// A route's throttle with `scope: cluster`: the cluster's summed usage against the limit.
+    ClusterThrottle(crate::cluster::ClusterBucket),
     /// The key's usage plan: its throttle (or the plan's override for this route) and quota.
     UsagePlan,
 }
@@ -69,12 +71,26 @@ pub fn compile(
     account: Option<&Bucket>,
     route: Option<&Bucket>,
 ) -> Box<[RequestStep]> {
+    compile_steps(
+        api_key_required,
+        account,
+        route.cloned().map(RequestStep::Throttle),
+    )
+}
+
+/// As [`compile`], with the route's throttle given as a step (a per-node
+/// [`RequestStep::Throttle`] or a [`RequestStep::ClusterThrottle`]).
+pub fn compile_steps(
+    api_key_required: bool,
+    account: Option<&Bucket>,
+    route: Option<RequestStep>,
+) -> Box<[RequestStep]> {
     let mut steps = Vec::new();
     if api_key_required {
         steps.push(RequestStep::RequireApiKey);
     }
     steps.extend(account.cloned().map(RequestStep::Throttle));
-    steps.extend(route.cloned().map(RequestStep::Throttle));
+    steps.extend(route);
     if api_key_required {
         steps.push(RequestStep::UsagePlan);
     }
@@ -107,6 +123,7 @@ pub fn admit(
                 }
             }
             RequestStep::Throttle(b) => b.limit.take(&b.gcra, now.mono_ns).map_err(throttled)?,
+            RequestStep::ClusterThrottle(b) => b.take(now.mono_ns).map_err(throttled)?,
             RequestStep::UsagePlan => {
                 let Some((limits, stage, first)) = plan else {
                     continue;

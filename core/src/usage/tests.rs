@@ -99,6 +99,7 @@ fn throttle_numbers() {
     let t = |rate, burst| ThrottleFile {
         rate_limit: rate,
         burst_limit: burst,
+        scope: crate::cluster::Scope::Node,
     };
     assert!(matches!(t(50.0, 100).check(), Ok(Limit::Rate(_))));
     assert_eq!(t(0.0, 100).check(), Ok(Limit::Closed));
@@ -154,6 +155,7 @@ fn limit(rate: f64, burst: u32) -> Limit {
     ThrottleFile {
         rate_limit: rate,
         burst_limit: burst,
+        scope: crate::cluster::Scope::Node,
     }
     .check()
     .expect("limit")

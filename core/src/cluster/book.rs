@@ -1,0 +1,281 @@
+//! The control-plane half: every cluster-wide counter as a G-counter (one entry per node,
+//! each `(window, count)`), the deltas this node sends, and the merge of what peers send.
+//!
+//! An entry only ever grows: a later window, or more requests in the same window (the
+//! packed word `window << 32 | count` orders the same way, so "grow" is `max` of words).
+//! Merging is therefore idempotent, commutative and associative: a message delivered twice,
+//! late or out of order changes nothing it should not, and a lost one is repaired by the
+//! next that carries the same entry. Each sync sends this node's entries that moved since the
+//! last one (the deltas) plus a slice of the whole book, every entry of every node, so a loss
+//! is repaired within one round of the book and a node that restarts learns back its own
+//! count from its peers.
+//!
+//! A quota window's entries are dropped once the window is over; a rate's entries are
+//! cumulative and never expire. Sans-io: time is passed in.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::cell::SharedCounter;
+use super::wire::Entry;
+use crate::usage::{QuotaSettings, slots::unpack};
+
+/// A node as counters know it: a stable number from its name ([`super::node_key`]), the same
+/// across restarts.
+pub type NodeKey = u64;
+
+/// A counter's stable number, from its name ([`super::counter_id`]).
+pub type CounterId = u64;
+
+/// What a counter counts, which decides its windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterKind {
+    /// A cumulative count for a rate (window 0, never expires).
+    Rate,
+    /// A quota: one window per quota period.
+    Quota(QuotaSettings),
+    /// Heard of from a peer, not (yet) used here.
+    Unknown,
+}
+
+/// One cluster-wide counter.
+#[derive(Debug)]
+struct Counter {
+    kind: CounterKind,
+    name: Option<Box<str>>,
+    cell: Arc<SharedCounter>,
+    /// Every other node's word.
+    peers: FxHashMap<NodeKey, u64>,
+    /// Our own word when it was last sent.
+    sent: u64,
+    /// Quota words of windows before this one are over and refused.
+    floor: u32,
+}
+
+/// Per node, its words for one counter: what `turnpike admin cluster` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterReading {
+    pub id: CounterId,
+    /// The name it was registered with here (`None`: only peers use it).
+    pub name: Option<Box<str>>,
+    /// `(node, window, count)` for this node first, then the peers by node key.
+    pub nodes: Vec<(NodeKey, u32, u32)>,
+}
+
+/// Every cluster-wide counter of this node.
+#[derive(Debug)]
+pub struct CounterBook {
+    me: NodeKey,
+    counters: FxHashMap<CounterId, Counter>,
+    /// Ids in a stable order, for the round robin of full-state slices.
+    order: Vec<CounterId>,
+    cursor: usize,
+}
+
+impl CounterBook {
+    /// An empty book for node `me`.
+    pub fn new(me: NodeKey) -> CounterBook {
+        CounterBook {
+            me,
+            counters: FxHashMap::default(),
+            order: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    /// Sets this node's key (once, when gossip starts, before the first sync): counts made
+    /// before stay this node's own.
+    pub fn set_me(&mut self, me: NodeKey) {
+        self.me = me;
+    }
+
+    pub fn me(&self) -> NodeKey {
+        self.me
+    }
+
+    /// Counters in the book.
+    pub fn len(&self) -> usize {
+        self.counters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+    }
+
+    /// The shared counter for `id`, created if new; what peers already sent for it is kept.
+    /// Registering again with another kind (a plan's quota period changed) keeps the counts.
+    pub fn register(&mut self, id: CounterId, name: &str, kind: CounterKind) -> Arc<SharedCounter> {
+        let c = self.entry(id);
+        c.kind = kind;
+        if c.name.as_deref() != Some(name) {
+            c.name = Some(name.into());
+        }
+        publish(c);
+        c.cell.clone()
+    }
+
+    /// The shared counter for `id`, if the book has it.
+    pub fn cell(&self, id: CounterId) -> Option<Arc<SharedCounter>> {
+        self.counters.get(&id).map(|c| c.cell.clone())
+    }
+
+    fn entry(&mut self, id: CounterId) -> &mut Counter {
+        let order = &mut self.order;
+        self.counters.entry(id).or_insert_with(|| {
+            order.push(id);
+            Counter {
+                kind: CounterKind::Unknown,
+                name: None,
+                cell: Arc::default(),
+                peers: FxHashMap::default(),
+                sent: 0,
+                floor: 0,
+            }
+        })
+    }
+
+    /// Merges entries from a peer. Entries about this node raise its own count (a peer
+    /// remembers what this node counted before it restarted). Returns how many entries
+    /// changed something.
+    pub fn merge(&mut self, entries: &[Entry]) -> usize {
+        let me = self.me;
+        let mut changed = 0;
+        for e in entries {
+            let c = self.entry(e.counter);
+            if unpack(e.word).0 < c.floor {
+                continue;
+            }
+            if e.node == me {
+                if e.word > c.cell.own() {
+                    c.cell.raise_own(e.word);
+                    changed += 1;
+                }
+                continue;
+            }
+            let slot = c.peers.entry(e.node).or_insert(0);
+            if e.word > *slot {
+                *slot = e.word;
+                changed += 1;
+                publish(c);
+            }
+        }
+        changed
+    }
+
+    /// The entries to send at this sync: every own entry that moved since the last sync, then
+    /// up to `slice` counters' whole state (every node's entry) in round robin. `epoch_ms`
+    /// expires quota windows that are over first.
+    pub fn sync(&mut self, epoch_ms: u64, slice: usize, out: &mut Vec<Entry>) {
+        self.expire(epoch_ms);
+        let me = self.me;
+        for (&id, c) in &mut self.counters {
+            let own = c.cell.own();
+            if own != c.sent {
+                c.sent = own;
+                out.push(Entry {
+                    counter: id,
+                    node: me,
+                    word: own,
+                });
+            }
+        }
+        let n = self.order.len();
+        for _ in 0..slice.min(n) {
+            self.cursor = (self.cursor + 1) % n;
+            let id = self.order[self.cursor];
+            let Some(c) = self.counters.get(&id) else {
+                continue;
+            };
+            let own = c.cell.own();
+            if own != 0 {
+                out.push(Entry {
+                    counter: id,
+                    node: me,
+                    word: own,
+                });
+            }
+            out.extend(c.peers.iter().map(|(&node, &word)| Entry {
+                counter: id,
+                node,
+                word,
+            }));
+        }
+    }
+
+    /// Drops the entries of quota windows that are over at `epoch_ms`.
+    pub fn expire(&mut self, epoch_ms: u64) {
+        for c in self.counters.values_mut() {
+            let CounterKind::Quota(q) = c.kind else {
+                continue;
+            };
+            let current = q.period_number(epoch_ms);
+            c.floor = c.floor.max(current);
+            let before = c.peers.len();
+            c.peers.retain(|_, w| unpack(*w).0 >= current);
+            if c.peers.len() != before {
+                publish(c);
+            }
+        }
+    }
+
+    /// Every counter's per-node words, sorted by id.
+    pub fn readings(&self) -> Vec<CounterReading> {
+        let mut out: Vec<CounterReading> = self
+            .counters
+            .iter()
+            .map(|(&id, c)| {
+                let (w, n) = unpack(c.cell.own());
+                let mut nodes = vec![(self.me, w, n)];
+                let mut peers: Vec<_> = c
+                    .peers
+                    .iter()
+                    .map(|(&k, &word)| {
+                        let (w, n) = unpack(word);
+                        (k, w, n)
+                    })
+                    .collect();
+                peers.sort_unstable();
+                nodes.extend(peers);
+                CounterReading {
+                    id,
+                    name: c.name.clone(),
+                    nodes,
+                }
+            })
+            .collect();
+        out.sort_unstable_by_key(|r| r.id);
+        out
+    }
+
+    /// The sum this node sees for a rate counter (own and peers), for tests and reports.
+    pub fn rate_total(&self, id: CounterId) -> u64 {
+        self.counters
+            .get(&id)
+            .map_or(0, |c| c.cell.own().saturating_add(c.cell.peers()))
+    }
+}
+
+fn peers_sum(c: &Counter) -> u64 {
+    c.peers.values().fold(0u64, |a, &w| a.saturating_add(w))
+}
+
+/// Recomputes the peers' word the hot path reads: for a rate, the sum of the peers' counts;
+/// for a quota (or a counter not used here yet), the sum
+/// of the counts in the latest window any peer has reached.
+fn publish(c: &Counter) {
+    let word = match c.kind {
+        CounterKind::Rate => peers_sum(c),
+        CounterKind::Quota(_) | CounterKind::Unknown => {
+            let window = c.peers.values().map(|&w| unpack(w).0).max().unwrap_or(0);
+            let sum = c
+                .peers
+                .values()
+                .map(|&w| unpack(w))
+                .filter(|&(w, _)| w == window)
+                .fold(0u32, |a, (_, n)| a.saturating_add(n));
+            crate::usage::slots::pack(window, sum)
+        }
+    };
+    c.cell.set_peers(word);
+}

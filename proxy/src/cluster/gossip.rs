@@ -1,0 +1,403 @@
+//! The gossip thread: one UDP socket carrying SWIM membership (foca, sans-io: it is handed
+//! datagrams and timer events here and answers with datagrams to send and timers to set) and
+//! the counter exchange (every `sync_interval`, this node's moved counters plus a slice of
+//! the whole book, to every live member). Every datagram is sealed with the cluster secret;
+//! one that does not verify is dropped and counted before anything reads it.
+//!
+//! Not a worker: it may block on its socket. It takes the book's lock once per sync and per
+//! counter datagram.
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use foca::{Foca, Identity, Notification, PostcardCodec, Runtime, State, Timer};
+use serde::{Deserialize, Serialize};
+use turnpike_core::{
+    cluster::{Kind, Secret, WireError, node_key, wire},
+    config::check_cluster::{ClusterSettings, read_secret},
+};
+
+use super::Locked;
+
+/// A member as SWIM knows it: its name, where it listens, and when it started (a restarted
+/// node is a new identity at the same address, and the newer one wins).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeId {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// Milliseconds since 1970 when the process started (or renewed its identity).
+    pub boot: u64,
+}
+
+impl Identity for NodeId {
+    type Addr = SocketAddr;
+
+    fn renew(&self) -> Option<Self> {
+        Some(NodeId {
+            boot: self.boot + 1,
+            ..self.clone()
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn win_addr_conflict(&self, other: &Self) -> bool {
+        self.boot > other.boot
+    }
+}
+
+/// What the status and metrics show of one member.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// `alive`, `suspect` or `dead`.
+    pub state: &'static str,
+    /// When a datagram from it last verified (`None`: never).
+    pub last_seen: Option<Instant>,
+}
+
+/// The cluster's state for `/v1/status`, `/v1/cluster` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    pub node_name: String,
+    pub advertise: Option<SocketAddr>,
+    pub members: Vec<MemberView>,
+}
+
+/// Datagram counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sent_datagrams: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub received_datagrams: AtomicU64,
+    pub received_bytes: AtomicU64,
+    /// Dropped: the tag did not verify (wrong or no secret).
+    pub dropped_bad_tag: AtomicU64,
+    /// Dropped: not a cluster datagram, an unknown version, or a malformed payload.
+    pub dropped_malformed: AtomicU64,
+    /// Counter entries sent.
+    pub sent_entries: AtomicU64,
+}
+
+pub fn counters() -> &'static Counters {
+    static C: OnceLock<Counters> = OnceLock::new();
+    C.get_or_init(Counters::default)
+}
+
+fn view_cell() -> &'static Locked<Option<ClusterView>> {
+    static V: OnceLock<Locked<Option<ClusterView>>> = OnceLock::new();
+    V.get_or_init(|| Locked::new(None))
+}
+
+/// The cluster's state; `None` when this node runs no cluster.
+pub fn view() -> Option<ClusterView> {
+    view_cell()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// A small PRNG for foca's random member picks, seeded from the operating system.
+struct Rng(u64);
+
+impl rand::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// What foca asked for while handling one event.
+#[derive(Default)]
+struct Asked {
+    send: Vec<(SocketAddr, Vec<u8>)>,
+    timers: Vec<(Instant, Timer<NodeId>)>,
+}
+
+impl Runtime<NodeId> for Asked {
+    fn notify(&mut self, n: Notification<'_, NodeId>) {
+        match n {
+            Notification::MemberUp(id) => {
+                tracing::info!(node = %id.name, addr = %id.addr, "cluster member up")
+            }
+            Notification::MemberDown(id) => {
+                tracing::warn!(node = %id.name, addr = %id.addr, "cluster member down")
+            }
+            Notification::Defunct => tracing::warn!("this node was declared down by the cluster"),
+            _ => {}
+        }
+    }
+
+    fn send_to(&mut self, to: NodeId, data: &[u8]) {
+        self.send.push((to.addr, data.to_vec()));
+    }
+
+    fn submit_after(&mut self, event: Timer<NodeId>, after: Duration) {
+        self.timers.push((Instant::now() + after, event));
+    }
+}
+
+/// SWIM timings for a LAN: a dead node is suspected within about a second and declared dead
+/// about two seconds later.
+fn foca_config(seeds: usize) -> foca::Config {
+    let mut c = foca::Config::simple();
+    c.probe_period = Duration::from_millis(500);
+    c.probe_rtt = Duration::from_millis(200);
+    c.suspect_to_down_after = Duration::from_millis(1500);
+    c.max_transmissions = std::num::NonZeroU8::new(6).unwrap_or(std::num::NonZeroU8::MIN);
+    c.notify_down_members = true;
+    c.periodic_gossip = Some(foca::PeriodicParams {
+        frequency: Duration::from_millis(200),
+        num_members: std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+    });
+    // Keeps knocking on seeds until someone answers (a seed that starts later is found).
+    c.periodic_announce = Some(foca::PeriodicParams {
+        frequency: Duration::from_secs(2),
+        num_members: std::num::NonZeroUsize::new(seeds.max(1))
+            .unwrap_or(std::num::NonZeroUsize::MIN),
+    });
+    c.periodic_announce_to_down_members = Some(foca::PeriodicParams {
+        frequency: Duration::from_secs(5),
+        num_members: std::num::NonZeroUsize::new(2).unwrap_or(std::num::NonZeroUsize::MIN),
+    });
+    c
+}
+
+static SYNC_INTERVAL_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The sync interval of the running cluster (ns; 0 with none): cluster rates allow two
+/// intervals of slack for lagging views.
+pub fn sync_interval_ns() -> u64 {
+    SYNC_INTERVAL_NS.load(Relaxed)
+}
+
+/// Binds the socket, reads the secret and starts the gossip thread. Errors name the field.
+pub fn start(s: &ClusterSettings) -> Result<(), String> {
+    let secret =
+        Secret::new(&read_secret(&s.secret_file).map_err(|e| format!("cluster.secret_file: {e}"))?);
+    let socket = UdpSocket::bind(s.bind).map_err(|e| format!("cluster.bind: {}: {e}", s.bind))?;
+    super::book().set_me(node_key(&s.node_name));
+    SYNC_INTERVAL_NS.store(s.sync_interval.as_nanos() as u64, Relaxed);
+    let boot = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let me = NodeId {
+        name: s.node_name.clone(),
+        addr: s.advertise,
+        boot,
+    };
+    *view_cell().lock().unwrap_or_else(|p| p.into_inner()) = Some(ClusterView {
+        node_name: s.node_name.clone(),
+        advertise: Some(s.advertise),
+        members: Vec::new(),
+    });
+    let settings = s.clone();
+    std::thread::Builder::new()
+        .name("turnpike-gossip".into())
+        .spawn(move || run(settings, me, secret, socket))
+        .map_err(|e| format!("cluster: cannot start the gossip thread: {e}"))?;
+    tracing::info!(node = %s.node_name, bind = %s.bind, seeds = s.seeds.len(), "cluster gossip started");
+    Ok(())
+}
+
+fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let rng = Rng(u64::from_le_bytes(seed) | 1);
+    let mut foca = Foca::new(me.clone(), foca_config(s.seeds.len()), rng, PostcardCodec);
+    let mut asked = Asked::default();
+    let mut timers: Vec<(Instant, Timer<NodeId>)> = Vec::new();
+    let mut last_seen: rustc_hash::FxHashMap<SocketAddr, Instant> = Default::default();
+    let c = counters();
+    for &addr in &s.seeds {
+        if addr != me.addr {
+            let seed = NodeId {
+                name: String::new(),
+                addr,
+                boot: 0,
+            };
+            let _ = foca.announce(seed, &mut asked);
+        }
+    }
+    let mut sealed = Vec::with_capacity(2048);
+    let mut buf = vec![0u8; 65_536];
+    let mut entries = Vec::new();
+    let mut incoming = Vec::new();
+    let mut next_sync = Instant::now();
+    let mut next_view = Instant::now();
+    let mut next_announce = Instant::now() + Duration::from_secs(1);
+    loop {
+        // What foca asked for.
+        for (addr, data) in asked.send.drain(..) {
+            secret.seal(Kind::Membership, &data, &mut sealed);
+            send(&socket, c, addr, &sealed);
+        }
+        timers.append(&mut asked.timers);
+        let now = Instant::now();
+        // Timers that are due.
+        let mut i = 0;
+        while i < timers.len() {
+            if timers[i].0 <= now {
+                let (_, t) = timers.swap_remove(i);
+                let _ = foca.handle_timer(t, &mut asked);
+            } else {
+                i += 1;
+            }
+        }
+        // Until a seed answers, knock again.
+        if now >= next_announce {
+            next_announce = now + Duration::from_secs(1);
+            if foca.num_members() == 0 {
+                for &addr in &s.seeds {
+                    if addr != me.addr {
+                        let seed = NodeId {
+                            name: String::new(),
+                            addr,
+                            boot: 0,
+                        };
+                        let _ = foca.announce(seed, &mut asked);
+                    }
+                }
+            }
+        }
+        if now >= next_sync {
+            next_sync = (next_sync + s.sync_interval).max(now);
+            let epoch_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let me_key;
+            {
+                let mut book = super::book();
+                me_key = book.me();
+                // A full round of the book about once a second.
+                let rounds = (1_000 / s.sync_interval.as_millis().max(1)) as usize;
+                let slice = book.len().div_ceil(rounds.max(1));
+                entries.clear();
+                book.sync(epoch_ms, slice, &mut entries);
+            }
+            if !entries.is_empty() {
+                c.sent_entries.fetch_add(entries.len() as u64, Relaxed);
+                let peers: Vec<SocketAddr> = foca.iter_members().map(|m| m.id().addr).collect();
+                wire::encode_entries(me_key, &mut entries, 1400, |p| {
+                    secret.seal(Kind::Counters, p, &mut sealed);
+                    for &addr in &peers {
+                        send(&socket, c, addr, &sealed);
+                    }
+                });
+            }
+        }
+        if now >= next_view {
+            next_view = now + Duration::from_millis(100);
+            publish_view(&foca, &me, &last_seen);
+        }
+        // Wait for a datagram until the next sync or timer.
+        let mut until = next_sync.min(next_view);
+        if let Some(t) = timers.iter().map(|t| t.0).min() {
+            until = until.min(t);
+        }
+        let wait = until
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(200));
+        let _ = socket.set_read_timeout(Some(wait));
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!("cluster socket: {e}");
+                continue;
+            }
+        };
+        c.received_datagrams.fetch_add(1, Relaxed);
+        c.received_bytes.fetch_add(n as u64, Relaxed);
+        match secret.open(&buf[..n]) {
+            Err(WireError::BadTag) => {
+                c.dropped_bad_tag.fetch_add(1, Relaxed);
+                tracing::debug!(%from, "cluster datagram with a bad tag dropped");
+            }
+            Err(_) => {
+                c.dropped_malformed.fetch_add(1, Relaxed);
+            }
+            Ok((Kind::Membership, payload)) => {
+                last_seen.insert(from, Instant::now());
+                if foca.handle_data(payload, &mut asked).is_err() {
+                    c.dropped_malformed.fetch_add(1, Relaxed);
+                }
+            }
+            Ok((Kind::Counters, payload)) => {
+                last_seen.insert(from, Instant::now());
+                incoming.clear();
+                match wire::decode_entries(payload, &mut incoming) {
+                    Ok(_) => {
+                        super::book().merge(&incoming);
+                    }
+                    Err(_) => {
+                        c.dropped_malformed.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn send(socket: &UdpSocket, c: &Counters, addr: SocketAddr, datagram: &[u8]) {
+    if socket.send_to(datagram, addr).is_ok() {
+        c.sent_datagrams.fetch_add(1, Relaxed);
+        c.sent_bytes.fetch_add(datagram.len() as u64, Relaxed);
+    }
+}
+
+fn publish_view(
+    foca: &Foca<NodeId, PostcardCodec, Rng, foca::NoCustomBroadcast>,
+    me: &NodeId,
+    last_seen: &rustc_hash::FxHashMap<SocketAddr, Instant>,
+) {
+    let mut members: Vec<MemberView> = foca
+        .iter_membership_state()
+        .filter(|m| m.id().addr != me.addr)
+        .map(|m| MemberView {
+            name: m.id().name.clone(),
+            addr: m.id().addr,
+            state: match m.state() {
+                State::Alive => "alive",
+                State::Suspect => "suspect",
+                State::Down => "dead",
+            },
+            last_seen: last_seen.get(&m.id().addr).copied(),
+        })
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    // A restarted node shows once: its newest identity.
+    members.dedup_by(|a, b| a.addr == b.addr);
+    let mut v = view_cell().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(v) = v.as_mut() {
+        v.members = members;
+    }
+}
