@@ -329,13 +329,16 @@ KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
-def signed(method, url, body=b""):
+READER = "AKIAREADONLYEXAMPLE1"
+
+
+def signed(method, url, body=b"", key_id=KEY_ID):
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     req = AWSRequest(method=method, url=url, data=body)
-    SigV4Auth(Credentials(KEY_ID, SECRET), "execute-api", "us-east-1").add_auth(req)
+    SigV4Auth(Credentials(key_id, SECRET), "execute-api", "us-east-1").add_auth(req)
     return dict(req.headers)
 
 
@@ -345,7 +348,17 @@ def managed(gateway, origin, tmp_path, workers=2):
     g = gateway(
         {
             "gateway": {"throttle": "off", "workers": workers},
-            "iam": {"credentials": [{"access_key_id": KEY_ID, "secret_file": str(secret), "principal": "ops"}]},
+            "iam": {
+                "credentials": [
+                    {"access_key_id": KEY_ID, "secret_file": str(secret), "principal": "ops"},
+                    {
+                        "access_key_id": READER,
+                        "secret_file": str(secret),
+                        "principal": "reader",
+                        "resources": ["arn:aws:execute-api:us-east-1:000000000000:chat/prod/GET/@connections/*"],
+                    },
+                ]
+            },
             "apis": [ws_api(origin)],
         }
     )
@@ -415,6 +428,9 @@ def test_connections_api_on_the_gateway_with_sigv4(gateway, origin, tmp_path):
         assert r.json()["identity"]["sourceIp"] == "127.0.0.1"
     assert sorted(ws.recv() for ws in clients) == sorted(f"hi {cid}" for cid in ids)
     url = g.url(f"/prod/@connections/{ids[0]}")
+    # A credential limited to GET @connections (AWS's ARN: api/stage/METHOD/@connections/id).
+    assert requests.get(url, headers=signed("GET", url, key_id=READER)).status_code == 200
+    assert requests.post(url, data=b"x", headers=signed("POST", url, b"x", key_id=READER)).status_code == 403
     # Unsigned: AWS's 403.
     r = requests.post(url, data=b"x")
     assert r.status_code == 403
@@ -493,3 +509,67 @@ def test_drain_closes_websockets_with_1001(gateway, origin):
     assert raw.recv_close()[0] == 1001
     assert g.proc.wait(10) == 0
     assert time.time() - t < 5
+
+
+def test_function_integration_gets_awss_websocket_events(gateway, origin, tmp_path):
+    """The events validate against aws-lambda-powertools' models of API Gateway's WebSocket
+    events (strict pydantic models of what AWS sends)."""
+    import os
+    import sys
+
+    from aws_lambda_powertools.utilities.parser.models import (
+        APIGatewayWebSocketConnectEventModel,
+        APIGatewayWebSocketDisconnectEventModel,
+        APIGatewayWebSocketMessageEventModel,
+    )
+
+    here = os.path.join(os.path.dirname(__file__), "support", "functions")
+    events = tmp_path / "events"
+    events.mkdir()
+    api = ws_api(origin)
+    api["integrations"]["fn"] = {"type": "function", "function": "ws-fn"}
+    api["routes"][0]["integration"] = "fn"
+    api["routes"][1]["integration"] = "fn"
+    api["routes"].append({"key": "fn", "integration": "fn", "route_response_selection_expression": "$default"})
+    g = gateway(
+        {
+            "gateway": {"throttle": "off"},
+            "functions": [
+                {
+                    "name": "ws-fn",
+                    "command": [sys.executable, "-m", "awslambdaric", "websocket.handler"],
+                    "working_dir": here,
+                    "environment": {"EVENTS_DIR": str(events)},
+                    "timeout_ms": 10000,
+                }
+            ],
+            "apis": [api],
+        }
+    )
+    assert RawWs(g.port, path="/prod?deny=1", timeout=30).status == 403
+    ws = connect(g, header=["User-Agent: ws-test"])
+    ws.settimeout(30)
+    ws.send(json.dumps({"action": "fn", "x": 1}))
+    event = json.loads(ws.recv())["event"]
+    msg = APIGatewayWebSocketMessageEventModel.model_validate(event)
+    assert msg.request_context.event_type == "MESSAGE"
+    assert msg.request_context.route_key == "fn"
+    assert msg.request_context.stage == "prod"
+    assert json.loads(event["body"]) == {"action": "fn", "x": 1}
+    cid = event["requestContext"]["connectionId"]
+    assert event["requestContext"]["messageId"]
+    assert event["requestContext"]["identity"]["userAgent"] == "ws-test"
+    ws.send(b"\x00\x01", opcode=websocket.ABNF.OPCODE_BINARY)
+    assert ws.recv() == "hello from $default"
+    ws.close()
+    deadline = time.time() + 20
+    while not (events / f"DISCONNECT-{cid}.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    connect_event = json.loads((events / f"CONNECT-{cid}.json").read_text())
+    c = APIGatewayWebSocketConnectEventModel.model_validate(connect_event)
+    assert c.request_context.event_type == "CONNECT" and c.request_context.route_key == "$connect"
+    assert connect_event["headers"]["User-Agent"] == "ws-test"
+    d = json.loads((events / f"DISCONNECT-{cid}.json").read_text())
+    dm = APIGatewayWebSocketDisconnectEventModel.model_validate(d)
+    assert dm.request_context.event_type == "DISCONNECT"
+    assert d["requestContext"]["disconnectStatusCode"] == 1000

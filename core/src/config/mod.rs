@@ -20,6 +20,8 @@ mod model;
 mod terms;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_websocket;
 
 pub use check::{check, check_with};
 pub use error::{ConfigError, ConfigErrors};

@@ -1,7 +1,8 @@
 //! The event a WebSocket API's function integration gets (AWS's WebSocket Lambda event):
 //! `requestContext` with `eventType` (`CONNECT`, `MESSAGE`, `DISCONNECT`), `routeKey`,
 //! `connectionId`, `messageId`, `domainName`, `stage`, `connectedAt`, ...; on `$connect`
-//! the handshake's headers and query; on messages the `body` (base64 for binary frames).
+//! the handshake's headers and query; on messages the `body` (base64 for binary frames);
+//! `requestTime` in AWS's `dd/Mon/yyyy:HH:mm:ss +0000`.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -64,6 +65,7 @@ pub fn to_json(e: &WsEvent<'_>) -> Vec<u8> {
         "stage": e.stage,
         "connectedAt": e.connected_at,
         "requestTimeEpoch": e.request_time_epoch,
+        "requestTime": crate::context::time::RequestTime::from_epoch_ms(e.request_time_epoch).as_str(),
         "identity": { "sourceIp": e.source_ip, "userAgent": e.user_agent },
         "domainName": e.domain_name,
         "connectionId": e.connection_id,
@@ -82,6 +84,15 @@ pub fn to_json(e: &WsEvent<'_>) -> Vec<u8> {
         }
     }
     let mut event = Map::new();
+    if e.event_type == EventType::Disconnect {
+        // AWS's DISCONNECT events carry a few headers of the connection; the handshake's are
+        // not kept after the upgrade, so the Host it came for stands for them.
+        event.insert("headers".into(), json!({ "Host": e.domain_name }));
+        event.insert(
+            "multiValueHeaders".into(),
+            json!({ "Host": [e.domain_name] }),
+        );
+    }
     if e.event_type == EventType::Connect {
         let mut headers = Map::new();
         let mut multi = Map::new();

@@ -232,7 +232,13 @@ pub async fn serve_http(
         credentials: Arc::from(snap.config.auth.iam.clone()),
         region: snap.config.auth.region.as_str().into(),
     };
-    let below = st.rbuf[path.clone()].to_vec();
+    // The ARN's path is the one below the stage: `@connections/{id}` (AWS's
+    // `{api}/{stage}/POST/@connections/{id}`).
+    let below_start = id
+        .start
+        .saturating_sub(b"/@connections/".len())
+        .max(path.start);
+    let below = st.rbuf[below_start..path.end].to_vec();
     let body_bytes = body.clone().map(|r| &st.rbuf[r]);
     if let Err(r) = crate::auth::iam::check_iam(worker, st, &x, plan, &iam, &below, body_bytes) {
         let m = r.message.as_deref().unwrap_or(r.error.message()).to_owned();

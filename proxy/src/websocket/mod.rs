@@ -46,8 +46,9 @@ impl Upgraded {
     }
 }
 
-/// The process's start, milliseconds since the epoch: the part of connection ids that keeps
-/// them unique across restarts.
+/// The process's start as connection ids see it (taken when the first id is made or
+/// checked), milliseconds since the epoch: the part of ids that keeps them unique across
+/// restarts, and tells an id of an earlier process (gone: 410) from one of this one.
 fn node_start_ms() -> u64 {
     static START: OnceLock<u64> = OnceLock::new();
     *START.get_or_init(|| {
@@ -60,11 +61,6 @@ fn node_start_ms() -> u64 {
 thread_local! {
     /// This worker's count of WebSocket connections (each worker is one thread).
     static SERIAL: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Sets the process's start stamp (called at start-up, before any connection).
-pub fn init() {
-    node_start_ms();
 }
 
 /// A new connection id on worker `worker`.
