@@ -58,9 +58,10 @@ fn reference_messages(stream: &[u8]) -> Vec<(bool, Vec<u8>)> {
         let b0 = stream[at];
         let b1 = stream[at + 1] & 0x7F;
         let (len, hl) = match b1 {
-            126 if at + 4 <= stream.len() => {
-                (u16::from_be_bytes([stream[at + 2], stream[at + 3]]) as usize, 4)
-            }
+            126 if at + 4 <= stream.len() => (
+                u16::from_be_bytes([stream[at + 2], stream[at + 3]]) as usize,
+                4,
+            ),
             127 if at + 10 <= stream.len() => {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(&stream[at + 2..at + 10]);
