@@ -109,6 +109,7 @@ def test_the_petstore_response_template(gateway, backend):
     )
     r = requests.get(g.url("/pets"), timeout=10)
     assert r.status_code == 200, r.text
+    assert "Content-Length" not in backend.requests[-1]["headers"], "a body-less GET says no length"
     assert r.headers["content-type"] == "application/json"
     assert r.json() == [
         {"description": "Item 1 is a dog.", "askingPrice": 249.99},

@@ -191,7 +191,9 @@ impl Transform {
             let mut usable = true;
             let pattern = match r.selection_pattern.filter(|p| !p.is_empty()) {
                 None => None,
-                Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
+                Some(p) => match regex::Regex::new(p)
+                    .and_then(|_| regex::Regex::new(&format!("^(?:{p})$")))
+                {
                     Ok(re) => Some(re),
                     Err(e) => {
                         errors.push((

@@ -160,18 +160,27 @@ pub async fn call_http(
     };
     // The head says the rendered body's length, the integration's method, and what the
     // template overrode.
-    let mut edits = vec![
-        Edit {
-            action: Action::Remove,
-            name: "transfer-encoding".into(),
-            value: String::new(),
+    let mut edits = vec![Edit {
+        action: Action::Remove,
+        name: "transfer-encoding".into(),
+        value: String::new(),
+    }];
+    // A body-less GET (or HEAD, DELETE, OPTIONS) goes without a Content-Length, as a client
+    // would send it; anything else says its length.
+    let method = proxy
+        .method
+        .as_deref()
+        .map_or_else(|| st.head.method(&st.rbuf), str::as_bytes);
+    let bodiless = matches!(method, b"GET" | b"HEAD" | b"DELETE" | b"OPTIONS");
+    edits.push(Edit {
+        action: if request_body.is_empty() && bodiless {
+            Action::Remove
+        } else {
+            Action::Overwrite
         },
-        Edit {
-            action: Action::Overwrite,
-            name: "Content-Length".into(),
-            value: request_body.len().to_string(),
-        },
-    ];
+        name: "Content-Length".into(),
+        value: request_body.len().to_string(),
+    });
     edits.extend(overrides.request_header.iter().map(|(k, v)| Edit {
         action: Action::Overwrite,
         name: k.as_str().into(),

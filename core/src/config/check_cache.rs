@@ -36,6 +36,18 @@ impl Checker {
             );
         }
         if !f.enabled {
+            let set = f.capacity_bytes.is_some()
+                || f.ttl_seconds.is_some()
+                || f.mode.is_some()
+                || f.max_entry_bytes.is_some()
+                || f.require_authorization_for_cache_control.is_some()
+                || f.unauthorized_cache_control.is_some();
+            if set {
+                self.warn(
+                    &at,
+                    "the stage cache is off until `enabled: true`: these settings do nothing",
+                );
+            }
             return None;
         }
         Some(StageCache {
