@@ -193,6 +193,19 @@ class Gateway:
             self.log.close()
 
 
+def log_with(path, *needles, timeout=5.0):
+    """The file at `path` (an access log) once it holds every needle (lines are written in
+    batches), or as it is after `timeout`."""
+    deadline = time.time() + timeout
+    text = ""
+    while time.time() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if all(n in text for n in needles):
+            break
+        time.sleep(0.05)
+    return text
+
+
 @pytest.fixture
 def origin():
     o = Origin()

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from conftest import log_with
 from support.cache_origin import CacheOrigin
 
 
@@ -18,17 +19,6 @@ def co():
     o = CacheOrigin()
     yield o
     o.stop()
-
-
-def log_with(path, *needles, timeout=5.0):
-    deadline = time.time() + timeout
-    text = ""
-    while time.time() < deadline:
-        text = path.read_text() if path.exists() else ""
-        if all(n in text for n in needles):
-            break
-        time.sleep(0.05)
-    return text
 
 
 def config(co, tmp_path, cache=None, routes=None, workers=1, **stage):

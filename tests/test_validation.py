@@ -6,24 +6,12 @@ import json
 import os
 import socket
 
-import time
-
 import requests
+
+from conftest import log_with
 
 HERE = os.path.dirname(__file__)
 CASES = json.load(open(os.path.join(HERE, "data", "validation", "pet-cases.json")))
-
-
-def log_with(path, *needles, timeout=5.0):
-    """The access log once it holds every needle (lines are written in batches)."""
-    deadline = time.time() + timeout
-    text = ""
-    while time.time() < deadline:
-        text = path.read_text() if path.exists() else ""
-        if all(n in text for n in needles):
-            break
-        time.sleep(0.05)
-    return text
 
 
 def config(origin, tmp_path):

@@ -119,6 +119,44 @@ fn render(
     }
 }
 
+/// Reads the request body whole and makes the integration request's body: the request
+/// template for its content type rendered (with the overrides it set), or the body passed
+/// through, or the 415 the passthrough behaviour gives.
+async fn request_body(
+    worker: &Worker,
+    c: &mut Client,
+    st: &mut RequestState,
+    x: &mut RequestCtx,
+    plan: &RoutePlan,
+    t: &Transform,
+    path_params: &[(Box<str>, Box<str>)],
+) -> Result<(Params, Vec<u8>, Overrides), Outcome> {
+    let body = match crate::body::read_whole_any(worker, c, st, plan.body_limit).await {
+        Ok(b) => b,
+        Err(r) => return Err(Outcome::Refused(r)),
+    };
+    x.request_length = body.len() as u64;
+    let params = Params::of(worker, st, plan, path_params);
+    let content_type = st
+        .head
+        .find(&st.rbuf, b"content-type")
+        .map(|s| s.get(&st.rbuf));
+    let (out, overrides) = match t.request_body(content_type) {
+        RequestBody::Template(_, template) => {
+            render(c, st, x, plan, &params, template, &st.rbuf[body], None)
+                .map_err(Outcome::Failed)?
+        }
+        RequestBody::Passthrough => (st.rbuf[body].to_vec(), Overrides::default()),
+        RequestBody::Unsupported => {
+            return Err(Outcome::Refused(Refused::new(
+                ErrorKind::UnsupportedMediaType,
+                "no request template for the content type and passthrough_behavior refuses it",
+            )));
+        }
+    };
+    Ok((params, out, overrides))
+}
+
 /// Calls an `http` integration: `head` is the upstream request head already written (and
 /// parameter-mapped) for the client's request.
 #[allow(clippy::too_many_arguments)]
@@ -133,31 +171,11 @@ pub async fn call_http(
     mut head: Vec<u8>,
     path_params: &[(Box<str>, Box<str>)],
 ) -> Outcome {
-    let body = match crate::body::read_whole_any(worker, c, st, plan.body_limit).await {
-        Ok(b) => b,
-        Err(r) => return Outcome::Refused(r),
-    };
-    x.request_length = body.len() as u64;
-    let params = Params::of(worker, st, plan, path_params);
-    let content_type = st
-        .head
-        .find(&st.rbuf, b"content-type")
-        .map(|s| s.get(&st.rbuf));
-    let (request_body, overrides) = match t.request_body(content_type) {
-        RequestBody::Template(_, template) => {
-            match render(c, st, x, plan, &params, template, &st.rbuf[body], None) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Failed(e),
-            }
-        }
-        RequestBody::Passthrough => (st.rbuf[body].to_vec(), Overrides::default()),
-        RequestBody::Unsupported => {
-            return Outcome::Refused(Refused::new(
-                ErrorKind::UnsupportedMediaType,
-                "no request template for the content type and passthrough_behavior refuses it",
-            ));
-        }
-    };
+    let (params, request_body, overrides) =
+        match request_body(worker, c, st, x, plan, t, path_params).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
     // The head says the rendered body's length, the integration's method, and what the
     // template overrode.
     let mut edits = vec![Edit {
@@ -282,30 +300,9 @@ pub async fn call_mock(
     headers: &[(String, String)],
     path_params: &[(Box<str>, Box<str>)],
 ) -> Outcome {
-    let body = match crate::body::read_whole_any(worker, c, st, plan.body_limit).await {
-        Ok(b) => b,
-        Err(r) => return Outcome::Refused(r),
-    };
-    x.request_length = body.len() as u64;
-    let params = Params::of(worker, st, plan, path_params);
-    let content_type = st
-        .head
-        .find(&st.rbuf, b"content-type")
-        .map(|s| s.get(&st.rbuf));
-    let rendered = match t.request_body(content_type) {
-        RequestBody::Template(_, template) => {
-            match render(c, st, x, plan, &params, template, &st.rbuf[body], None) {
-                Ok((out, _)) => out,
-                Err(e) => return Outcome::Failed(e),
-            }
-        }
-        RequestBody::Passthrough => st.rbuf[body].to_vec(),
-        RequestBody::Unsupported => {
-            return Outcome::Refused(Refused::new(
-                ErrorKind::UnsupportedMediaType,
-                "no request template for the content type and passthrough_behavior refuses it",
-            ));
-        }
+    let (params, rendered, _) = match request_body(worker, c, st, x, plan, t, path_params).await {
+        Ok(r) => r,
+        Err(o) => return o,
     };
     let status = if rendered.iter().all(u8::is_ascii_whitespace) {
         200
