@@ -121,22 +121,26 @@ pub async fn command(here: usize, id: &[u8], command: Command) -> Reply {
     if usize::from(id.worker) == here {
         return apply_local(id.serial, command);
     }
-    let Some(inbox) = INBOXES[usize::from(id.worker)].get() else {
+    let Some(rx) = deliver(id.worker, id.serial, command) else {
         return Reply::Gone;
     };
-    let (tx, rx) = flume::bounded(1);
-    let d = Delivery {
-        serial: id.serial,
-        command,
-        reply: tx,
-    };
-    if inbox.send(d).is_err() {
-        return Reply::Gone;
-    }
     match crate::rt::until(Instant::now() + REPLY_TIMEOUT, rx.recv_async()).await {
         Some(Ok(r)) => r,
         _ => Reply::Gone,
     }
+}
+
+/// Hands `command` for connection `serial` to worker `worker`'s inbox; the receiver gets its
+/// reply. `None`: that worker holds no WebSocket (no inbox) or is gone.
+fn deliver(worker: u8, serial: u64, command: Command) -> Option<flume::Receiver<Reply>> {
+    let inbox = INBOXES[usize::from(worker)].get()?;
+    let (tx, rx) = flume::bounded(1);
+    let d = Delivery {
+        serial,
+        command,
+        reply: tx,
+    };
+    inbox.send(d).ok().map(|()| rx)
 }
 
 /// A command from a thread that is no worker (the admin API's): blocks until the core that
@@ -145,18 +149,9 @@ pub fn command_blocking(id: &[u8], command: Command) -> Reply {
     let Some(id) = parse(id) else {
         return Reply::Gone;
     };
-    let Some(inbox) = INBOXES[usize::from(id.worker)].get() else {
+    let Some(rx) = deliver(id.worker, id.serial, command) else {
         return Reply::Gone;
     };
-    let (tx, rx) = flume::bounded(1);
-    let d = Delivery {
-        serial: id.serial,
-        command,
-        reply: tx,
-    };
-    if inbox.send(d).is_err() {
-        return Reply::Gone;
-    }
     rx.recv_timeout(REPLY_TIMEOUT).unwrap_or(Reply::Gone)
 }
 
