@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+import requests
 
 from conftest import free_ports
 
@@ -28,7 +29,10 @@ def udp_ports(n):
     return ports[:n]
 
 
-def node_config(name, port, seeds, secret_file, stage=None):
+def node_config(name, port, seeds, secret_file, stage=None, keyed=False):
+    route = {"key": "GET /pets", "integration": "ok"}
+    if keyed:
+        route["api_key_required"] = True
     return {
         "gateway": {"throttle": "off"},
         "cluster": {
@@ -41,21 +45,22 @@ def node_config(name, port, seeds, secret_file, stage=None):
             {
                 "name": "shop",
                 "integrations": {"ok": {"type": "mock", "status": 200, "body": "ok"}},
-                "routes": [{"key": "GET /pets", "integration": "ok"}],
+                "routes": [route],
                 "stages": [stage or {"name": "$default"}],
+                **({"api_key_source": "header"} if keyed else {}),
             }
         ],
     }
 
 
-def start_cluster(gateway, tmp_path, n=3, secret=SECRET, stage=None):
+def start_cluster(gateway, tmp_path, n=3, secret=SECRET, stage=None, keyed=False):
     secret_file = tmp_path / "cluster.secret"
     secret_file.write_text(secret + "\n")
     ports = udp_ports(n)
     nodes = []
     for i in range(n):
         seeds = [ports[0]] if i else []
-        nodes.append(gateway(node_config(f"gw-{i + 1}", ports[i], seeds, secret_file, stage)))
+        nodes.append(gateway(node_config(f"gw-{i + 1}", ports[i], seeds, secret_file, stage, keyed)))
     return nodes, ports
 
 
@@ -242,6 +247,118 @@ def test_the_default_node_scope_counts_each_node_alone(gateway, tmp_path):
     assert ok >= 3 * (burst + rate * elapsed) * 0.8
 
 
+KEY_VALUE = "cluster-key-0123456789abcdef"
+
+
+def keyed_cluster(gateway, tmp_path, n=3):
+    """`n` nodes whose route needs an API key (the same API on each)."""
+    return start_cluster(gateway, tmp_path, n=n, keyed=True)
+
+
+def same_plan_everywhere(nodes, **limits):
+    """The plan and key an operator creates alike on every node (by name and value: the ids
+    each node draws differ). Returns each node's (plan id, key id)."""
+    ids = []
+    for g in nodes:
+        body = {"name": "gold", "api_stages": [{"api": "shop", "stage": "$default"}], **limits}
+        plan = g.admin("POST", "/v1/usageplans", json=body)
+        assert plan.status_code == 201, plan.text
+        key = g.admin("POST", "/v1/apikeys", json={"name": "partner", "value": KEY_VALUE})
+        assert key.status_code == 201, key.text
+        plan, key = plan.json()["id"], key.json()["id"]
+        r = g.admin("POST", f"/v1/usageplans/{plan}/keys", json={"key_id": key})
+        assert r.status_code == 201, r.text
+        ids.append((plan, key))
+    return ids
+
+
+def keyed_get(g):
+    for _ in range(50):
+        try:
+            return requests.get(g.url("/pets"), headers={"x-api-key": KEY_VALUE}, timeout=5).status_code
+        except requests.ConnectionError:  # a node just restarted: its workers listen a moment later
+            time.sleep(0.05)
+    raise AssertionError("no answer")
+
+
+def quota_shares(g, plan, key):
+    name = f"plan/{plan}/{key}/quota/DAY+0"
+    detail = g.admin("GET", "/v1/cluster").json()
+    c = next((c for c in detail["counters"] if c["name"] == name), None)
+    return c and {n["node"]: n["count"] for n in c["nodes"]}
+
+
+def test_a_cluster_scoped_usage_plan_quota_holds_for_the_cluster_total(gateway, tmp_path):
+    nodes, _ = keyed_cluster(gateway, tmp_path)
+    wait_for(all_alive(nodes, ["gw-1", "gw-2", "gw-3"]), what="convergence")
+    ids = same_plan_everywhere(nodes, quota={"limit": 30, "period": "DAY", "scope": "cluster"})
+    # 12 on each node, one node after another: the cluster's 30 run out on the third.
+    codes = []
+    for g in nodes:
+        wait_for(lambda: keyed_get(g) == 200 or None, timeout=3, what="the key works")
+        codes.append([200] + [keyed_get(g) for _ in range(11)])
+        time.sleep(0.2)  # several sync intervals: the next node has heard
+    assert codes[0] == [200] * 12 and codes[1] == [200] * 12, codes
+    assert codes[2] == [200] * 6 + [429] * 6, codes
+    for g in nodes:
+        assert keyed_get(g) == 429, "every node sees the quota used"
+    # Each node's share shows on every node under its own ids.
+    plan, key = ids[0]
+    shares = wait_for(lambda: (s := quota_shares(nodes[0], plan, key)) and len(s) == 3 and s, timeout=5, what="shares")
+    assert shares == {"gw-1": 12, "gw-2": 12, "gw-3": 6}, shares
+    out = nodes[0].admin("GET", "/v1/cluster").json()
+    assert any(c["name"] == f"plan/{plan}/{key}/quota/DAY+0" for c in out["counters"])
+
+    # Every node restarts at once: the quota stays used (each node kept its own count and
+    # the others' as it heard them).
+    time.sleep(1.5)  # counters are saved every second
+    for g in nodes:
+        assert g.terminate() == 0
+    for g in nodes:
+        g.start()
+    for g in nodes:
+        assert keyed_get(g) == 429, "a restart never forgets usage"
+    # A node that restarts alone, with nothing saved of the others, learns them back.
+    nodes[1].terminate()
+    (nodes[1].state_dir).rename(nodes[1].state_dir.with_name("lost"))
+    nodes[1].start()
+    plan1, key1 = same_plan_everywhere([nodes[1]], quota={"limit": 30, "period": "DAY", "scope": "cluster"})[0]
+    wait_for(lambda: keyed_get(nodes[1]) == 429 or None, timeout=10, what="the restarted node refuses")
+    s = wait_for(lambda: (s := quota_shares(nodes[1], plan1, key1)) and len(s) == 3 and s, timeout=5, what="shares")
+    assert sum(s.values()) == 30, s
+
+
+def test_a_cluster_scoped_usage_plan_throttle_holds_for_the_cluster_total(gateway, tmp_path):
+    rate, burst = 40, 40
+    nodes, _ = keyed_cluster(gateway, tmp_path)
+    wait_for(all_alive(nodes, ["gw-1", "gw-2", "gw-3"]), what="convergence")
+    same_plan_everywhere(nodes, throttle={"rate_limit": rate, "burst_limit": burst, "scope": "cluster"})
+    for g in nodes:
+        wait_for(lambda: keyed_get(g) == 200 or None, timeout=3, what="the key works")
+    time.sleep(1.5)  # the bucket fills back
+    import threading
+
+    from conftest import hammer
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda g=g: results.append(hammer(g.port, "/pets", 3.0, conns=2, headers={"x-api-key": KEY_VALUE})))
+        for g in nodes
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = sum(r[0].get(200, 0) for r in results)
+    refused = sum(r[0].get(429, 0) for r in results)
+    elapsed = max(r[1] for r in results)
+    allowed = burst + rate * elapsed
+    print(f"plan throttle, cluster scope: {ok} admitted, {refused} refused in {elapsed:.2f}s; the limit allows {allowed:.0f}")
+    assert refused > 0
+    assert ok <= allowed * 1.1 + 3, (ok, allowed)
+    assert ok >= allowed * 0.8, (ok, allowed)
+
+
 def test_scope_cluster_where_it_is_not_supported_is_refused(gateway, tmp_path):
     import subprocess
 
@@ -251,15 +368,3 @@ def test_scope_cluster_where_it_is_not_supported_is_refused(gateway, tmp_path):
     bad.write_text("gateway: { throttle: { rate_limit: 10, burst_limit: 10, scope: cluster } }\n")
     out = subprocess.run([BIN, "check", "--config", str(bad)], capture_output=True, text=True)
     assert out.returncode != 0 and "gateway.throttle.scope" in out.stdout + out.stderr
-    g = gateway(node_config("gw-1", udp_ports(1)[0], [], tmp_path / "s", {"name": "prod"}) | {"cluster": None})
-    r = g.admin(
-        "POST",
-        "/v1/usageplans",
-        json={
-            "name": "p",
-            "api_stages": [{"api": "shop", "stage": "prod"}],
-            "throttle": {"rate_limit": 5, "burst_limit": 5, "scope": "cluster"},
-        },
-    )
-    assert r.status_code == 400, r.text
-    assert "throttle.scope" in r.text

@@ -89,6 +89,7 @@ impl KeyFixture {
                 limit: u32::MAX,
                 period: QuotaPeriod::Month,
                 offset: 0,
+                scope: Default::default(),
             }),
             vec![(stage, vec![])],
         );

@@ -19,18 +19,23 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use turnpike_core::usage::{UsageState, slots::unpack};
 
-use super::{model::UsagePlans, records::UsagePlanRecord};
+use super::{model::UsagePlans, records::UsagePlanRecord, table::AssocNames};
 use crate::db::{DbError, ResourceDb, Table};
 
 const DAY_MS: u64 = 86_400_000;
 
 /// One association's counter words (table `usage_counters`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterRecord {
     /// `quota period << 32 | requests counted`.
     pub quota: u64,
     /// `UTC day << 32 | requests admitted that day`.
     pub day: u64,
+    /// A quota with `scope: cluster`: `[node key, word]` of every other node's count, as this
+    /// node last heard them, merged back at start (so a cluster whose every node restarts
+    /// still remembers a node that did not come back). `quota` is this node's own word.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<[u64; 2]>,
 }
 
 /// An association (table `usage_plan_keys`, `plan/key`).
@@ -78,9 +83,25 @@ impl UsagePlans {
             let Some((plan, key)) = id.split_once('/') else {
                 continue;
             };
-            let words = counters.get(&id).map(|c| [c.quota, c.day]);
-            if let Err(e) = m.associate(plan, key, words) {
+            let saved = counters.get(&id);
+            if let Err(e) = m.associate(plan, key, saved.map(|c| [c.quota, c.day])) {
                 tracing::warn!("resource store: association {id} skipped: {e}");
+                continue;
+            }
+            if let (Some(c), Some(name)) = (saved, m.cluster_quota_name(plan, key))
+                && !c.peers.is_empty()
+            {
+                let counter = turnpike_core::cluster::counter_id(&name);
+                let entries: Vec<_> = c
+                    .peers
+                    .iter()
+                    .map(|&[node, word]| turnpike_core::cluster::Entry {
+                        counter,
+                        node,
+                        word,
+                    })
+                    .collect();
+                turnpike_core::cluster::registry::book().merge(&entries);
             }
         }
         let p = m.publish();
@@ -97,11 +118,17 @@ impl UsagePlans {
     /// many associations were written.
     pub fn save_counters(&mut self, db: &ResourceDb) -> Result<usize, DbError> {
         let slots = &self.usage.slots;
+        let table = self.usage.table();
         // (key position, association position, words): nothing moves keys until the marks.
         let mut changed = Vec::new();
         for (i, k) in self.keys.iter().enumerate() {
             for (j, a) in k.assocs.iter().enumerate() {
                 let Some(s) = slots.get(a.slot) else { continue };
+                // A cluster-scoped quota counts in its shared counter: its own word is what
+                // this node keeps.
+                if let Some(c) = table.cluster(a.slot).and_then(|c| c.quota.as_deref()) {
+                    s.quota.fetch_max(c.own(), Relaxed);
+                }
                 let words = [s.quota.load(Relaxed), s.day.load(Relaxed)];
                 if words != a.saved {
                     changed.push((i, j, words));
@@ -114,8 +141,18 @@ impl UsagePlans {
         let mut batch = db.batch()?;
         for &(i, j, [quota, day]) in &changed {
             let k = &self.keys[i];
-            let id = assoc_id(self.plan_id(k.assocs[j].plan), &k.id);
-            batch.put(Table::UsageCounters, &id, &CounterRecord { quota, day })?;
+            let plan = self.plan_id(k.assocs[j].plan);
+            let id = assoc_id(plan, &k.id);
+            let peers = match self.cluster_quota_name(plan, &k.id) {
+                Some(name) => turnpike_core::cluster::registry::book()
+                    .peer_words(turnpike_core::cluster::counter_id(&name))
+                    .into_iter()
+                    .map(|(node, word)| [node, word])
+                    .collect(),
+                None => Vec::new(),
+            };
+            let record = CounterRecord { quota, day, peers };
+            batch.put(Table::UsageCounters, &id, &record)?;
             let (d, n) = unpack(day);
             if n > 0 {
                 batch.put(Table::UsageDays, &format!("{id}/{d:08}"), &n)?;
@@ -126,6 +163,17 @@ impl UsagePlans {
             self.keys[i].assocs[j].saved = words;
         }
         Ok(changed.len())
+    }
+
+    /// The identity of the cluster-wide counter of `key`'s quota in `plan`, if that quota has
+    /// `scope: cluster`.
+    fn cluster_quota_name(&self, plan: &str, key: &str) -> Option<String> {
+        let r = self.plan(plan)?;
+        let q = r
+            .quota
+            .filter(|q| q.scope == turnpike_core::cluster::Scope::Cluster)?;
+        let value = &self.key(key)?.value;
+        Some(AssocNames::new(plan, &r.name, key, value).quota(&q).0)
     }
 
     /// Requests used and quota remaining per day, from `first` to `last` (days since 1970,

@@ -179,9 +179,6 @@ pub fn check_plan(body: &PlanBody, doc: &ConfigFile) -> Vec<ConfigError> {
     {
         errors.push(ConfigError::new("throttle.rate_limit", e));
     }
-    if let Some(t) = &body.throttle {
-        node_scope_only(&mut errors, "throttle.scope", t);
-    }
     if let Some(q) = &body.quota
         && let Err(e) = q.check()
     {
@@ -222,21 +219,9 @@ pub fn check_plan(body: &PlanBody, doc: &ConfigFile) -> Vec<ConfigError> {
             if let Err(e) = t.check() {
                 errors.push(ConfigError::new(format!("{path}.rate_limit"), e));
             }
-            node_scope_only(&mut errors, &format!("{path}.scope"), t);
         }
     }
     errors
-}
-
-/// Usage plans' throttles hold per node for now: `scope: cluster` is refused, not ignored.
-fn node_scope_only(errors: &mut Vec<ConfigError>, path: &str, t: &ThrottleFile) {
-    if t.scope == turnpike_core::cluster::Scope::Cluster {
-        errors.push(ConfigError::new(
-            path,
-            "scope: cluster is not supported on usage plans yet (their limits hold per node); \
-             use it on a stage's or route's throttle",
-        ));
-    }
 }
 
 /// The stages of the running config that `record` names but `doc` no longer has, as

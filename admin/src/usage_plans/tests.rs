@@ -56,6 +56,7 @@ fn plan(stages: Vec<ApiStage>, quota: Option<u32>) -> UsagePlanRecord {
             limit,
             period: QuotaPeriod::Month,
             offset: 0,
+            scope: Default::default(),
         }),
         tags: BTreeMap::new(),
         created_at: 1,
@@ -292,6 +293,7 @@ fn plans_are_checked_against_the_running_config_with_field_paths() {
             limit: 5,
             period: QuotaPeriod::Week,
             offset: 9,
+            scope: Default::default(),
         }),
         ..PlanBody::default()
     };

@@ -85,9 +85,16 @@ impl CounterBook {
     }
 
     /// Sets this node's key (once, when gossip starts, before the first sync): counts made
-    /// before stay this node's own.
+    /// before stay this node's own, and entries merged before under `me` (restored from
+    /// disk) become its own count.
     pub fn set_me(&mut self, me: NodeKey) {
         self.me = me;
+        for c in self.counters.values_mut() {
+            if let Some(word) = c.peers.remove(&me) {
+                c.cell.raise_own(word);
+                publish(c);
+            }
+        }
     }
 
     pub fn me(&self) -> NodeKey {
@@ -245,6 +252,18 @@ impl CounterBook {
             })
             .collect();
         out.sort_unstable_by_key(|r| r.id);
+        out
+    }
+
+    /// The other nodes' words for counter `id`, as last merged (to keep with this node's own
+    /// when it saves a quota, so a restart of every node remembers them too).
+    pub fn peer_words(&self, id: CounterId) -> Vec<(NodeKey, u64)> {
+        let mut out: Vec<_> = self
+            .counters
+            .get(&id)
+            .map(|c| c.peers.iter().map(|(&k, &w)| (k, w)).collect())
+            .unwrap_or_default();
+        out.sort_unstable();
         out
     }
 

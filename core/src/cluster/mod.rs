@@ -12,11 +12,13 @@
 //!   counters ([`ClusterRate`]) and the quota check.
 //! - [`book`]: the G-counters ([`CounterBook`]): deltas, merge, window expiry, readings.
 //! - [`wire`]: the datagram format, entry encoding and HMAC sealing ([`Secret`]).
+//! - [`registry`]: the process's book, where limits register their counters by name.
 //!
 //! Nothing here does I/O or reads a clock; the proxy's gossip thread does both.
 
 pub mod book;
 pub mod cell;
+pub mod registry;
 #[cfg(test)]
 mod sim;
 pub mod wire;

@@ -5,7 +5,10 @@
 use std::{collections::BinaryHeap, sync::Arc};
 
 use super::{book::*, cell::*, wire::*};
-use crate::usage::{QuotaPeriod, QuotaSettings};
+use crate::usage::{
+    QuotaPeriod, QuotaSettings,
+    slots::{pack, unpack},
+};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000 * MS;
@@ -426,6 +429,7 @@ fn quotas_hold_across_nodes_and_windows_expire() {
         limit: 500,
         period: QuotaPeriod::Day,
         offset: 0,
+        scope: Default::default(),
     };
     let mut c = Cluster::new(3, CounterKind::Quota(q), lossy(5), 10 * MS, 5);
     let day_ms = 86_400_000u64;
@@ -482,4 +486,36 @@ fn gossip_bytes_per_key_stay_small() {
         bytes * peer_rounds
     );
     assert!(bytes < 10_000 * 11, "{bytes} bytes");
+}
+
+#[test]
+fn counts_restored_before_the_node_knows_its_key_become_its_own() {
+    // A node loads its saved entries (its own and the peers') before gossip tells the book
+    // which node it is: its own entry must not be taken for a peer's.
+    let me = super::node_key("gw-1");
+    let peer = super::node_key("gw-2");
+    let mut book = CounterBook::new(0);
+    let q = QuotaSettings {
+        limit: 100,
+        period: QuotaPeriod::Day,
+        offset: 0,
+        scope: Default::default(),
+    };
+    let cell = book.register(7, "plan/p/k/quota/DAY+0", CounterKind::Quota(q));
+    book.merge(&[
+        Entry {
+            counter: 7,
+            node: me,
+            word: pack(20_000, 12),
+        },
+        Entry {
+            counter: 7,
+            node: peer,
+            word: pack(20_000, 30),
+        },
+    ]);
+    book.set_me(me);
+    assert_eq!(unpack(cell.own()), (20_000, 12));
+    assert_eq!(cell.quota_total(20_000), 42);
+    assert_eq!(book.peer_words(7), vec![(peer, pack(20_000, 30))]);
 }

@@ -65,6 +65,20 @@ impl Secret {
         Secret(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes))
     }
 
+    /// A 64-hex-digit tag of `value` under this secret (HMAC-SHA256): the same on every node
+    /// of the cluster, and telling nothing of `value` to whoever lacks the secret. Counter
+    /// names use it for API key values.
+    pub fn tag(&self, value: &[u8]) -> String {
+        use std::fmt::Write;
+        let t = ring::hmac::sign(&self.0, value);
+        t.as_ref()
+            .iter()
+            .fold(String::with_capacity(64), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    }
+
     /// Frames `payload` as a `kind` datagram into `out` (cleared first).
     pub fn seal(&self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) {
         out.clear();

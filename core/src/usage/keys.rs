@@ -40,6 +40,28 @@ pub struct PlanLimits {
     /// The API stages the plan covers.
     pub stages: Box<[PlanStage]>,
     slots_per_key: u32,
+    /// Some of the plan's limits have `scope: cluster`: each association's cluster-wide
+    /// counters are in the table ([`ApiKeyTable::cluster`]). False: nothing is looked up.
+    pub cluster: bool,
+}
+
+/// An association's cluster-wide counters, for a plan with `scope: cluster` limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterAssoc {
+    /// By slot offset from the association's first slot (0: the plan's throttle, then the
+    /// per-route overrides): the cluster-wide bucket of a throttle with `scope: cluster`,
+    /// `None` for one that holds per node.
+    pub throttles: Box<[Option<crate::cluster::ClusterBucket>]>,
+    /// The quota's counter if the quota has `scope: cluster`.
+    pub quota: Option<std::sync::Arc<crate::cluster::SharedCounter>>,
+}
+
+impl ClusterAssoc {
+    /// The cluster-wide bucket of the throttle at `offset`, if it has one.
+    #[inline]
+    pub fn throttle(&self, offset: u32) -> Option<&crate::cluster::ClusterBucket> {
+        self.throttles.get(offset as usize).and_then(Option::as_ref)
+    }
 }
 
 /// One API stage of a usage plan, with the plan's per-route throttle overrides there.
@@ -81,6 +103,7 @@ impl PlanLimits {
             quota,
             stages,
             slots_per_key: next,
+            cluster: false,
         }
     }
 
@@ -132,6 +155,8 @@ pub struct ApiKeyTable {
     entries: Box<[Entry]>,
     more: Box<[KeyAssoc]>,
     plans: Box<[PlanLimits]>,
+    /// Association's first slot -> its cluster-wide counters (plans with `cluster` only).
+    cluster: rustc_hash::FxHashMap<u32, ClusterAssoc>,
     len: usize,
 }
 
@@ -209,6 +234,12 @@ impl ApiKeyTable {
         &self.plans
     }
 
+    /// The cluster-wide counters of the association whose first slot is `first`.
+    #[inline]
+    pub fn cluster(&self, first: u32) -> Option<&ClusterAssoc> {
+        self.cluster.get(&first)
+    }
+
     /// Bytes the table holds (entries and extra associations; plans are a few hundred bytes).
     pub fn bytes(&self) -> usize {
         self.entries.len() * std::mem::size_of::<Entry>()
@@ -230,6 +261,7 @@ pub struct ApiKeyTableBuilder {
     plans: Vec<PlanLimits>,
     keys: Vec<Entry>,
     more: Vec<KeyAssoc>,
+    cluster: rustc_hash::FxHashMap<u32, ClusterAssoc>,
 }
 
 impl ApiKeyTableBuilder {
@@ -247,6 +279,7 @@ impl ApiKeyTableBuilder {
             plans,
             keys: Vec::new(),
             more: Vec::new(),
+            cluster: Default::default(),
         }
     }
 
@@ -277,6 +310,12 @@ impl ApiKeyTableBuilder {
         self.keys.push(e);
     }
 
+    /// Gives the association whose first slot is `first` its cluster-wide counters (its
+    /// plan must have [`PlanLimits::cluster`] set for them to be used).
+    pub fn cluster(&mut self, first: u32, counters: ClusterAssoc) {
+        self.cluster.insert(first, counters);
+    }
+
     /// The table. Two keys with the same value: the last one added wins.
     pub fn build(self) -> ApiKeyTable {
         let capacity = (self.keys.len() * 4 / 3 + 1).next_power_of_two().max(8);
@@ -304,6 +343,7 @@ impl ApiKeyTableBuilder {
             entries,
             more: self.more.into(),
             plans: self.plans.into(),
+            cluster: self.cluster,
             len,
         }
     }

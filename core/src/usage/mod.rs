@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::gcra::{Gcra, Quota};
 
-pub use keys::{ApiKeyTable, ApiKeyTableBuilder, KeyAssoc, PlanLimits, PlanStage, RouteLimits};
+pub use keys::{
+    ApiKeyTable, ApiKeyTableBuilder, ClusterAssoc, KeyAssoc, PlanLimits, PlanStage, RouteLimits,
+};
 pub use period::{QuotaPeriod, QuotaSettings};
 pub use slots::{Slot, SlotAllocator, UsageSlots};
 pub use steps::{Now, Refusal, RefusalKind, RequestStep};

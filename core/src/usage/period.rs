@@ -29,9 +29,24 @@ pub struct QuotaSettings {
     /// Where periods start: see the module docs. Default 0.
     #[serde(default)]
     pub offset: u32,
+    /// `cluster`: the limit holds for each key's requests over the whole cluster (see the
+    /// README's "Cluster"); `node` (the default): for this node's alone.
+    #[serde(default, skip_serializing_if = "crate::cluster::Scope::is_node")]
+    pub scope: crate::cluster::Scope,
 }
 
 const DAY_MS: u64 = 86_400_000;
+
+impl QuotaPeriod {
+    /// AWS's spelling: `DAY`, `WEEK`, `MONTH`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "DAY",
+            QuotaPeriod::Week => "WEEK",
+            QuotaPeriod::Month => "MONTH",
+        }
+    }
+}
 
 impl QuotaSettings {
     /// Checks `offset` against `period`, as AWS does: 0 for `DAY`, 0..=6 for `WEEK`, 0..=27

@@ -132,7 +132,14 @@ pub fn admit(
                     Some((limit, offset)) => (Some(limit), first + offset),
                     None => (limits.throttle.as_ref(), first),
                 };
-                if let Some(limit) = limit
+                let cluster = if limits.cluster {
+                    keys.cluster(first)
+                } else {
+                    None
+                };
+                if let Some(b) = cluster.and_then(|c| c.throttle(slot - first)) {
+                    b.take(now.mono_ns).map_err(throttled)?;
+                } else if let Some(limit) = limit
                     && let Some(s) = slots.get(slot)
                 {
                     limit.take(&s.bucket, now.mono_ns).map_err(throttled)?;
@@ -140,13 +147,18 @@ pub fn admit(
                 let Some(s) = slots.get(first) else {
                     continue;
                 };
-                if let Some(q) = &limits.quota
-                    && !s.count_quota(q.period_number(now.epoch_ms), q.limit)
-                {
-                    return Err(Refusal {
-                        kind: RefusalKind::QuotaExceeded,
-                        retry_after_ms: Some(q.ms_until_next_period(now.epoch_ms)),
-                    });
+                if let Some(q) = &limits.quota {
+                    let period = q.period_number(now.epoch_ms);
+                    let counted = match cluster.and_then(|c| c.quota.as_deref()) {
+                        Some(c) => c.take_quota(period, q.limit),
+                        None => s.count_quota(period, q.limit),
+                    };
+                    if !counted {
+                        return Err(Refusal {
+                            kind: RefusalKind::QuotaExceeded,
+                            retry_after_ms: Some(q.ms_until_next_period(now.epoch_ms)),
+                        });
+                    }
                 }
                 s.count_day((now.epoch_ms / 86_400_000) as u32);
             }

@@ -14,6 +14,7 @@ fn quota(limit: u32, period: QuotaPeriod, offset: u32) -> QuotaSettings {
         limit,
         period,
         offset,
+        scope: Default::default(),
     }
 }
 
@@ -447,4 +448,82 @@ fn a_published_table_moves_the_generation() {
     state.publish(fixture().table);
     assert_ne!(state.generation(), g);
     assert_eq!(state.table().len(), 3);
+}
+
+#[test]
+fn a_cluster_scoped_plan_counts_on_its_shared_counters_with_the_peers_usage() {
+    use crate::cluster::{ClusterBucket, ClusterRate, SharedCounter};
+    let stage = stage_uid("tests-api", "cluster");
+    let mut plan = PlanLimits::new(
+        Some(limit(1000.0, 1000)),
+        Some(quota(10, QuotaPeriod::Day, 0)),
+        vec![(stage, vec![("GET /slow".into(), limit(1.0, 1))])],
+    );
+    plan.cluster = true;
+    let slots = UsageSlots::new();
+    let first = SlotAllocator::new()
+        .alloc(&slots, plan.slots_per_key())
+        .expect("slots");
+    let quota_counter = Arc::new(SharedCounter::new());
+    let route_counter = Arc::new(SharedCounter::new());
+    let mut b = ApiKeyTableBuilder::new(vec![plan]);
+    b.key(
+        b"key-clusterrrrrrrrrrr",
+        true,
+        &[KeyAssoc {
+            plan: 0,
+            slot: first,
+        }],
+    );
+    // The plan's throttle holds per node (no bucket at offset 0); the route's override and
+    // the quota are cluster-wide.
+    b.cluster(
+        first,
+        ClusterAssoc {
+            throttles: vec![
+                None,
+                Some(ClusterBucket {
+                    rate: ClusterRate::new(1.0, 2),
+                    counter: route_counter.clone(),
+                }),
+            ]
+            .into(),
+            quota: Some(quota_counter.clone()),
+        },
+    );
+    let f = Fixture {
+        table: b.build(),
+        slots,
+        stage,
+        other_stage: stage,
+    };
+    let steps = steps::compile(true, None, None);
+    let now = Now {
+        mono_ns: 10_000_000_000,
+        epoch_ms: ms(2026, 11, 30),
+    };
+    let key = b"key-clusterrrrrrrrrrr";
+    let day = quota(10, QuotaPeriod::Day, 0).period_number(now.epoch_ms);
+    // The peers used 8 of the cluster's 10 today: two are left here.
+    quota_counter.set_peers(slots::pack(day, 8));
+    assert_eq!(run(&f, &steps, key, "GET /", now), Ok(()));
+    assert_eq!(run(&f, &steps, key, "GET /", now), Ok(()));
+    assert_eq!(
+        kind(run(&f, &steps, key, "GET /", now)),
+        Some(RefusalKind::QuotaExceeded)
+    );
+    assert_eq!(quota_counter.quota_total(day), 10);
+    assert_eq!(
+        f.slots.get(first).map(|s| s.quota.load(Relaxed)),
+        Some(0),
+        "the node's own slot is not where a cluster quota counts"
+    );
+    // The route's cluster-wide bucket (burst 2): this node takes one, a peer the other.
+    quota_counter.set_peers(slots::pack(day, 0));
+    assert_eq!(run(&f, &steps, key, "GET /slow", now), Ok(()));
+    route_counter.set_peers(1);
+    assert_eq!(
+        kind(run(&f, &steps, key, "GET /slow", now)),
+        Some(RefusalKind::Throttled)
+    );
 }

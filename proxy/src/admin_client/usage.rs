@@ -141,10 +141,10 @@ pub struct PlanFields {
     /// or repeated.
     #[arg(long = "api-stages")]
     api_stages: Vec<String>,
-    /// Each key's throttle: `burstLimit=100,rateLimit=50`.
+    /// Each key's throttle: `burstLimit=100,rateLimit=50[,scope=cluster]`.
     #[arg(long)]
     throttle: Option<String>,
-    /// Each key's quota: `limit=10000,period=MONTH[,offset=0]`.
+    /// Each key's quota: `limit=10000,period=MONTH[,offset=0][,scope=cluster]`.
     #[arg(long)]
     quota: Option<String>,
     /// A per-route throttle on one stage: `'shop:prod GET /pets=burstLimit=10,rateLimit=5'`;
@@ -425,7 +425,18 @@ fn pairs(s: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-/// `burstLimit=100,rateLimit=50` (or rate_limit, burst_limit).
+/// `scope=cluster` or `scope=node` of a throttle or quota shorthand.
+fn shorthand_scope(out: &mut Map<String, Value>, v: &str) -> Result<(), String> {
+    match v {
+        "cluster" | "node" => {
+            out.insert("scope".into(), json!(v));
+            Ok(())
+        }
+        _ => Err(format!("scope={v}: expected cluster or node")),
+    }
+}
+
+/// `burstLimit=100,rateLimit=50[,scope=cluster]` (or rate_limit, burst_limit).
 fn shorthand_throttle(s: &str) -> Result<Value, String> {
     let mut out = Map::new();
     for (k, v) in pairs(s)? {
@@ -442,13 +453,18 @@ fn shorthand_throttle(s: &str) -> Result<Value, String> {
                     .map_err(|_| format!("burstLimit={v}: not a count"))?;
                 out.insert("burst_limit".into(), json!(b));
             }
-            _ => return Err(format!("{k}: a throttle has rateLimit and burstLimit")),
+            "scope" => shorthand_scope(&mut out, &v)?,
+            _ => {
+                return Err(format!(
+                    "{k}: a throttle has rateLimit, burstLimit and scope"
+                ));
+            }
         }
     }
     Ok(Value::Object(out))
 }
 
-/// `limit=10000,period=MONTH,offset=0`.
+/// `limit=10000,period=MONTH,offset=0[,scope=cluster]`.
 fn shorthand_quota(s: &str) -> Result<Value, String> {
     let mut out = Map::new();
     for (k, v) in pairs(s)? {
@@ -460,7 +476,10 @@ fn shorthand_quota(s: &str) -> Result<Value, String> {
             "period" => {
                 out.insert(k, json!(v.to_ascii_uppercase()));
             }
-            _ => return Err(format!("{k}: a quota has limit, period and offset")),
+            "scope" => shorthand_scope(&mut out, &v)?,
+            _ => {
+                return Err(format!("{k}: a quota has limit, period, offset and scope"));
+            }
         }
     }
     Ok(Value::Object(out))
@@ -524,5 +543,14 @@ mod tests {
         );
         assert!(shorthand_throttle("burst=1").is_err());
         assert!(api_stage("shop").is_err());
+        assert_eq!(
+            shorthand_quota("limit=5,period=DAY,scope=cluster"),
+            Ok(json!({ "limit": 5, "period": "DAY", "scope": "cluster" }))
+        );
+        assert_eq!(
+            shorthand_throttle("rateLimit=5,burstLimit=5,scope=cluster"),
+            Ok(json!({ "rate_limit": 5.0, "burst_limit": 5, "scope": "cluster" }))
+        );
+        assert!(shorthand_quota("limit=5,period=DAY,scope=everywhere").is_err());
     }
 }

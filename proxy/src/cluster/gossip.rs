@@ -184,21 +184,17 @@ fn foca_config(seeds: usize) -> foca::Config {
     c
 }
 
-static SYNC_INTERVAL_NS: AtomicU64 = AtomicU64::new(0);
-
-/// The sync interval of the running cluster (ns; 0 with none): cluster rates allow two
-/// intervals of slack for lagging views.
-pub fn sync_interval_ns() -> u64 {
-    SYNC_INTERVAL_NS.load(Relaxed)
-}
-
 /// Binds the socket, reads the secret and starts the gossip thread. Errors name the field.
 pub fn start(s: &ClusterSettings) -> Result<(), String> {
-    let secret =
-        Secret::new(&read_secret(&s.secret_file).map_err(|e| format!("cluster.secret_file: {e}"))?);
+    let secret_bytes =
+        read_secret(&s.secret_file).map_err(|e| format!("cluster.secret_file: {e}"))?;
+    let secret = Secret::new(&secret_bytes);
     let socket = UdpSocket::bind(s.bind).map_err(|e| format!("cluster.bind: {}: {e}", s.bind))?;
-    super::book().set_me(node_key(&s.node_name));
-    SYNC_INTERVAL_NS.store(s.sync_interval.as_nanos() as u64, Relaxed);
+    turnpike_core::cluster::registry::join(
+        node_key(&s.node_name),
+        s.sync_interval.as_nanos() as u64,
+        &secret_bytes,
+    );
     let boot = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

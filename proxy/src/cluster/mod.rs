@@ -1,4 +1,4 @@
-//! The cluster on the data plane's side: the process-wide [`CounterBook`] every cluster-scoped
+//! The cluster on the data plane's side: the process-wide [`turnpike_core::cluster::CounterBook`] every cluster-scoped
 //! limit registers its counter in (while snapshots are built, never per request), the gossip
 //! thread that runs SWIM membership (foca) and the counter exchange over one UDP socket
 //! ([`gossip`]), and what `/v1/status`, `/v1/cluster` and `/metrics` show of it.
@@ -8,29 +8,11 @@
 
 pub mod gossip;
 
-use std::sync::{Arc, OnceLock};
+pub use turnpike_core::cluster::registry::{book, counter};
 
-use turnpike_core::cluster::{CounterBook, CounterKind, SharedCounter, counter_id};
-
-// A std Mutex: taken while building snapshots and by the gossip thread, never per request.
+// A std Mutex: taken by the gossip thread and the status pages, never per request.
 #[allow(clippy::disallowed_types)]
 type Locked<T> = std::sync::Mutex<T>;
-
-/// The process's book. Its node key is set when the gossip thread starts; a cluster-scoped
-/// limit on a node with no `cluster:` section counts this node alone.
-#[allow(clippy::disallowed_types)]
-pub fn book() -> std::sync::MutexGuard<'static, CounterBook> {
-    static BOOK: OnceLock<Locked<CounterBook>> = OnceLock::new();
-    BOOK.get_or_init(|| Locked::new(CounterBook::new(0)))
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-}
-
-/// The shared counter of the cluster-wide limit named `name` (`stage/<api>/<stage>/<route>`):
-/// the same one for every snapshot, and the one peers' usage for that name is merged into.
-pub fn counter(name: &str, kind: CounterKind) -> Arc<SharedCounter> {
-    book().register(counter_id(name), name, kind)
-}
 
 /// The cluster for `/v1/status` (`detail`: `/v1/cluster`, with each cluster-scoped counter's
 /// usage per node). `None` when this node runs no cluster.
@@ -170,9 +152,7 @@ pub fn route_step(
     limit: turnpike_core::usage::Limit,
 ) -> turnpike_core::usage::RequestStep {
     let name = format!("stage/{api}/{stage}/{route_key}");
-    turnpike_core::usage::RequestStep::ClusterThrottle(turnpike_core::cluster::ClusterBucket {
-        rate: turnpike_core::cluster::ClusterRate::from_limit(&limit)
-            .map(|r| r.synced_every(gossip::sync_interval_ns())),
-        counter: counter(&name, CounterKind::Rate),
-    })
+    turnpike_core::usage::RequestStep::ClusterThrottle(turnpike_core::cluster::registry::bucket(
+        &name, &limit,
+    ))
 }
