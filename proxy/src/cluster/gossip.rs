@@ -184,6 +184,22 @@ fn foca_config(seeds: usize) -> foca::Config {
     c
 }
 
+/// Counters whose whole state (every node's word) one sync repeats at most, per second of
+/// sync interval: what bounds the repair traffic of a large book.
+const REPAIR_COUNTERS_PER_SECOND: usize = 2_000;
+
+/// How many counters' whole state a sync of a book of `len` counters repeats: a full round
+/// about once a second, or slower for books over [`REPAIR_COUNTERS_PER_SECOND`] counters (a
+/// round of 10,000 counters takes 5 s). Deltas carry a node's whole word, so a lost one is
+/// repaired by the next; the round repairs the last delta of a counter that stopped moving
+/// and tells a (re)joining node the others' counts.
+fn repair_slice(len: usize, interval: Duration) -> usize {
+    let ms = interval.as_millis().clamp(1, 1_000) as usize;
+    let per_second = len.div_ceil(1_000 / ms);
+    let cap = (REPAIR_COUNTERS_PER_SECOND * ms).div_ceil(1_000);
+    per_second.min(cap)
+}
+
 /// Binds the socket, reads the secret and starts the gossip thread. Errors name the field.
 pub fn start(s: &ClusterSettings) -> Result<(), String> {
     let secret_bytes =
@@ -286,9 +302,7 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
             {
                 let mut book = super::book();
                 me_key = book.me();
-                // A full round of the book about once a second.
-                let rounds = (1_000 / s.sync_interval.as_millis().max(1)) as usize;
-                let slice = book.len().div_ceil(rounds.max(1));
+                let slice = repair_slice(book.len(), s.sync_interval);
                 entries.clear();
                 book.sync(epoch_ms, slice, &mut entries);
             }
@@ -395,5 +409,25 @@ fn publish_view(
     let mut v = view_cell().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(v) = v.as_mut() {
         v.members = members;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_book_repeats_whole_each_second_and_a_large_one_within_its_budget() {
+        let ms = Duration::from_millis;
+        assert_eq!(repair_slice(0, ms(10)), 0);
+        assert_eq!(repair_slice(150, ms(10)), 2, "150 counters in 100 syncs");
+        assert_eq!(
+            repair_slice(10_000, ms(10)),
+            20,
+            "2,000 a second: a 5 s round"
+        );
+        assert_eq!(repair_slice(10_000, ms(100)), 200);
+        assert_eq!(repair_slice(500, ms(1_000)), 500);
+        assert_eq!(repair_slice(1_000_000, ms(5_000)), 2_000);
     }
 }
