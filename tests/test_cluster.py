@@ -368,3 +368,25 @@ def test_scope_cluster_where_it_is_not_supported_is_refused(gateway, tmp_path):
     bad.write_text("gateway: { throttle: { rate_limit: 10, burst_limit: 10, scope: cluster } }\n")
     out = subprocess.run([BIN, "check", "--config", str(bad)], capture_output=True, text=True)
     assert out.returncode != 0 and "gateway.throttle.scope" in out.stdout + out.stderr
+
+
+def test_a_binary_upgrade_of_a_clustered_node_keeps_it_in_the_cluster(gateway, tmp_path):
+    import signal
+
+    from test_operating import _stop_pid, _upgraded_pid
+
+    nodes, _ = start_cluster(gateway, tmp_path, n=2)
+    wait_for(all_alive(nodes, ["gw-1", "gw-2"]), what="convergence")
+    old = nodes[1].proc.pid
+    nodes[1].proc.send_signal(signal.SIGUSR2)
+    assert nodes[1].proc.wait(timeout=60) == 0, "the old process drains and exits"
+    new = _upgraded_pid(nodes[1])
+    try:
+        assert new != old
+        assert "cluster: took the gossip socket over" in nodes[1].wait_log("took the gossip socket over")
+        # Both sides see each other alive again: the new process answers on the same socket.
+        wait_for(all_alive(nodes, ["gw-1", "gw-2"]), timeout=15, what="the upgraded node rejoined")
+        status = nodes[1].admin("GET", "/v1/status").json()
+        assert status["cluster"]["node_name"] == "gw-2"
+    finally:
+        _stop_pid(new)

@@ -410,7 +410,7 @@ fn serve(
         .map_err(|e| invalid(&serving, &e))?;
     // Cluster gossip starts before the first snapshot registers its counters.
     if let Some(cluster) = &checked.cluster {
-        turnpike_proxy::cluster::gossip::start(cluster)
+        turnpike_proxy::cluster::gossip::start(cluster, inherited.gossip.take())
             .map_err(|e| anyhow::anyhow!("{serving}: {e}"))?;
     }
     let workers = server::worker_count(checked.gateway.workers);

@@ -72,11 +72,13 @@ impl ServerState {
 
 /// Listening sockets handed over by the process this one replaces: `TURNPIKE_LISTEN_FDS` is
 /// `LISTEN=FD,LISTEN=FD,...` (a listen address as the config spells it, several times when
-/// the old process had several workers) and `admin=FD`.
+/// the old process had several workers), `admin=FD` and `gossip=FD` (the cluster's UDP
+/// socket).
 #[derive(Debug, Clone, Default)]
 pub struct Inherited {
     pub listeners: Vec<(String, RawFd)>,
     pub admin: Option<RawFd>,
+    pub gossip: Option<RawFd>,
     /// The write end of the old process's pipe: a byte there says the config checks.
     pub ready_pipe: Option<RawFd>,
 }
@@ -94,10 +96,10 @@ impl Inherited {
                 let Ok(fd) = fd.parse::<RawFd>() else {
                     continue;
                 };
-                if listen == "admin" {
-                    out.admin = Some(fd);
-                } else {
-                    out.listeners.push((listen.to_owned(), fd));
+                match listen {
+                    "admin" => out.admin = Some(fd),
+                    "gossip" => out.gossip = Some(fd),
+                    _ => out.listeners.push((listen.to_owned(), fd)),
                 }
             }
         }
@@ -320,6 +322,9 @@ fn upgrade(state: &ServerState, exe: Option<&std::path::Path>) -> Result<u32, St
     let admin = state.admin_fd.load(Ordering::Acquire);
     if admin >= 0 {
         fds.push(("admin".to_owned(), admin));
+    }
+    if let Some(fd) = crate::cluster::gossip::socket_fd() {
+        fds.push(("gossip".to_owned(), fd));
     }
     let mut pipe = [0 as RawFd; 2];
     // SAFETY: pipe2 fills the two descriptors it is given.

@@ -9,9 +9,10 @@
 
 use std::{
     net::{SocketAddr, UdpSocket},
+    os::fd::RawFd,
     sync::{
         OnceLock,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicI32, AtomicU64, Ordering::Relaxed},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -200,12 +201,38 @@ fn repair_slice(len: usize, interval: Duration) -> usize {
     per_second.min(cap)
 }
 
-/// Binds the socket, reads the secret and starts the gossip thread. Errors name the field.
-pub fn start(s: &ClusterSettings) -> Result<(), String> {
+/// The gossip socket's descriptor while this process gossips (-1: none).
+static SOCKET_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The gossip socket, for a binary upgrade to hand to the new process. This process keeps
+/// gossiping while it drains (its counts keep reaching the peers); the new one starts on the
+/// same socket once it has the state directory, which is when this one has exited (without
+/// the admin API, at once: then both read the socket for the drain's length, and a datagram
+/// goes to either).
+pub fn socket_fd() -> Option<RawFd> {
+    let fd = SOCKET_FD.load(Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Binds the socket (or takes `inherited`, the socket of the process this one replaces, if it
+/// is bound to `cluster.bind`), reads the secret and starts the gossip thread. Errors name the
+/// field.
+pub fn start(s: &ClusterSettings, inherited: Option<RawFd>) -> Result<(), String> {
     let secret_bytes =
         read_secret(&s.secret_file).map_err(|e| format!("cluster.secret_file: {e}"))?;
     let secret = Secret::new(&secret_bytes);
-    let socket = UdpSocket::bind(s.bind).map_err(|e| format!("cluster.bind: {}: {e}", s.bind))?;
+    // SAFETY: a descriptor handed over at exec, owned by this process alone.
+    let taken =
+        inherited.map(|fd| unsafe { <UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    let socket = match taken {
+        Some(socket) if socket.local_addr().is_ok_and(|a| a == s.bind) => {
+            tracing::info!(bind = %s.bind, "cluster: took the gossip socket over");
+            socket
+        }
+        // Another address now: the old socket closes as it drops.
+        _ => UdpSocket::bind(s.bind).map_err(|e| format!("cluster.bind: {}: {e}", s.bind))?,
+    };
+    SOCKET_FD.store(std::os::fd::AsRawFd::as_raw_fd(&socket), Relaxed);
     turnpike_core::cluster::registry::join(
         node_key(&s.node_name),
         s.sync_interval.as_nanos() as u64,
