@@ -160,6 +160,26 @@ def test_a_node_with_another_secret_never_joins(gateway, tmp_path):
     assert "gw-x" not in members(nodes[0])
     assert members(stranger) == {}
     assert nodes[0].admin("GET", "/v1/status").json()["cluster"]["dropped_datagrams"]["bad_tag"] > 0
+    # The log says why, not only a counter.
+    assert "fail the secret check" in nodes[0].wait_log("fail the secret check")
+
+
+def test_two_nodes_with_one_name_are_reported_and_do_not_add_up(gateway, tmp_path):
+    stage = {"name": "$default", "throttle": {"rate_limit": 50, "burst_limit": 50, "scope": "cluster"}}
+    secret_file = tmp_path / "cluster.secret"
+    secret_file.write_text(SECRET)
+    ports = udp_ports(2)
+    a = gateway(node_config("gw-1", ports[0], [], secret_file, stage))
+    b = gateway(node_config("gw-1", ports[1], [ports[0]], secret_file, stage))
+    hammer_all([a, b], 1.0)
+    for g in (a, b):
+        wait_for(
+            lambda: g.admin("GET", "/v1/status").json()["cluster"]["dropped_datagrams"]["name_conflict"] > 0,
+            timeout=10,
+            what="counts under this node's name dropped",
+        )
+        assert "give every node its own cluster.node_name" in g.wait_log("its own cluster.node_name")
+    assert 'turnpike_cluster_dropped_datagrams_total{reason="name_conflict"}' in a.admin("GET", "/metrics").text
 
 
 def test_a_node_without_a_cluster_shows_none(gateway):
@@ -182,6 +202,22 @@ def test_cluster_config_is_checked(tmp_path):
     assert out.returncode != 0
     for path in ["cluster.node_name", "cluster.seeds[0]", "cluster.secret_file", "cluster.sync_interval_ms", "cluster.advertise"]:
         assert path in text, text
+    # The secret file is read by the check, not only at start.
+    short = tmp_path / "short.secret"
+    short.write_text("twelve-bytes\n")
+    for secret, why in [(tmp_path / "missing.secret", "No such file"), (short, "at least 16 bytes, not 12")]:
+        bad.write_text(f"cluster: {{ node_name: gw-1, bind: '127.0.0.1:7946', secret_file: '{secret}' }}\n")
+        out = subprocess.run([BIN, "check", "--config", str(bad)], capture_output=True, text=True)
+        assert out.returncode != 0 and "cluster.secret_file" in out.stdout + out.stderr and why in out.stdout + out.stderr, out
+    # scope: cluster with no cluster to count with: valid, and said.
+    alone = tmp_path / "alone.yaml"
+    alone.write_text(
+        "apis: [{ name: shop, integrations: { ok: { type: mock, status: 200 } }, routes: [{ key: 'GET /', integration: ok }],"
+        " stages: [{ name: prod, throttle: { rate_limit: 5, burst_limit: 5, scope: cluster } }] }]\n"
+    )
+    out = subprocess.run([BIN, "check", "--config", str(alone)], capture_output=True, text=True)
+    assert out.returncode == 0, out
+    assert "apis[0].stages[0].throttle.scope" in out.stdout + out.stderr and "this node's traffic alone" in out.stdout + out.stderr
 
 
 def hammer_all(nodes, seconds, path="/pets"):

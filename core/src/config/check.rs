@@ -72,6 +72,9 @@ pub fn check_with(
     let functions = c.functions(file, &mut apis, tls);
     let tls = c.tls(file, &gateway.listen, &mut apis, tls);
     let cluster = file.cluster.as_ref().and_then(|f| c.cluster(f));
+    if file.cluster.is_none() {
+        c.cluster_scope_alone(file);
+    }
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -427,6 +430,35 @@ impl Checker {
             api_key_source: a.api_key_source,
             websocket,
         })
+    }
+
+    /// Warns about each `scope: cluster` throttle of a config with no `cluster:` section: it
+    /// holds, counting this node alone.
+    fn cluster_scope_alone(&mut self, file: &ConfigFile) {
+        let reason = "scope: cluster, but this config has no `cluster:` section: the limit \
+                      counts this node's traffic alone";
+        for (i, a) in file.apis.iter().enumerate() {
+            for (j, stage) in a.stages.iter().enumerate() {
+                let at = format!("apis[{i}].stages[{j}]");
+                if stage
+                    .throttle
+                    .is_some_and(|t| t.scope == crate::cluster::Scope::Cluster)
+                {
+                    self.warn(format!("{at}.throttle.scope"), reason);
+                }
+                for (key, settings) in &stage.route_settings {
+                    if settings
+                        .throttle
+                        .is_some_and(|t| t.scope == crate::cluster::Scope::Cluster)
+                    {
+                        self.warn(
+                            format!("{at}.route_settings.{key}.throttle.scope"),
+                            reason,
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Each route's throttle on each stage: its `route_settings` entry, else the stage's

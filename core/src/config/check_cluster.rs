@@ -113,6 +113,8 @@ impl Checker {
                 "cluster.secret_file",
                 "a file holding the cluster's shared secret is required",
             );
+        } else if let Err(e) = read_secret(&c.secret_file) {
+            self.err("cluster.secret_file", e);
         }
         self.range("cluster.sync_interval_ms", c.sync_interval_ms, 1, 10_000);
         if self.error_count() != before {
@@ -129,8 +131,9 @@ impl Checker {
     }
 }
 
-/// Reads a cluster secret file: its content with surrounding white space trimmed, at least
-/// 16 bytes. Errors say what was wrong, for `cluster.secret_file`.
+/// Reads a cluster secret file: its content with surrounding white space (a final newline)
+/// trimmed, at least 16 bytes (`openssl rand -hex 32 > cluster.secret` makes one). Errors say
+/// what was wrong, for `cluster.secret_file`.
 pub fn read_secret(path: &str) -> Result<Vec<u8>, String> {
     let raw = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let secret = raw.trim_ascii();

@@ -85,6 +85,9 @@ pub struct Counters {
     pub dropped_bad_tag: AtomicU64,
     /// Dropped: not a cluster datagram, an unknown version, or a malformed payload.
     pub dropped_malformed: AtomicU64,
+    /// Dropped: counts sent by another node under this node's `node_name` (two nodes with one
+    /// name would add up to one node's usage).
+    pub dropped_name_conflict: AtomicU64,
     /// Counter entries sent.
     pub sent_entries: AtomicU64,
 }
@@ -134,13 +137,24 @@ impl rand::RngCore for Rng {
 struct Asked {
     send: Vec<(SocketAddr, Vec<u8>)>,
     timers: Vec<(Instant, Timer<NodeId>)>,
+    /// This node's name and address: another member under the same name is a mistake.
+    me: Option<(String, SocketAddr)>,
 }
 
 impl Runtime<NodeId> for Asked {
     fn notify(&mut self, n: Notification<'_, NodeId>) {
         match n {
             Notification::MemberUp(id) => {
-                tracing::info!(node = %id.name, addr = %id.addr, "cluster member up")
+                match &self.me {
+                    Some((name, addr)) if *name == id.name && *addr != id.addr => {
+                        tracing::error!(
+                            node = %id.name, addr = %id.addr,
+                            "another node uses this node's node_name: its counts are dropped \
+                             here; give every node its own cluster.node_name"
+                        )
+                    }
+                    _ => tracing::info!(node = %id.name, addr = %id.addr, "cluster member up"),
+                }
             }
             Notification::MemberDown(id) => {
                 tracing::warn!(node = %id.name, addr = %id.addr, "cluster member down")
@@ -265,7 +279,14 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
     let _ = getrandom::fill(&mut seed);
     let rng = Rng(u64::from_le_bytes(seed) | 1);
     let mut foca = Foca::new(me.clone(), foca_config(s.seeds.len()), rng, PostcardCodec);
-    let mut asked = Asked::default();
+    let mut asked = Asked {
+        me: Some((me.name.clone(), me.addr)),
+        ..Asked::default()
+    };
+    let my_key = node_key(&me.name);
+    // When the last warnings about dropped datagrams were logged (at most one a minute each).
+    let mut warned_bad_tag: Option<Instant> = None;
+    let mut warned_conflict: Option<Instant> = None;
     let mut timers: Vec<(Instant, Timer<NodeId>)> = Vec::new();
     let mut last_seen: rustc_hash::FxHashMap<SocketAddr, Instant> = Default::default();
     let c = counters();
@@ -377,7 +398,13 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
         match secret.open(&buf[..n]) {
             Err(WireError::BadTag) => {
                 c.dropped_bad_tag.fetch_add(1, Relaxed);
-                tracing::debug!(%from, "cluster datagram with a bad tag dropped");
+                if due(&mut warned_bad_tag) {
+                    tracing::warn!(
+                        %from,
+                        "cluster datagrams that fail the secret check are dropped: does every \
+                         node read the same secret (cluster.secret_file)?"
+                    );
+                }
             }
             Err(_) => {
                 c.dropped_malformed.fetch_add(1, Relaxed);
@@ -392,6 +419,17 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
                 last_seen.insert(from, Instant::now());
                 incoming.clear();
                 match wire::decode_entries(payload, &mut incoming) {
+                    Ok(sender) if sender == my_key && from != me.addr => {
+                        c.dropped_name_conflict.fetch_add(1, Relaxed);
+                        if due(&mut warned_conflict) {
+                            tracing::error!(
+                                %from,
+                                node = %me.name,
+                                "counts from another node under this node's node_name dropped: \
+                                 give every node its own cluster.node_name"
+                            );
+                        }
+                    }
                     Ok(_) => {
                         super::book().merge(&incoming);
                     }
@@ -402,6 +440,16 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
             }
         }
     }
+}
+
+/// Whether a warning last logged at `last` may be logged again (once a minute), marking it.
+fn due(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(60)) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 fn send(socket: &UdpSocket, c: &Counters, addr: SocketAddr, datagram: &[u8]) {

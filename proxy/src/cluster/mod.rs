@@ -38,7 +38,11 @@ pub fn status(detail: bool) -> Option<serde_json::Value> {
         "node_name": v.node_name,
         "advertise": v.advertise.map(|a| a.to_string()),
         "members": members,
-        "dropped_datagrams": { "bad_tag": ld(&c.dropped_bad_tag), "malformed": ld(&c.dropped_malformed) },
+        "dropped_datagrams": {
+            "bad_tag": ld(&c.dropped_bad_tag),
+            "malformed": ld(&c.dropped_malformed),
+            "name_conflict": ld(&c.dropped_name_conflict),
+        },
         "sent_bytes": ld(&c.sent_bytes),
         "received_bytes": ld(&c.received_bytes),
     });
@@ -115,16 +119,17 @@ pub fn metrics() -> String {
         "# HELP turnpike_cluster_dropped_datagrams Cluster datagrams dropped, by reason."
     );
     let _ = writeln!(s, "# TYPE turnpike_cluster_dropped_datagrams counter");
-    let _ = writeln!(
-        s,
-        "turnpike_cluster_dropped_datagrams_total{{reason=\"bad_tag\"}} {}",
-        ld(&c.dropped_bad_tag)
-    );
-    let _ = writeln!(
-        s,
-        "turnpike_cluster_dropped_datagrams_total{{reason=\"malformed\"}} {}",
-        ld(&c.dropped_malformed)
-    );
+    for (reason, n) in [
+        ("bad_tag", &c.dropped_bad_tag),
+        ("malformed", &c.dropped_malformed),
+        ("name_conflict", &c.dropped_name_conflict),
+    ] {
+        let _ = writeln!(
+            s,
+            "turnpike_cluster_dropped_datagrams_total{{reason=\"{reason}\"}} {}",
+            ld(n)
+        );
+    }
     let _ = writeln!(
         s,
         "# HELP turnpike_cluster_gossip_bytes Bytes of cluster datagrams, by direction."
