@@ -14,8 +14,10 @@ def handler(event, context):
     kind = ctx["eventType"]
     if kind in ("CONNECT", "DISCONNECT"):
         path = os.path.join(os.environ["EVENTS_DIR"], f"{kind}-{ctx['connectionId']}.json")
-        with open(path, "w") as f:
+        # Written aside and renamed: a test waiting for the file never reads half of it.
+        with open(path + ".tmp", "w") as f:
             json.dump(event, f)
+        os.replace(path + ".tmp", path)
     query = event.get("queryStringParameters") or {}
     if kind == "CONNECT" and query.get("deny"):
         return {"statusCode": 403, "body": "denied"}
