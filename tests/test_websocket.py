@@ -14,6 +14,7 @@ import pytest
 import websocket  # websocket-client
 
 from authorizer import Authorizer
+from conftest import log_with
 from wsraw import RawWs, frame
 
 
@@ -323,6 +324,286 @@ def test_connection_ids_are_unique_across_workers(gateway, origin):
         c.close()
 
 
+# --- access logs ---------------------------------------------------------------------------
+
+WS_LOG = (
+    '{"requestId":"$context.requestId","eventType":"$context.eventType",'
+    '"connectionId":"$context.connectionId","routeKey":"$context.routeKey",'
+    '"messageId":"$context.messageId","connectedAt":"$context.connectedAt",'
+    '"requestTimeEpoch":"$context.requestTimeEpoch","status":"$context.status",'
+    '"error":"$context.error.message","ip":"$context.identity.sourceIp",'
+    '"stage":"$context.stage","apiId":"$context.apiId",'
+    '"integrationLatency":"$context.integrationLatency","integrationStatus":"$context.integrationStatus",'
+    '"code":"$context.disconnectStatusCode","reason":"$context.disconnectReason",'
+    '"user":"$context.authorizer.userId"}'
+)
+
+
+def logged(api, path):
+    api["stages"] = [{"name": "prod", "access_log": {"destination": str(path), "format": WS_LOG}}]
+    return api
+
+
+def log_lines(path, *needles):
+    return [json.loads(line) for line in log_with(path, *needles).splitlines()]
+
+
+def test_access_log_has_a_line_per_connect_message_and_disconnect(gateway, origin, tmp_path):
+    path = tmp_path / "ws-access.log"
+    g = start(gateway, logged(ws_api(origin), path))
+    t = int(time.time() * 1000)
+    ws = connect(g)
+    ws.send(json.dumps({"action": "echo"}))
+    ws.recv()
+    ws.send(json.dumps({"action": "join"}))
+    ws.recv()
+    ws.send("not json")
+    ws.recv()
+    ws.close(status=4001)
+    lines = log_lines(path, '"DISCONNECT"')
+    kinds = [(l["eventType"], l["routeKey"]) for l in lines]
+    assert kinds == [
+        ("CONNECT", "$connect"),
+        ("MESSAGE", "echo"),
+        ("MESSAGE", "join"),
+        ("MESSAGE", "$default"),
+        ("DISCONNECT", "$disconnect"),
+    ], lines
+    [conn_id] = seen(origin, "/connect")[0].header("connectionId")
+    for l in lines:
+        assert l["connectionId"] == conn_id
+        assert l["ip"] == "127.0.0.1" and l["stage"] == "prod" and l["apiId"] == "chat"
+        assert l["status"] == "200" and l["error"] == "-"
+        assert int(l["connectedAt"]) == int(lines[0]["connectedAt"])
+        # Milliseconds, as AWS logs WebSocket events.
+        assert t - 1000 <= int(l["requestTimeEpoch"]) <= t + 60_000
+        assert l["requestId"] != "-"
+    connected, echo, join, default, bye = lines
+    assert t - 1000 <= int(connected["connectedAt"]) <= int(echo["requestTimeEpoch"])
+    assert connected["messageId"] == "-" and bye["messageId"] == "-"
+    assert len({echo["messageId"], join["messageId"], default["messageId"]}) == 3
+    # The http_proxy integration's status and latency (a mock takes no time worth a ms).
+    assert join["integrationStatus"] == "200" and join["integrationLatency"].isdigit()
+    assert connected["integrationStatus"] == "200"
+    assert (bye["code"], bye["reason"]) == ("4001", "Client closed")
+    assert echo["code"] == "-"
+
+
+def test_access_log_records_refused_handshakes_and_unrouted_messages(gateway, origin, tmp_path):
+    a = Authorizer()
+    try:
+        path = tmp_path / "ws-access.log"
+        api = logged(ws_api(origin), path)
+        api["authorizers"] = {
+            "simple": {
+                "type": "request",
+                "uri": a.uri,
+                "enable_simple_responses": True,
+                "identity_source": ["$request.header.Authorization"],
+                "result_ttl": 0,
+            }
+        }
+        api["routes"][0]["authorizer"] = "simple"
+        api["routes"] = [r for r in api["routes"] if r["key"] != "$default"]
+        g = start(gateway, api)
+        assert RawWs(g.port).status == 401
+        assert RawWs(g.port, headers=["Authorization: deny"]).status == 403
+        ws = connect(g, header=["Authorization: allow"])
+        ws.send("no route takes this")
+        assert json.loads(ws.recv())["message"] == "Forbidden"
+        ws.close()
+        lines = log_lines(path, '"DISCONNECT"')
+        connects = [l for l in lines if l["eventType"] == "CONNECT"]
+        assert [(l["status"], l["error"]) for l in connects] == [
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("200", "-"),
+        ]
+        # A refused connection has an id (its events would have), but was never connected.
+        assert all(len(l["connectionId"]) == 16 for l in connects)
+        assert connects[0]["integrationStatus"] == "-"
+        [msg] = [l for l in lines if l["eventType"] == "MESSAGE"]
+        assert (msg["routeKey"], msg["status"], msg["error"]) == ("-", "403", "Forbidden")
+        # The $connect authorizer's context is every event's.
+        assert msg["user"] == "user_123"
+        assert connects[2]["user"] == "user_123"
+    finally:
+        a.stop()
+    # A $connect integration's refusal, and a malformed handshake.
+    path2 = tmp_path / "ws-access-2.log"
+    api = logged(ws_api(origin), path2)
+    api["integrations"]["welcome"] = {"type": "http_proxy", "uri": f"http://{origin.addr}/status/500"}
+    g = start(gateway, api)
+    assert RawWs(g.port).status == 500
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(b"GET /prod HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 426 ")
+    lines = log_lines(path2, '"426"')
+    assert [(l["eventType"], l["status"], l["integrationStatus"]) for l in lines] == [
+        ("CONNECT", "500", "500"),
+        ("CONNECT", "426", "-"),
+    ]
+    assert lines[1]["connectionId"] == "-" and lines[1]["error"] == "Upgrade Required"
+
+
+# --- throttling -----------------------------------------------------------------------------
+
+
+def test_a_throttled_message_gets_the_error_frame_and_the_connection_stays(gateway, origin, tmp_path):
+    path = tmp_path / "ws-access.log"
+    api = logged(ws_api(origin), path)
+    api["stages"][0]["route_settings"] = {"echo": {"throttle": {"rate_limit": 0.01, "burst_limit": 2}}}
+    g = start(gateway, api)
+    ws = connect(g)
+    for _ in range(2):
+        ws.send(json.dumps({"action": "echo"}))
+        assert ws.recv() == '{"echoed":true}'
+    ws.send(json.dumps({"action": "echo"}))
+    err = json.loads(ws.recv())
+    assert err["message"] == "Too Many Requests"
+    assert len(err["connectionId"]) == 16 and err["requestId"]
+    # The connection stays open, other routes are not throttled.
+    ws.send("hello?")
+    assert ws.recv() == "hello from $default"
+    ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(ws.recv())["message"] == "Too Many Requests"
+    ws.close()
+    lines = log_lines(path, '"DISCONNECT"')
+    echo = [(l["status"], l["error"]) for l in lines if l["routeKey"] == "echo"]
+    assert echo == [("200", "-"), ("200", "-"), ("429", "Too Many Requests"), ("429", "Too Many Requests")]
+    metrics = g.admin("GET", "/metrics").text
+    throttled = [l for l in metrics.splitlines() if l.startswith("turnpike_throttled_requests_total{") and 'route="echo"' in l]
+    assert throttled and throttled[0].endswith(" 2"), throttled
+
+
+def test_the_stage_default_throttle_applies_to_each_websocket_route(gateway, origin):
+    api = ws_api(origin)
+    api["stages"][0]["throttle"] = {"rate_limit": 0.01, "burst_limit": 1}
+    g = start(gateway, api)
+    ws = connect(g)  # $connect has a bucket of its own
+    ws.send(json.dumps({"action": "echo"}))
+    assert ws.recv() == '{"echoed":true}'
+    ws.send("x")
+    assert ws.recv() == "hello from $default"  # $default's own bucket
+    ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(ws.recv())["message"] == "Too Many Requests"
+    ws.close()
+
+
+def test_a_throttled_connect_gets_429(gateway, origin):
+    api = ws_api(origin)
+    api["stages"][0]["route_settings"] = {"$connect": {"throttle": {"rate_limit": 0.01, "burst_limit": 1}}}
+    g = start(gateway, api)
+    ws = connect(g)
+    raw = RawWs(g.port)
+    assert raw.status == 429
+    assert raw.headers.get("upgrade") is None
+    assert int(raw.headers["retry-after"]) >= 1
+    n = int(raw.headers["content-length"])
+    raw._need(n)
+    assert json.loads(raw.buf[:n]) == {"message": "Too Many Requests"}
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        connect(g)
+    assert e.value.status_code == 429
+    # The $connect integration was called once: throttling comes first.
+    assert len(seen(origin, "/connect")) == 1
+    # The open connection is not affected.
+    ws.send(json.dumps({"action": "echo"}))
+    assert ws.recv() == '{"echoed":true}'
+    ws.close()
+
+
+def test_route_settings_must_name_a_websocket_route(gateway, origin):
+    api = ws_api(origin)
+    api["stages"][0]["route_settings"] = {"nope": {"throttle": {"rate_limit": 1, "burst_limit": 1}}}
+    with pytest.raises(RuntimeError, match="no route \"nope\""):
+        gateway({"apis": [api]})
+
+
+# --- $connect over http_proxy, subprotocols ------------------------------------------------
+
+
+def test_connect_sends_the_handshake_to_an_http_proxy_backend(gateway, origin):
+    api = ws_api(origin)
+    api["integrations"]["welcome"]["uri"] = f"http://{origin.addr}/connect?fixed=1"
+    g = start(gateway, api)
+    ws = connect(
+        g,
+        path="/prod?room=a&token=t%201",
+        header=[
+            "X-Token: abc",
+            "Authorization: Bearer xyz",
+            "connectionId: spoofed",
+            "X-Forwarded-For: 203.0.113.9",
+            "Sec-WebSocket-Protocol: chat, superchat",
+        ],
+        subprotocols=None,
+    )
+    [c] = seen(origin, "/connect")
+    assert c.method == "POST"
+    assert c.target == "/connect?fixed=1&room=a&token=t%201"
+    assert c.header("X-Token") == ["abc"]
+    assert c.header("Authorization") == ["Bearer xyz"]
+    assert c.header("Sec-WebSocket-Protocol") == ["chat, superchat"]
+    assert c.header("eventType") == ["CONNECT"] and c.header("routeKey") == ["$connect"]
+    [cid] = c.header("connectionId")
+    assert cid != "spoofed" and len(cid) == 16
+    assert c.header("X-Forwarded-For") == ["203.0.113.9, 127.0.0.1"]
+    for gone in ["Sec-WebSocket-Key", "Sec-WebSocket-Version", "Upgrade", "Connection"]:
+        assert c.header(gone) in ([], ["keep-alive"]), gone
+    assert c.header("Host") == [origin.addr]
+    # Messages carry no handshake headers.
+    ws.send(json.dumps({"action": "join"}))
+    ws.recv()
+    [join] = seen(origin, "/join")
+    assert not join.header("X-Token") and join.target == "/join"
+    ws.close()
+
+
+def subprotocol_api(origin, welcome):
+    api = ws_api(origin)
+    api["integrations"]["welcome"] = welcome
+    return api
+
+
+def test_subprotocol_chosen_by_the_connect_integration(gateway, origin):
+    # A mock's headers, as a function's or a backend's would.
+    g = start(gateway, subprotocol_api(origin, {"type": "mock", "status": 200, "headers": {"Sec-WebSocket-Protocol": "chat"}, "body": ""}))
+    ws = connect(g, subprotocols=["superchat", "chat"])
+    assert ws.getsubprotocol() == "chat"
+    ws.send(json.dumps({"action": "echo"}))
+    assert ws.recv() == '{"echoed":true}'
+    ws.close()
+    # One the client did not offer (or no offer at all): refused, never a 101 the client must fail.
+    for offer in (["Sec-WebSocket-Protocol: other"], []):
+        raw = RawWs(g.port, headers=offer)
+        assert raw.status == 502, offer
+        assert raw.headers.get("sec-websocket-protocol") is None
+    # An http_proxy backend's response header.
+    g2 = start(gateway, subprotocol_api(origin, {"type": "http_proxy", "uri": f"http://{origin.addr}/subprotocol/v2.json"}))
+    raw = RawWs(g2.port, headers=["Sec-WebSocket-Protocol: v1.json, v2.json"])
+    assert raw.status == 101
+    assert raw.headers["sec-websocket-protocol"] == "v2.json"
+    [c] = seen(origin, "/subprotocol/v2.json")
+    assert c.header("Sec-WebSocket-Protocol") == ["v1.json, v2.json"]
+    assert RawWs(g2.port, headers=["Sec-WebSocket-Protocol: v1.json"]).status == 502
+
+
+def test_no_subprotocol_without_the_integrations_choice(gateway, origin):
+    # The integration names none: none is echoed (AWS does the same).
+    g = start(gateway, ws_api(origin))
+    raw = RawWs(g.port, headers=["Sec-WebSocket-Protocol: chat"])
+    assert raw.status == 101
+    assert "sec-websocket-protocol" not in raw.headers
+    # No $connect route: never.
+    api = ws_api(origin)
+    api["routes"] = [r for r in api["routes"] if r["key"] != "$connect"]
+    g2 = start(gateway, api)
+    raw = RawWs(g2.port, headers=["Sec-WebSocket-Protocol: chat"])
+    assert raw.status == 101
+    assert "sec-websocket-protocol" not in raw.headers
+
+
 # --- the @connections management API ---------------------------------------------------
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -547,6 +828,10 @@ def test_function_integration_gets_awss_websocket_events(gateway, origin, tmp_pa
         }
     )
     assert RawWs(g.port, path="/prod?deny=1", timeout=30).status == 403
+    # The function sees the offered subprotocols and chooses one (AWS's subprotocol example).
+    chosen = connect(g, path="/prod?subprotocol=fn.v1", subprotocols=["fn.v0", "fn.v1"])
+    assert chosen.getsubprotocol() == "fn.v1"
+    chosen.close()
     ws = connect(g, header=["User-Agent: ws-test"])
     ws.settimeout(30)
     ws.send(json.dumps({"action": "fn", "x": 1}))

@@ -20,6 +20,8 @@ nothing. Paths choose behaviours:
   /close-after         answer, then close without saying so (stale keep-alive)
   /hop-headers         answer with hop-by-hop headers the gateway must strip
   /download/<n>        n bytes streamed in 64 KiB writes (Content-Length)
+  /subprotocol/<name>  200 with `Sec-WebSocket-Protocol: <name>` (a WebSocket $connect
+                       backend choosing a subprotocol)
 Request bodies are read (Content-Length or chunked) and hashed as they stream; only bodies up to
 1 MiB are kept.
 
@@ -364,6 +366,8 @@ class Origin:
                     ("X-End-To-End", "kept"),
                 ],
             )
+        if name == "subprotocol":
+            return plain(200, b"ok", [("Sec-WebSocket-Protocol", parts[1] if len(parts) > 1 else "")])
         if name == "download":
             n = arg()
             self._send(conn, 200, [("Content-Length", str(n))])

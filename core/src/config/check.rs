@@ -394,7 +394,7 @@ impl Checker {
         let gateway_responses = self.gateway_responses(&at, a);
         let websocket = self.websocket_api(&at, a, &routes, &route_at);
         let mut stages = stages;
-        self.route_settings(&at, a, &route_keys, &mut stages);
+        self.route_settings(&at, a, &route_keys, &routes, &mut stages);
         if a.stages.is_empty() {
             self.warn(
                 format!("{at}.stages"),
@@ -462,8 +462,17 @@ impl Checker {
     }
 
     /// Each route's throttle on each stage: its `route_settings` entry, else the stage's
-    /// default. A route key that names no route of the API is refused.
-    fn route_settings(&mut self, at: &str, a: &ApiFile, keys: &[RouteKey], stages: &mut [Stage]) {
+    /// default. A route key that names no route of the API is refused. A WebSocket API's
+    /// entries name its route keys as written (`$connect`, `sendmessage`), matched exactly.
+    fn route_settings(
+        &mut self,
+        at: &str,
+        a: &ApiFile,
+        keys: &[RouteKey],
+        routes: &[Route],
+        stages: &mut [Stage],
+    ) {
+        let websocket = a.protocol == super::file::Protocol::Websocket;
         for (s, (file, stage)) in a.stages.iter().zip(stages.iter_mut()).enumerate() {
             let sat = format!("{at}.stages[{s}]");
             let default = file
@@ -474,6 +483,17 @@ impl Checker {
             stage.route_throttle_scope = vec![scope; keys.len()];
             for (key, settings) in &file.route_settings {
                 let path = format!("{sat}.route_settings.{key}");
+                if websocket {
+                    let Some(r) = routes.iter().position(|rt| rt.key == *key) else {
+                        self.err(path, format!("no route {key:?} in this API"));
+                        continue;
+                    };
+                    if let Some(t) = &settings.throttle {
+                        stage.route_throttle[r] = self.throttle(&format!("{path}.throttle"), t);
+                        stage.route_throttle_scope[r] = t.scope;
+                    }
+                    continue;
+                }
                 let Ok(parsed) = RouteKey::parse(key) else {
                     self.err(
                         path,

@@ -133,3 +133,36 @@ fn websocket_mistakes_are_refused_with_their_paths() {
         "{e:?}"
     );
 }
+
+#[test]
+fn route_settings_name_websocket_route_keys() {
+    let text = CHAT.replace(
+        "stages: [ { name: prod } ]",
+        r#"stages:
+      - name: prod
+        throttle: { rate_limit: 100, burst_limit: 50 }
+        route_settings:
+          chat/post: { throttle: { rate_limit: 1, burst_limit: 2 } }
+          $connect: { throttle: { rate_limit: 5, burst_limit: 5 } }"#,
+    );
+    let (_, config) = load(&text).expect("valid");
+    let limits = &config.apis[0].stages[0].route_throttle;
+    let rate = |r: usize| match limits[r] {
+        Some(crate::usage::Limit::Rate(q)) => Some(q.burst()),
+        _ => None,
+    };
+    // $connect, $disconnect, $default, chat/post: each its own entry or the stage's default.
+    assert_eq!(
+        (rate(0), rate(1), rate(2), rate(3)),
+        (Some(5), Some(50), Some(50), Some(2))
+    );
+    let errs = errors(&text.replace("chat/post: {", "chat/nope: {"));
+    assert!(
+        has(
+            &errs,
+            "apis[0].stages[0].route_settings.chat/nope",
+            "no route"
+        ),
+        "{errs:?}"
+    );
+}

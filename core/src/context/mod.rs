@@ -1,11 +1,13 @@
-//! The `$context` of an HTTP API request: its variables ([`Var`]), the values the proxy fills
-//! in ([`RequestContext`]), templates over them ([`Template`], rendered with an [`Escape`]),
+//! The `$context` of an HTTP API request or a WebSocket API event: its variables ([`Var`]),
+//! the values the proxy fills in ([`RequestContext`], with [`WebsocketContext`] for a
+//! WebSocket event), templates over them ([`Template`], rendered with an [`Escape`]),
 //! request ids ([`RequestIds`]) and the CLF request time ([`RequestTime`]).
 //!
 //! Used by per-stage access logs (`accessLogSettings.format`, see
 //! [`crate::access_log::AccessLogFormat`]) and by custom gateway response bodies
 //! (`{"message":$context.error.messageString}`), later by authorizers. Variable meanings
-//! follow AWS's "Customize HTTP API access logs".
+//! follow AWS's "Customize HTTP API access logs", and "Configure logging for WebSocket APIs"
+//! for the WebSocket ones.
 //!
 //! Sans-io: nothing here reads a clock or allocates when rendering; times come in as epoch
 //! milliseconds and text goes into the caller's `Vec<u8>`.
@@ -119,6 +121,31 @@ pub struct RequestContext<'a> {
     /// `$context.cacheStatus` (turnpike's): `hit`, `miss` or `bypass`; `None` on routes that
     /// do not cache.
     pub cache_status: Option<&'a str>,
+    /// The WebSocket event this line is about; `None` for an HTTP request. Its presence also
+    /// makes `$context.requestTimeEpoch` render milliseconds, as AWS logs it for WebSocket
+    /// APIs.
+    pub websocket: Option<WebsocketContext<'a>>,
+}
+
+/// The `$context` values of one WebSocket event (AWS "Configure logging for WebSocket APIs
+/// in API Gateway", and the event's `requestContext`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebsocketContext<'a> {
+    /// `$context.eventType`: `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    pub event_type: &'a str,
+    /// `$context.connectionId`: the connection's id (`AZrUGE8AAAAAAAE=`); empty for a
+    /// handshake refused before it got one.
+    pub connection_id: &'a str,
+    /// `$context.messageId`: the message's id, on `MESSAGE` events only.
+    pub message_id: Option<&'a str>,
+    /// `$context.connectedAt`: when the connection was accepted, milliseconds since the Unix
+    /// epoch; 0 when it never was.
+    pub connected_at_ms: u64,
+    /// `$context.disconnectStatusCode` (turnpike's, from the `DISCONNECT` event's
+    /// `requestContext`): the close code, 1005 without one, 1006 for a dropped connection.
+    pub disconnect_status_code: Option<u16>,
+    /// `$context.disconnectReason` (turnpike's, from the `DISCONNECT` event).
+    pub disconnect_reason: Option<&'a str>,
 }
 
 /// What an authorizer learned about the caller, by name.

@@ -49,6 +49,7 @@ fn full() -> RequestContext<'static> {
         identity_access_key: Some("AKIDEXAMPLE"),
         identity_caller: Some("ci-deployer"),
         cache_status: Some("hit"),
+        websocket: None,
     }
 }
 
@@ -121,6 +122,13 @@ fn every_variable_renders_from_a_known_context() {
             | Var::IdentityCognitoIdentityPoolId
             | Var::IdentityPrincipalOrgId
             | Var::IdentityUserArn => "-",
+            // WebSocket events only.
+            Var::ConnectedAt
+            | Var::ConnectionId
+            | Var::DisconnectStatusCode
+            | Var::DisconnectReason
+            | Var::EventType
+            | Var::MessageId => "-",
         }
     };
     for &v in Var::ALL {
@@ -133,6 +141,66 @@ fn every_variable_renders_from_a_known_context() {
             v.name()
         );
     }
+}
+
+#[test]
+fn websocket_events_render_their_variables() {
+    let message = RequestContext {
+        request_id: "XfGLwFTktjMFsLg=",
+        request_time_epoch_ms: 1_607_854_667_186,
+        route_key: "sendmessage",
+        status: 200,
+        websocket: Some(WebsocketContext {
+            event_type: "MESSAGE",
+            connection_id: "XfGLwfymhcwCENw=",
+            message_id: Some("XfGLwFTktjMFsLg="),
+            connected_at_ms: 1_607_854_667_185,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        render(
+            "$context.eventType $context.connectionId $context.messageId $context.connectedAt $context.requestTimeEpoch $context.routeKey $context.status $context.disconnectStatusCode",
+            &message,
+            Escape::None
+        ),
+        // requestTimeEpoch in milliseconds, as AWS logs WebSocket events.
+        "MESSAGE XfGLwfymhcwCENw= XfGLwFTktjMFsLg= 1607854667185 1607854667186 sendmessage 200 -"
+    );
+    let refused = RequestContext {
+        request_time_epoch_ms: 1_607_854_667_186,
+        websocket: Some(WebsocketContext {
+            event_type: "CONNECT",
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        render(
+            "$context.connectionId $context.connectedAt $context.messageId",
+            &refused,
+            Escape::None
+        ),
+        "- - -"
+    );
+    let gone = RequestContext {
+        websocket: Some(WebsocketContext {
+            event_type: "DISCONNECT",
+            disconnect_status_code: Some(1006),
+            disconnect_reason: Some("Connection dropped"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        render(
+            r#"{"code":"$context.disconnectStatusCode","why":"$context.disconnectReason"}"#,
+            &gone,
+            Escape::Json
+        ),
+        r#"{"code":"1006","why":"Connection dropped"}"#
+    );
 }
 
 #[test]

@@ -1,7 +1,10 @@
-//! The `$context` variables of an HTTP API and what each one renders from a [`RequestContext`].
+//! The `$context` variables of an HTTP API or a WebSocket API event and what each one renders
+//! from a [`RequestContext`].
 //!
 //! Names and meanings follow AWS's "Customize HTTP API access logs" table
-//! (`apigateway/latest/developerguide/http-api-logging-variables`). Variables AWS documents but
+//! (`apigateway/latest/developerguide/http-api-logging-variables`) and, for `eventType`,
+//! `connectionId`, `messageId` and `connectedAt`, "Configure logging for WebSocket APIs"
+//! (`websocket-api-logging`); they render `-` on HTTP requests. Variables AWS documents but
 //! turnpike does not produce yet (IAM and Cognito identities, the `x-amz-id-2` id) parse, so an
 //! AWS format string works unchanged, and render `-`, as AWS renders any value it lacks.
 
@@ -40,6 +43,20 @@ vars! {
     CacheStatus = "cacheStatus",
     /// The id of the API (`api_id`).
     ApiId = "apiId",
+    /// WebSocket: when the connection was accepted, milliseconds since the Unix epoch.
+    ConnectedAt = "connectedAt",
+    /// WebSocket: the connection's id.
+    ConnectionId = "connectionId",
+    /// WebSocket (turnpike's; AWS puts it in the `DISCONNECT` event): the close code of a
+    /// disconnection (1005: a close frame without one, 1006: the TCP connection dropped).
+    DisconnectStatusCode = "disconnectStatusCode",
+    /// WebSocket (turnpike's; AWS puts it in the `DISCONNECT` event): why the connection
+    /// ended (`Client closed`, `Going away`, ...).
+    DisconnectReason = "disconnectReason",
+    /// WebSocket: `CONNECT`, `MESSAGE` or `DISCONNECT`.
+    EventType = "eventType",
+    /// WebSocket: the message's id, on `MESSAGE` events.
+    MessageId = "messageId",
     /// The error message an authorizer returned.
     AuthorizerError = "authorizer.error",
     /// The principal id a Lambda authorizer returned.
@@ -135,6 +152,7 @@ vars! {
     /// The request time in whole seconds since the Unix epoch. AWS HTTP APIs log seconds
     /// (`"requestTimeEpoch":"1747602530"` beside `"requestTime":"18/May/2025:21:08:50 +0000"`),
     /// unlike REST APIs and the Lambda event's `timeEpoch`, which carry milliseconds.
+    /// WebSocket events log milliseconds, as AWS's WebSocket logs and events do.
     RequestTimeEpoch = "requestTimeEpoch",
     /// From receiving the request to the last response byte, in milliseconds.
     ResponseLatency = "responseLatency",
@@ -170,6 +188,7 @@ impl Var {
             }
         };
         let opt = |s: Option<&'a str>| s.map_or(Missing, Value::Text);
+        let ws = ctx.websocket;
         let cert = |f: fn(&super::ClientCertInfo<'a>) -> &'a str| {
             ctx.client_cert.as_ref().map_or(Missing, |c| text(f(c)))
         };
@@ -228,7 +247,22 @@ impl Var {
             Var::RequestTime if ctx.request_time_epoch_ms == 0 => Missing,
             Var::RequestTime => Time(ctx.request_time_epoch_ms),
             Var::RequestTimeEpoch if ctx.request_time_epoch_ms == 0 => Missing,
+            Var::RequestTimeEpoch if ctx.websocket.is_some() => Num(ctx.request_time_epoch_ms),
             Var::RequestTimeEpoch => Num(ctx.request_time_epoch_ms / 1000),
+            Var::ConnectedAt => ws.map_or(Missing, |w| {
+                if w.connected_at_ms == 0 {
+                    Missing
+                } else {
+                    Num(w.connected_at_ms)
+                }
+            }),
+            Var::ConnectionId => ws.map_or(Missing, |w| text(w.connection_id)),
+            Var::DisconnectStatusCode => ws
+                .and_then(|w| w.disconnect_status_code)
+                .map_or(Missing, |c| Num(c.into())),
+            Var::DisconnectReason => opt(ws.and_then(|w| w.disconnect_reason)),
+            Var::EventType => ws.map_or(Missing, |w| text(w.event_type)),
+            Var::MessageId => opt(ws.and_then(|w| w.message_id)),
             Var::ResponseLatency => Num(ctx.response_latency_ms),
             Var::ResponseLength => Num(ctx.response_length),
             Var::RouteKey => text(ctx.route_key),

@@ -146,21 +146,35 @@ pub fn to_json(e: &WsEvent<'_>) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(event)).unwrap_or_default()
 }
 
-/// A function's answer to a WebSocket event: `{statusCode, body}` (both optional; a status
-/// defaults to 200). `body` is what a two-way route sends back; a non-string body is sent as
-/// its JSON text. An answer that is not a JSON object is a body by itself (as AWS passes a
-/// bare string or number through).
-pub fn parse_answer(payload: &[u8]) -> Result<(u16, Option<Vec<u8>>), &'static str> {
+/// A function's answer to a WebSocket event, as [`parse_answer`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionAnswer {
+    /// `statusCode` (200 when absent).
+    pub status: u16,
+    /// `body`: what a two-way route sends back.
+    pub body: Option<Vec<u8>>,
+    /// The `Sec-WebSocket-Protocol` of the answer's `headers` (or the first of its
+    /// `multiValueHeaders`), any case: the subprotocol a `$connect` function chose (AWS "Set
+    /// up a `$connect` route that requires a WebSocket subprotocol").
+    pub subprotocol: Option<String>,
+}
+
+/// A function's answer to a WebSocket event: `{statusCode, body, headers}` (all optional; a
+/// status defaults to 200). `body` is what a two-way route sends back; a non-string body is
+/// sent as its JSON text. An answer that is not a JSON object is a body by itself (as AWS
+/// passes a bare string or number through).
+pub fn parse_answer(payload: &[u8]) -> Result<FunctionAnswer, &'static str> {
     let v: Value = serde_json::from_slice(payload).map_err(|_| "not JSON")?;
     let Value::Object(m) = v else {
-        return Ok((
-            200,
-            match v {
+        return Ok(FunctionAnswer {
+            status: 200,
+            body: match v {
                 Value::Null => None,
                 Value::String(s) => Some(s.into_bytes()),
                 other => Some(other.to_string().into_bytes()),
             },
-        ));
+            subprotocol: None,
+        });
     };
     let status = match m.get("statusCode") {
         None => 200,
@@ -179,5 +193,23 @@ pub fn parse_answer(payload: &[u8]) -> Result<(u16, Option<Vec<u8>>), &'static s
         Some(Value::String(s)) => Some(s.clone().into_bytes()),
         Some(other) => Some(other.to_string().into_bytes()),
     };
-    Ok((status, body))
+    let header = |field: &str| {
+        m.get(field)?
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .map(|(_, v)| v)
+    };
+    let subprotocol = match header("headers") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => match header("multiValueHeaders") {
+            Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        },
+    };
+    Ok(FunctionAnswer {
+        status,
+        body,
+        subprotocol,
+    })
 }

@@ -3,7 +3,8 @@
 //!
 //! Extensions are declined by not naming them in the answer (section 9.1): `permessage-deflate`
 //! offered by a client is never negotiated, so its frames must keep RSV1 clear, which the
-//! decoder enforces. A subprotocol is chosen only when the `$connect` integration answers one.
+//! decoder enforces. A subprotocol is chosen only when the `$connect` integration answers one
+//! the client offered ([`offers_subprotocol`]).
 
 use base64::Engine;
 
@@ -61,6 +62,28 @@ pub fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| crate::h1::head::trim_ows(t).eq_ignore_ascii_case(token))
+}
+
+/// Whether the client offered subprotocol `chosen` in its `Sec-WebSocket-Protocol` fields
+/// (comma-separated tokens, the field possibly repeated), compared exactly, as browsers
+/// compare the server's choice (RFC 6455 section 4.1: a client fails a connection whose
+/// server chose a subprotocol it did not offer).
+pub fn offers_subprotocol(buf: &[u8], head: &RequestHead, chosen: &[u8]) -> bool {
+    !chosen.is_empty()
+        && head
+            .headers
+            .iter()
+            .filter(|h| {
+                h.name
+                    .get(buf)
+                    .eq_ignore_ascii_case(b"sec-websocket-protocol")
+            })
+            .any(|h| {
+                h.value
+                    .get(buf)
+                    .split(|&b| b == b',')
+                    .any(|t| crate::h1::head::trim_ows(t) == chosen)
+            })
 }
 
 /// Checks a handshake request and returns the `Sec-WebSocket-Accept` value it earns.

@@ -295,18 +295,57 @@ fn route_selection() {
 #[test]
 fn function_answers() {
     use super::event::parse_answer;
-    assert_eq!(parse_answer(br#"{"statusCode":200}"#), Ok((200, None)));
+    let short = |p: &[u8]| parse_answer(p).map(|a| (a.status, a.body));
+    assert_eq!(short(br#"{"statusCode":200}"#), Ok((200, None)));
     assert_eq!(
-        parse_answer(br#"{"statusCode":403,"body":"no"}"#),
+        short(br#"{"statusCode":403,"body":"no"}"#),
         Ok((403, Some(b"no".to_vec())))
     );
     assert_eq!(
-        parse_answer(br#"{"body":{"a":1}}"#),
+        short(br#"{"body":{"a":1}}"#),
         Ok((200, Some(br#"{"a":1}"#.to_vec())))
     );
-    assert_eq!(parse_answer(br#""hi""#), Ok((200, Some(b"hi".to_vec()))));
+    assert_eq!(short(br#""hi""#), Ok((200, Some(b"hi".to_vec()))));
     assert!(parse_answer(br#"{"statusCode":"x"}"#).is_err());
     assert!(parse_answer(b"nope").is_err());
+    // The subprotocol a $connect function chose, from headers (any case) or multiValueHeaders.
+    let chosen = |p: &[u8]| parse_answer(p).map(|a| a.subprotocol);
+    assert_eq!(
+        chosen(br#"{"statusCode":200,"headers":{"Sec-WebSocket-Protocol":"myprotocol"}}"#),
+        Ok(Some("myprotocol".into()))
+    );
+    assert_eq!(
+        chosen(br#"{"multiValueHeaders":{"sec-websocket-protocol":["b","c"]}}"#),
+        Ok(Some("b".into()))
+    );
+    assert_eq!(chosen(br#"{"headers":{"X":"y"}}"#), Ok(None));
+    assert_eq!(chosen(br#""Sec-WebSocket-Protocol""#), Ok(None));
+}
+
+#[test]
+fn offered_subprotocols() {
+    use crate::h1::request::{HeadScanner, Limits, RequestHead, parse};
+    let limits = Limits {
+        max_head_bytes: 8192,
+        max_headers: 100,
+    };
+    let buf = b"GET /prod HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Protocol: chat, superchat\r\nsec-websocket-protocol:  v2.json \r\n\r\n";
+    let mut sc = HeadScanner::default();
+    let (s, e) = sc.scan(buf, &limits).unwrap().unwrap();
+    let mut head = RequestHead::default();
+    parse(buf, s, e, &limits, &mut head).unwrap();
+    for yes in ["chat", "superchat", "v2.json"] {
+        assert!(
+            handshake::offers_subprotocol(buf, &head, yes.as_bytes()),
+            "{yes}"
+        );
+    }
+    for no in ["Chat", "chat, superchat", "", "v2"] {
+        assert!(
+            !handshake::offers_subprotocol(buf, &head, no.as_bytes()),
+            "{no}"
+        );
+    }
 }
 
 #[test]

@@ -1,19 +1,22 @@
 //! The opening handshake of a WebSocket API: the request checked (RFC 6455 section 4.2.1),
-//! `$connect` run (its authorizer, then its integration, as AWS: authorization happens only
-//! here), and `101 Switching Protocols` written, or the upgrade refused with the status the
-//! authorizer or integration gave.
+//! `$connect` run (its authorizer, its throttles, then its integration, as AWS:
+//! authorization happens only here), and `101 Switching Protocols` written (with the
+//! subprotocol the integration chose, when the client offered it), or the upgrade refused
+//! with the status the authorizer, throttle or integration gave.
 
 use std::{rc::Rc, sync::Arc};
 
 use turnpike_core::{
-    h1::encode,
+    h1::{encode, head::trim_ows},
+    usage::RefusalKind,
     websocket::{api::WebsocketApi, event::EventType, handshake},
 };
 
-use super::{Upgraded, integration, registry};
+use super::{Upgraded, integration, log, registry};
 use crate::{
     auth::{self, Authorized, PlanAuth},
     conn::{Client, RequestState},
+    error::{ErrorKind, GatewayError},
     exchange::RequestCtx,
     plan::RoutePlan,
     snapshot::SnapshotRef,
@@ -26,7 +29,8 @@ const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves a request to a WebSocket API (`plan`: its API and stage, no route). On success the
 /// connection carries the upgrade in [`Client::upgrade`] and the driver runs the session;
-/// either way the HTTP exchange is over (`false`).
+/// either way the HTTP exchange is over (`false`). Every outcome is one `CONNECT` line in the
+/// stage's access log.
 pub async fn accept(
     worker: &Rc<Worker>,
     snap: &SnapshotRef,
@@ -51,16 +55,14 @@ pub async fn accept(
             } else {
                 b""
             };
-            refuse(
-                worker,
-                c,
-                &x,
-                plan,
-                e.status(),
-                e.message().as_bytes(),
+            let message = e.message();
+            let no = HandshakeRefusal {
+                status: e.status(),
+                body: message.as_bytes(),
                 extra,
-            )
-            .await;
+                error: Some(message),
+            };
+            refuse(worker, c, &x, plan, None, no).await;
             return false;
         }
     };
@@ -82,6 +84,7 @@ pub async fn accept(
         connected_at: x.epoch_ms,
         authorizer: None,
     };
+    let mut subprotocol: Option<Box<[u8]>> = None;
     if let Some(r) = ws.connect {
         let cp = snap.plan(plan.api as usize, plan.stage as usize, Some(r as usize));
         if !matches!(cp.auth, PlanAuth::None) {
@@ -97,19 +100,41 @@ pub async fn accept(
                     if let Some(ch) = r.challenge {
                         encode::header(&mut extra, b"WWW-Authenticate", ch.as_bytes());
                     }
-                    refuse(
-                        worker,
-                        c,
-                        &x,
-                        cp,
-                        r.error.status(),
-                        message.as_bytes(),
-                        &extra,
-                    )
-                    .await;
+                    x.error = Some(r.error);
+                    let no = HandshakeRefusal {
+                        status: r.error.status(),
+                        body: message.as_bytes(),
+                        extra: &extra,
+                        error: Some(message),
+                    };
+                    refuse(worker, c, &x, cp, Some(&up), no).await;
                     return false;
                 }
             }
+        }
+        // The route's throttles (AWS applies route throttling to $connect too).
+        if !cp.steps.is_empty()
+            && let Err(refusal) = super::admit(worker, &x, cp)
+        {
+            if refusal.kind == RefusalKind::Throttled {
+                cp.counters[worker.id].count_throttled();
+            }
+            let e = GatewayError::from(refusal.kind);
+            x.error = Some(e);
+            let mut extra = Vec::new();
+            if let Some(ms) = refusal.retry_after_ms {
+                let mut secs = Vec::with_capacity(8);
+                encode::push_decimal(&mut secs, ms.div_ceil(1000));
+                encode::header(&mut extra, b"Retry-After", &secs);
+            }
+            let no = HandshakeRefusal {
+                status: e.status(),
+                body: e.message().as_bytes(),
+                extra: &extra,
+                error: Some(e.message()),
+            };
+            refuse(worker, c, &x, cp, Some(&up), no).await;
+            return false;
         }
         let input = integration::Input {
             event_type: EventType::Connect,
@@ -118,16 +143,52 @@ pub async fn accept(
             disconnect: None,
             handshake: Some((&st.rbuf, &st.head)),
         };
-        match integration::call(worker, c, cp, &up, &x, input).await {
-            Ok(a) if (200..300).contains(&a.status) => {}
+        match integration::call_timed(worker, c, cp, &up, &mut x, input).await {
+            Ok(a) if (200..300).contains(&a.status) => {
+                if let Some(p) = a.subprotocol {
+                    let p = trim_ows(&p);
+                    if !handshake::offers_subprotocol(&st.rbuf, &st.head, p) {
+                        // A 101 naming a subprotocol the client did not offer is one the client
+                        // must fail (RFC 6455 section 4.1): refuse it here, as the
+                        // integration's fault, so the client sees why.
+                        let e = GatewayError::upstream(
+                            ErrorKind::BadGateway,
+                            "the $connect integration chose a subprotocol the client did not offer",
+                        );
+                        worker.warn_integration_failure(cp, e, x.request_id.as_str());
+                        x.error = Some(e);
+                        let no = HandshakeRefusal {
+                            status: e.status(),
+                            body: e.message().as_bytes(),
+                            extra: b"",
+                            error: Some(e.message()),
+                        };
+                        refuse(worker, c, &x, cp, Some(&up), no).await;
+                        return false;
+                    }
+                    subprotocol = Some(p.into());
+                }
+            }
             Ok(a) => {
                 let body = a.body.unwrap_or_default();
-                refuse(worker, c, &x, cp, a.status, &body, b"").await;
+                let no = HandshakeRefusal {
+                    status: a.status,
+                    body: &body,
+                    extra: b"",
+                    error: None,
+                };
+                refuse(worker, c, &x, cp, Some(&up), no).await;
                 return false;
             }
             Err(e) => {
                 worker.warn_integration_failure(cp, e, x.request_id.as_str());
-                refuse(worker, c, &x, cp, e.status(), e.message().as_bytes(), b"").await;
+                let no = HandshakeRefusal {
+                    status: e.status(),
+                    body: e.message().as_bytes(),
+                    extra: b"",
+                    error: Some(e.message()),
+                };
+                refuse(worker, c, &x, cp, Some(&up), no).await;
                 return false;
             }
         }
@@ -139,6 +200,9 @@ pub async fn accept(
     }
     let mut out = worker.bufs.take();
     handshake::write_101_start(&mut out, &accept_key);
+    if let Some(p) = &subprotocol {
+        encode::header(&mut out, b"Sec-WebSocket-Protocol", p);
+    }
     encode::header(&mut out, b"Date", &worker.date());
     encode::header(&mut out, b"apigw-requestid", x.request_id.as_bytes());
     out.extend_from_slice(encode::CRLF);
@@ -147,7 +211,18 @@ pub async fn accept(
     let (res, out) = c.stream.write_all(out).await;
     drop(armed);
     worker.bufs.give(out);
-    if res.is_err() || c.watch.fired() {
+    let written = res.is_ok() && !c.watch.fired();
+    let line = log::Line {
+        event_type: EventType::Connect,
+        route_key: "$connect",
+        up: Some(&up),
+        // 499: the client went away before its 101 was written (as HTTP requests count it).
+        status: if written { 200 } else { 499 },
+        error: None,
+        disconnect: None,
+    };
+    log::write(worker, plan, c, &x, line);
+    if !written {
         return false;
     }
     let ip = String::from_utf8_lossy(c.info.ip_text()).into_owned();
@@ -192,23 +267,35 @@ fn authorizer_json(who: &Authorized) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// Refuses the upgrade with `status` and `body` (JSON `{"message": ...}` unless the body came
-/// from the integration), and closes.
+/// A refused handshake's answer.
+struct HandshakeRefusal<'a> {
+    status: u16,
+    /// The message (sent as JSON `{"message": ...}`), or the integration's own body (sent
+    /// as is when it is JSON, or when the status is not an error).
+    body: &'a [u8],
+    /// Header lines to add (`WWW-Authenticate`, `Retry-After`, ...).
+    extra: &'a [u8],
+    /// `$context.error.message` of the access log line: the gateway's own error.
+    error: Option<&'a str>,
+}
+
+/// Refuses the upgrade as `no` says, counts and logs it (`up`: the connection, once it has an
+/// id), and closes.
 async fn refuse(
     worker: &Worker,
     c: &mut Client,
     x: &RequestCtx,
     plan: &RoutePlan,
-    status: u16,
-    message: &[u8],
-    extra: &[u8],
+    up: Option<&Upgraded>,
+    no: HandshakeRefusal<'_>,
 ) {
+    let status = no.status;
     let mut body = Vec::new();
-    if message.first() == Some(&b'{') || status < 400 {
-        body.extend_from_slice(message);
+    if no.body.first() == Some(&b'{') || status < 400 {
+        body.extend_from_slice(no.body);
     } else {
         body.extend_from_slice(b"{\"message\":");
-        turnpike_core::context::escape::json_string(&String::from_utf8_lossy(message), &mut body);
+        turnpike_core::context::escape::json_string(&String::from_utf8_lossy(no.body), &mut body);
         body.push(b'}');
     }
     let mut out = worker.bufs.take();
@@ -217,7 +304,7 @@ async fn refuse(
     encode::header(&mut out, b"Content-Type", b"application/json");
     encode::content_length(&mut out, body.len() as u64);
     encode::header(&mut out, b"apigw-requestid", x.request_id.as_bytes());
-    out.extend_from_slice(extra);
+    out.extend_from_slice(no.extra);
     encode::header(&mut out, b"Connection", b"close");
     out.extend_from_slice(encode::CRLF);
     out.extend_from_slice(&body);
@@ -230,4 +317,13 @@ async fn refuse(
         x.started.elapsed().as_micros() as u64,
         x.integration_micros,
     );
+    let line = log::Line {
+        event_type: EventType::Connect,
+        route_key: "$connect",
+        up,
+        status,
+        error: no.error,
+        disconnect: None,
+    };
+    log::write(worker, plan, c, x, line);
 }

@@ -1,7 +1,12 @@
 //! WebSocket APIs (`protocol: websocket`): the handshake and `$connect` ([`accept`]), the
 //! connection's life after the upgrade ([`session`]), the integrations an event calls
-//! ([`integration`]), and the worker's registry of its connections ([`registry`]) that the
-//! `@connections` API reaches.
+//! ([`integration`]), each event's access log line ([`log`]), and the worker's registry of
+//! its connections ([`registry`]) that the `@connections` API reaches.
+//!
+//! Throttling ([`admit`]): `$connect` and every routed message take a token from the route's
+//! buckets (the account-level throttle, the route's `route_settings` throttle or the stage's
+//! default), compiled into the route's plan as for HTTP routes; `$disconnect` is never
+//! throttled.
 //!
 //! The connection driver hands a WebSocket API's request here from [`crate::exchange`]
 //! (a hook after routing); when the upgrade is accepted, the request's state goes back to the
@@ -13,15 +18,24 @@
 
 pub mod accept;
 pub mod integration;
+pub mod log;
 pub mod manage;
 pub mod registry;
 pub mod session;
 
 use std::{cell::Cell, sync::Arc, sync::OnceLock};
 
-use turnpike_core::websocket::id::{ConnectionId, ID_LEN};
+use turnpike_core::{
+    usage::{
+        Now, Refusal,
+        steps::{self, StepInput},
+    },
+    websocket::id::{ConnectionId, ID_LEN},
+};
 
 pub use accept::accept;
+
+use crate::{exchange::RequestCtx, plan::RoutePlan, traffic, worker::Worker};
 
 /// What an accepted upgrade carries into the WebSocket session.
 pub struct Upgraded {
@@ -76,4 +90,23 @@ pub fn next_id(worker: usize) -> ConnectionId {
 /// Whether `id` names a connection of this process (else it is gone: 410).
 pub fn is_ours(id: &ConnectionId) -> bool {
     id.node_start == ConnectionId::new(node_start_ms(), 0, 0).node_start
+}
+
+/// Runs a WebSocket route's traffic-control steps for one event (`$connect` or a message),
+/// on the newest key table. WebSocket routes take no API key, so the steps are throttles:
+/// a refusal is [`turnpike_core::usage::RefusalKind::Throttled`]. Call only when
+/// `plan.steps` is not empty.
+pub fn admit(worker: &Worker, x: &RequestCtx, plan: &RoutePlan) -> Result<(), Refusal> {
+    let input = StepInput {
+        api_key: None,
+        stage: plan.stage_uid,
+        route_key: &plan.route_key,
+    };
+    let now = Now {
+        mono_ns: traffic::mono_ns(x.started),
+        epoch_ms: x.epoch_ms,
+    };
+    worker
+        .keys
+        .with(|table, usage| steps::admit(&plan.steps, input, table, &usage.slots, now))
 }

@@ -11,19 +11,28 @@
 //!
 //! Only data messages count as activity for the idle timeout (either way); pings do not, as
 //! on AWS.
+//!
+//! Each message takes a token from its route's throttles before its integration is called; a
+//! throttled one gets AWS's error frame (`{"message": "Too Many Requests", ...}`) and the
+//! connection stays open. Each message and the disconnection are a line in the stage's
+//! access log ([`super::log`]).
 
 use std::{future::Future, pin::pin, rc::Rc, task::Poll, time::Duration};
 
-use turnpike_core::websocket::{
-    CloseCode, Decoder, Event, Opcode, Violation, api::WebsocketApi, encode, event::EventType,
+use turnpike_core::{
+    usage::RefusalKind,
+    websocket::{
+        CloseCode, Decoder, Event, Opcode, Violation, api::WebsocketApi, encode, event::EventType,
+    },
 };
 
 use super::{
-    Upgraded, integration,
+    Upgraded, integration, log,
     registry::{self, Entry, Outgoing},
 };
 use crate::{
     conn::Client,
+    error::GatewayError,
     exchange::RequestCtx,
     snapshot::SnapshotRef,
     stream::Stream,
@@ -135,16 +144,25 @@ pub async fn run(worker: &Rc<Worker>, c: &mut Client, up: Box<Upgraded>) {
 }
 
 /// Calls the `$disconnect` route, if any; its answer and failure are ignored (AWS: best
-/// effort).
+/// effort). Either way the disconnection is a `DISCONNECT` line in the stage's access log.
 async fn disconnect(worker: &Worker, c: &Client, up: &Upgraded, status: u16, reason: &str) {
     let Some((snap, a, s)) = locate(worker, up) else {
         return;
     };
+    let mut x = RequestCtx::new(worker);
     let Some(r) = api_of(&snap, a).disconnect else {
+        let line = log::Line {
+            event_type: EventType::Disconnect,
+            route_key: "$disconnect",
+            up: Some(up),
+            status: 200,
+            error: None,
+            disconnect: Some((status, reason)),
+        };
+        log::write(worker, snap.plan(a, s, None), c, &x, line);
         return;
     };
     let plan = snap.plan(a, s, Some(r as usize));
-    let x = RequestCtx::new(worker);
     let input = integration::Input {
         event_type: EventType::Disconnect,
         route_key: "$disconnect",
@@ -152,15 +170,24 @@ async fn disconnect(worker: &Worker, c: &Client, up: &Upgraded, status: u16, rea
         disconnect: Some((status, reason)),
         handshake: None,
     };
-    let res = integration::call(worker, c, plan, up, &x, input).await;
-    let status = match res {
-        Ok(a) => a.status,
+    let res = integration::call_timed(worker, c, plan, up, &mut x, input).await;
+    let (answered, error) = match res {
+        Ok(a) => (a.status, None),
         Err(e) => {
             tracing::debug!(reason = e.reason, "$disconnect failed");
-            e.status()
+            (e.status(), Some(e.message()))
         }
     };
-    plan.counters[worker.id].record(status, x.started.elapsed().as_micros() as u64, None);
+    plan.counters[worker.id].record(answered, x.started.elapsed().as_micros() as u64, None);
+    let line = log::Line {
+        event_type: EventType::Disconnect,
+        route_key: "$disconnect",
+        up: Some(up),
+        status: answered,
+        error,
+        disconnect: Some((status, reason)),
+    };
+    log::write(worker, plan, c, &x, line);
 }
 
 /// Writes `out` within the write timeout; `false` when that failed.
@@ -320,37 +347,81 @@ async fn on_event(
     };
     entry.last_active.set(worker.epoch_ms());
     let ws = api_of(snap, a);
-    let x = RequestCtx::new(worker);
+    let mut x = RequestCtx::new(worker);
     let mut out = Vec::new();
     match ws.route_for(&payload) {
-        None => error_frame(&mut out, "Forbidden", up, &x),
+        None => {
+            error_frame(&mut out, "Forbidden", up, &x);
+            let line = log::Line {
+                event_type: EventType::Message,
+                route_key: "-",
+                up: Some(up),
+                status: 403,
+                error: Some("Forbidden"),
+                disconnect: None,
+            };
+            log::write(worker, snap.plan(a, s, None), c, &x, line);
+        }
         Some(r) => {
             let plan = snap.plan(a, s, Some(r as usize));
             let key = &*plan.route_key;
-            let input = integration::Input {
-                event_type: EventType::Message,
-                route_key: key,
-                body: Some((&payload, binary)),
-                disconnect: None,
-                handshake: None,
+            // The route's throttles: a throttled message gets AWS's error frame and the
+            // connection stays open.
+            let refused = if plan.steps.is_empty() {
+                None
+            } else {
+                super::admit(worker, &x, plan).err()
             };
-            let res = integration::call(worker, c, plan, up, &x, input).await;
-            let micros = x.started.elapsed().as_micros() as u64;
-            match res {
-                Ok(answer) => {
-                    plan.counters[worker.id].record(answer.status, micros, Some(micros));
-                    if ws.two_way[r as usize]
-                        && let Some(body) = answer.body
-                    {
-                        message_frame(&mut out, &body);
+            let (status, error) = if let Some(refusal) = refused {
+                if refusal.kind == RefusalKind::Throttled {
+                    plan.counters[worker.id].count_throttled();
+                }
+                let e = GatewayError::from(refusal.kind);
+                x.error = Some(e);
+                plan.counters[worker.id].record(e.status(), 0, None);
+                error_frame(&mut out, e.message(), up, &x);
+                (e.status(), Some(e.message()))
+            } else {
+                let input = integration::Input {
+                    event_type: EventType::Message,
+                    route_key: key,
+                    body: Some((&payload, binary)),
+                    disconnect: None,
+                    handshake: None,
+                };
+                let res = integration::call_timed(worker, c, plan, up, &mut x, input).await;
+                let micros = x.started.elapsed().as_micros() as u64;
+                match res {
+                    Ok(answer) => {
+                        plan.counters[worker.id].record(
+                            answer.status,
+                            micros,
+                            x.integration_micros,
+                        );
+                        if ws.two_way[r as usize]
+                            && let Some(body) = answer.body
+                        {
+                            message_frame(&mut out, &body);
+                        }
+                        (answer.status, None)
+                    }
+                    Err(e) => {
+                        worker.warn_integration_failure(plan, e, x.request_id.as_str());
+                        plan.counters[worker.id].record(e.status(), micros, None);
+                        error_frame(&mut out, "Internal server error", up, &x);
+                        (e.status(), Some("Internal server error"))
                     }
                 }
-                Err(e) => {
-                    worker.warn_integration_failure(plan, e, x.request_id.as_str());
-                    plan.counters[worker.id].record(e.status(), micros, None);
-                    error_frame(&mut out, "Internal server error", up, &x);
-                }
-            }
+            };
+            let line = log::Line {
+                event_type: EventType::Message,
+                route_key: key,
+                up: Some(up),
+                status,
+                error,
+                disconnect: None,
+            };
+            log::write(worker, plan, c, &x, line);
         }
     }
     if out.is_empty() {
