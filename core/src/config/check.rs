@@ -451,10 +451,7 @@ impl Checker {
                         .throttle
                         .is_some_and(|t| t.scope == crate::cluster::Scope::Cluster)
                     {
-                        self.warn(
-                            format!("{at}.route_settings.{key}.throttle.scope"),
-                            reason,
-                        );
+                        self.warn(format!("{at}.route_settings.{key}.throttle.scope"), reason);
                     }
                 }
             }

@@ -144,18 +144,16 @@ struct Asked {
 impl Runtime<NodeId> for Asked {
     fn notify(&mut self, n: Notification<'_, NodeId>) {
         match n {
-            Notification::MemberUp(id) => {
-                match &self.me {
-                    Some((name, addr)) if *name == id.name && *addr != id.addr => {
-                        tracing::error!(
-                            node = %id.name, addr = %id.addr,
-                            "another node uses this node's node_name: its counts are dropped \
-                             here; give every node its own cluster.node_name"
-                        )
-                    }
-                    _ => tracing::info!(node = %id.name, addr = %id.addr, "cluster member up"),
+            Notification::MemberUp(id) => match &self.me {
+                Some((name, addr)) if *name == id.name && *addr != id.addr => {
+                    tracing::error!(
+                        node = %id.name, addr = %id.addr,
+                        "another node uses this node's node_name: its counts are dropped \
+                         here; give every node its own cluster.node_name"
+                    )
                 }
-            }
+                _ => tracing::info!(node = %id.name, addr = %id.addr, "cluster member up"),
+            },
             Notification::MemberDown(id) => {
                 tracing::warn!(node = %id.name, addr = %id.addr, "cluster member down")
             }
