@@ -164,6 +164,26 @@ def test_connect_runs_the_authorizer(gateway, origin):
         a.stop()
 
 
+def test_connect_authorizer_policies_name_the_route_arn_as_aws(gateway, origin):
+    """AWS gives a WebSocket $connect authorizer `.../{api}/{stage}/$connect`; a blueprint
+    that allows exactly that must let the client in."""
+    a = Authorizer()
+    try:
+        api = ws_api(origin)
+        api["authorizers"] = {
+            "iam": {"type": "request", "uri": a.uri, "payload_format": "1.0", "identity_source": ["$request.header.Authorization"], "result_ttl": 0}
+        }
+        api["routes"][0]["authorizer"] = "iam"
+        g = start(gateway, api)
+        arn = "arn:aws:execute-api:us-east-1:000000000000:chat/prod/$connect"
+        ws = connect(g, header=[f"Authorization: iam-allow:{arn}"])
+        ws.close()
+        assert a.events[-1]["methodArn"] == arn
+        assert RawWs(g.port, headers=["Authorization: iam-allow:arn:aws:execute-api:us-east-1:000000000000:chat/prod/sendmessage"]).status == 403
+    finally:
+        a.stop()
+
+
 def test_authorizers_only_on_connect(gateway, origin, tmp_path):
     api = ws_api(origin)
     api["authorizers"] = {"simple": {"type": "request", "uri": "http://127.0.0.1:9/a", "identity_source": ["$request.header.Authorization"]}}
@@ -288,7 +308,8 @@ def test_handshake_checks(gateway, origin):
     # A plain request to a WebSocket API: 426.
     s = socket.create_connection(("127.0.0.1", g.port))
     s.sendall(b"GET /prod HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert s.recv(4096).startswith(b"HTTP/1.1 426 ")
+    plain = s.recv(4096)
+    assert plain.startswith(b"HTTP/1.1 426 ") and b"Upgrade: websocket\r\n" in plain
     raw = RawWs(g.port, headers=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
     assert raw.status == 101
     assert "sec-websocket-extensions" not in raw.headers  # declined
@@ -302,6 +323,7 @@ def test_handshake_checks(gateway, origin):
     answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 426 ")
     assert b"Sec-WebSocket-Version: 13\r\n" in answer
+    assert b"Upgrade: websocket\r\n" in answer, "a 426 names the protocol (RFC 9110 15.5.22)"
     # The RFC's example key gets the RFC's accept value.
     s = socket.create_connection(("127.0.0.1", g.port))
     s.sendall(
@@ -726,6 +748,37 @@ def test_connections_api_on_the_gateway_with_sigv4(gateway, origin, tmp_path):
     assert r.status_code == 410
     for ws in clients[1:]:
         ws.close()
+
+
+def test_the_gateways_connections_api_reaches_only_its_own_apis_connections(gateway, origin, tmp_path):
+    """On AWS a callback URL belongs to one API: another API's @connections gets 410."""
+    import requests
+
+    secret = tmp_path / "ws.secret"
+    secret.write_text(SECRET)
+    other = ws_api(origin, name="room")
+    g = gateway(
+        {
+            "gateway": {"throttle": "off", "workers": 1},
+            "iam": {"credentials": [{"access_key_id": KEY_ID, "secret_file": str(secret), "principal": "ops"}]},
+            "domains": [
+                {"name": "chat.test", "mappings": [{"api": "chat", "stage": "prod", "base_path": ""}]},
+                {"name": "room.test", "mappings": [{"api": "room", "stage": "prod", "base_path": ""}]},
+            ],
+            "apis": [ws_api(origin), other],
+        }
+    )
+    ws = connect(g, path="/", host="chat.test")
+    (cid,) = conn_ids(origin, 1)
+    for host, status in [("room.test", 410), ("chat.test", 200)]:
+        url = g.url(f"/@connections/{cid}")
+        headers = {"Host": host}
+        signed_headers = signed("GET", f"http://{host}/@connections/{cid}")
+        r = requests.get(url, headers={**signed_headers, **headers})
+        assert r.status_code == status, (host, r.status_code, r.text)
+    # The admin port manages every API's connections.
+    assert g.admin("GET", f"/v1/connections/{cid}").status_code == 200
+    ws.close()
 
 
 # --- WebSocket upgrades proxied by HTTP APIs --------------------------------------------------

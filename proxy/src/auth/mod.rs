@@ -140,10 +140,27 @@ impl Refused {
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}` of this request
-/// (AWS's `routeArn` / `methodArn`; the path below the stage, without its leading `/`).
+/// (AWS's `routeArn` / `methodArn`; the path below the stage, without its leading `/`). On a
+/// WebSocket API, `.../{api}/{stage}/{route key}` (`.../chat/prod/$connect`), as AWS gives a
+/// WebSocket `$connect` authorizer ("Control access to WebSocket APIs with Lambda REQUEST
+/// authorizers"); its `@connections` calls keep the HTTP form
+/// (`.../{stage}/POST/@connections/{id}`).
 pub fn request_arn(worker: &Worker, st: &RequestState, plan: &RoutePlan, path: &[u8]) -> String {
     let snap = worker.snapshot();
     let auth = &snap.config.auth;
+    let websocket = snap
+        .config
+        .apis
+        .get(plan.api as usize)
+        .is_some_and(|a| a.websocket.is_some())
+        && !path.trim_ascii_start().starts_with(b"@connections/")
+        && !path.starts_with(b"/@connections/");
+    if websocket {
+        return format!(
+            "arn:aws:execute-api:{}:{}:{}/{}/{}",
+            auth.region, auth.account_id, plan.api_name, plan.stage_name, plan.route_key
+        );
+    }
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let path = text(path);
     policy::method_arn(

@@ -50,10 +50,13 @@ pub async fn accept(
     let accept_key = match handshake::check(&st.rbuf, &st.head) {
         Ok(k) => k,
         Err(e) => {
-            let extra: &[u8] = if e == handshake::HandshakeError::Version {
-                b"Sec-WebSocket-Version: 13\r\n"
-            } else {
-                b""
+            // A 426 names the protocol to upgrade to (RFC 9110 section 15.5.22).
+            let extra: &[u8] = match e {
+                handshake::HandshakeError::Version => {
+                    b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                }
+                handshake::HandshakeError::NotUpgrade => b"Upgrade: websocket\r\n",
+                _ => b"",
             };
             let message = e.message();
             let no = HandshakeRefusal {
@@ -230,6 +233,7 @@ pub async fn accept(
     registry::insert(
         id.serial,
         Rc::new(registry::Entry::new(
+            plan.api_name.clone(),
             up.connected_at,
             ip.into(),
             up.user_agent.clone(),

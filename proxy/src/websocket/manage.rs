@@ -58,6 +58,8 @@ pub enum Reply {
 struct Delivery {
     serial: u64,
     command: Command,
+    /// Only a connection of this API (the gateway's calls); `None`: any (the admin's).
+    api: Option<Arc<str>>,
     reply: flume::Sender<Reply>,
 }
 
@@ -80,14 +82,17 @@ pub fn ensure_inbox(worker: &Rc<Worker>) {
     }
     crate::rt::spawn(async move {
         while let Ok(d) = rx.recv_async().await {
-            let _ = d.reply.send(apply_local(d.serial, d.command));
+            let _ = d
+                .reply
+                .send(apply_local(d.serial, d.command, d.api.as_deref()));
         }
     });
 }
 
-/// Applies a command to connection `serial` of this worker.
-fn apply_local(serial: u64, command: Command) -> Reply {
-    let Some(entry) = registry::get(serial) else {
+/// Applies a command to connection `serial` of this worker, if it is one of API `api` (any
+/// API when `None`).
+fn apply_local(serial: u64, command: Command, api: Option<&str>) -> Reply {
+    let Some(entry) = registry::get(serial).filter(|e| api.is_none_or(|a| *e.api == *a)) else {
         return Reply::Gone;
     };
     match command {
@@ -113,15 +118,15 @@ fn parse(id: &[u8]) -> Option<ConnectionId> {
     ConnectionId::parse(id).filter(super::is_ours)
 }
 
-/// A command from a worker (`here`: its index).
-pub async fn command(here: usize, id: &[u8], command: Command) -> Reply {
+/// A command from a worker (`here`: its index) for a connection of API `api`.
+pub async fn command(here: usize, id: &[u8], command: Command, api: Arc<str>) -> Reply {
     let Some(id) = parse(id) else {
         return Reply::Gone;
     };
     if usize::from(id.worker) == here {
-        return apply_local(id.serial, command);
+        return apply_local(id.serial, command, Some(&api));
     }
-    let Some(rx) = deliver(id.worker, id.serial, command) else {
+    let Some(rx) = deliver(id.worker, id.serial, command, Some(api)) else {
         return Reply::Gone;
     };
     match crate::rt::until(Instant::now() + REPLY_TIMEOUT, rx.recv_async()).await {
@@ -132,24 +137,30 @@ pub async fn command(here: usize, id: &[u8], command: Command) -> Reply {
 
 /// Hands `command` for connection `serial` to worker `worker`'s inbox; the receiver gets its
 /// reply. `None`: that worker holds no WebSocket (no inbox) or is gone.
-fn deliver(worker: u8, serial: u64, command: Command) -> Option<flume::Receiver<Reply>> {
+fn deliver(
+    worker: u8,
+    serial: u64,
+    command: Command,
+    api: Option<Arc<str>>,
+) -> Option<flume::Receiver<Reply>> {
     let inbox = INBOXES[usize::from(worker)].get()?;
     let (tx, rx) = flume::bounded(1);
     let d = Delivery {
         serial,
         command,
+        api,
         reply: tx,
     };
     inbox.send(d).ok().map(|()| rx)
 }
 
-/// A command from a thread that is no worker (the admin API's): blocks until the core that
-/// holds the connection answered, at most two seconds.
+/// A command from a thread that is no worker (the admin API's, for a connection of any
+/// API): blocks until the core that holds the connection answered, at most two seconds.
 pub fn command_blocking(id: &[u8], command: Command) -> Reply {
     let Some(id) = parse(id) else {
         return Reply::Gone;
     };
-    let Some(rx) = deliver(id.worker, id.serial, command) else {
+    let Some(rx) = deliver(id.worker, id.serial, command, None) else {
         return Reply::Gone;
     };
     rx.recv_timeout(REPLY_TIMEOUT).unwrap_or(Reply::Gone)
@@ -251,7 +262,7 @@ pub async fn serve_http(
             return answer(worker, c, &x, 405, &message("Method Not Allowed"), false).await;
         }
     };
-    let reply = command(worker.id, &id_bytes, cmd).await;
+    let reply = command(worker.id, &id_bytes, cmd, plan.api_name.clone()).await;
     let (status, body) = http_answer(&reply, delete);
     let keep = st.head.keep_alive && !worker.draining();
     answer(worker, c, &x, status, &body, keep).await

@@ -24,6 +24,9 @@ pub enum Outgoing {
 
 /// One open connection, as its session and the management API share it.
 pub struct Entry {
+    /// The API the connection belongs to: the gateway's `@connections` of another API does
+    /// not reach it (its callback URL is its own API's, as on AWS).
+    pub api: std::sync::Arc<str>,
     /// Milliseconds since the epoch.
     pub connected_at: u64,
     /// Milliseconds since the epoch of the last message either way.
@@ -35,8 +38,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(connected_at: u64, source_ip: Box<str>, user_agent: Box<str>) -> Entry {
+    pub fn new(
+        api: std::sync::Arc<str>,
+        connected_at: u64,
+        source_ip: Box<str>,
+        user_agent: Box<str>,
+    ) -> Entry {
         Entry {
+            api,
             connected_at,
             last_active: Cell::new(connected_at),
             source_ip,
