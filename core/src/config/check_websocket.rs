@@ -41,6 +41,26 @@ impl Checker {
                     "{key:?}: a WebSocket route key is $connect, $disconnect, $default or a value of 1-128 characters not starting with '$'"
                 ),
             );
+        } else if matches!(key, "connect" | "disconnect" | "default") {
+            self.warn(
+                format!("{rat}.key"),
+                format!(
+                    "{key:?} is a custom route key, taken by messages whose selected value is \
+                     {key:?}; did you mean \"${key}\"?"
+                ),
+            );
+        } else if key.contains(' ')
+            && key.split_once(' ').is_some_and(|(m, p)| {
+                p.starts_with('/') && m.bytes().all(|b| b.is_ascii_uppercase())
+            })
+        {
+            self.warn(
+                format!("{rat}.key"),
+                format!(
+                    "{key:?} looks like an HTTP route key; a WebSocket API's routes are chosen by \
+                     the route selection expression's value (`sendmessage`), not by method and path"
+                ),
+            );
         }
         if !route.request_models.is_empty()
             || !route.required_parameters.is_empty()

@@ -166,3 +166,30 @@ fn route_settings_name_websocket_route_keys() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn route_keys_that_look_like_mistakes_are_warned_about() {
+    let text = CHAT
+        .replace("key: $default,", "key: default,")
+        .replace("key: chat/post,", "key: \"GET /oneway\",");
+    let (_, config) = load(&text).expect("valid, with warnings");
+    let warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        has(
+            &warnings,
+            "apis[0].routes[2].key",
+            "did you mean \"$default\""
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        has(
+            &warnings,
+            "apis[0].routes[3].key",
+            "looks like an HTTP route key"
+        ),
+        "{warnings:?}"
+    );
+    let (_, clean) = load(CHAT).expect("valid");
+    assert!(clean.warnings.is_empty(), "{:?}", clean.warnings);
+}
