@@ -665,6 +665,18 @@ fn admit(
             .map(|s| s.get(&st.rbuf)),
         _ => None,
     };
+    admit_with_key(worker, x, plan, api_key)
+}
+
+/// Runs `plan`'s traffic-control steps with `api_key` (the key the request carries, if its
+/// route requires one) on the newest key table, at the request's clock readings.
+#[inline]
+pub fn admit_with_key(
+    worker: &Worker,
+    x: &RequestCtx,
+    plan: &RoutePlan,
+    api_key: Option<&[u8]>,
+) -> Result<(), Refusal> {
     let input = StepInput {
         api_key,
         stage: plan.stage_uid,

@@ -288,23 +288,14 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
     let mut timers: Vec<(Instant, Timer<NodeId>)> = Vec::new();
     let mut last_seen: rustc_hash::FxHashMap<SocketAddr, Instant> = Default::default();
     let c = counters();
-    for &addr in &s.seeds {
-        if addr != me.addr {
-            let seed = NodeId {
-                name: String::new(),
-                addr,
-                boot: 0,
-            };
-            let _ = foca.announce(seed, &mut asked);
-        }
-    }
     let mut sealed = Vec::with_capacity(2048);
     let mut buf = vec![0u8; 65_536];
     let mut entries = Vec::new();
     let mut incoming = Vec::new();
     let mut next_sync = Instant::now();
     let mut next_view = Instant::now();
-    let mut next_announce = Instant::now() + Duration::from_secs(1);
+    // The seeds are knocked on at once, then every second until one answers.
+    let mut next_announce = Instant::now();
     loop {
         // What foca asked for.
         for (addr, data) in asked.send.drain(..) {
@@ -323,7 +314,7 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
                 i += 1;
             }
         }
-        // Until a seed answers, knock again.
+        // Until a seed answers, knock (again).
         if now >= next_announce {
             next_announce = now + Duration::from_secs(1);
             if foca.num_members() == 0 {

@@ -26,16 +26,13 @@ pub mod session;
 use std::{cell::Cell, sync::Arc, sync::OnceLock};
 
 use turnpike_core::{
-    usage::{
-        Now, Refusal,
-        steps::{self, StepInput},
-    },
+    usage::Refusal,
     websocket::id::{ConnectionId, ID_LEN},
 };
 
 pub use accept::accept;
 
-use crate::{exchange::RequestCtx, plan::RoutePlan, traffic, worker::Worker};
+use crate::{exchange::RequestCtx, plan::RoutePlan, worker::Worker};
 
 /// What an accepted upgrade carries into the WebSocket session.
 pub struct Upgraded {
@@ -97,16 +94,5 @@ pub fn is_ours(id: &ConnectionId) -> bool {
 /// a refusal is [`turnpike_core::usage::RefusalKind::Throttled`]. Call only when
 /// `plan.steps` is not empty.
 pub fn admit(worker: &Worker, x: &RequestCtx, plan: &RoutePlan) -> Result<(), Refusal> {
-    let input = StepInput {
-        api_key: None,
-        stage: plan.stage_uid,
-        route_key: &plan.route_key,
-    };
-    let now = Now {
-        mono_ns: traffic::mono_ns(x.started),
-        epoch_ms: x.epoch_ms,
-    };
-    worker
-        .keys
-        .with(|table, usage| steps::admit(&plan.steps, input, table, &usage.slots, now))
+    crate::exchange::admit_with_key(worker, x, plan, None)
 }
