@@ -832,6 +832,72 @@ def test_http_api_tunnels_websocket_upgrades_to_its_backend(gateway, origin):
     assert requests.get(front.url("/anything")).status_code == 200
 
 
+def test_http_api_tunnel_carries_megabytes_both_ways_under_backpressure(gateway):
+    """After the 101 the tunnel copies bytes untouched: 8 MB each way, with the client not
+    reading for a while, so every buffer on the way fills and the tunnel waits for room."""
+    import base64
+    import hashlib
+    import os
+    import threading
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def backend():
+        c, _ = lsock.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(4096)
+        head, _, rest = head.partition(b"\r\n\r\n")
+        key = next(v.strip() for k, _, v in (l.partition(b":") for l in head.split(b"\r\n")) if k.lower() == b"sec-websocket-key")
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + rest)
+        while d := c.recv(65536):
+            c.sendall(d)  # a byte echo: the tunnel does not read frames
+        c.close()
+
+    threading.Thread(target=backend, daemon=True).start()
+    g = gateway(
+        {
+            "gateway": {"throttle": "off"},
+            "apis": [
+                {
+                    "name": "site",
+                    "integrations": {"ws": {"type": "http_proxy", "uri": f"http://127.0.0.1:{lsock.getsockname()[1]}"}},
+                    "routes": [{"key": "$default", "integration": "ws"}],
+                    "stages": [{"name": "$default"}],
+                }
+            ],
+        }
+    )
+    raw = RawWs(g.port, path="/")
+    assert raw.status == 101
+    payload = os.urandom(8 << 20)
+    got = bytearray(raw.buf)
+    raw.sock.settimeout(20)
+
+    def reader():
+        time.sleep(1.0)  # let every buffer fill first
+        while len(got) < len(payload):
+            d = raw.sock.recv(1 << 20)
+            if not d:
+                break
+            got.extend(d)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    raw.sock.sendall(payload)
+    t.join(30)
+    assert len(got) == len(payload) and bytes(got) == payload
+    # A drain closes an open tunnel at once rather than waiting for it to idle out.
+    started = time.time()
+    assert g.terminate(timeout=15) == 0
+    assert time.time() - started < 5
+    assert raw.sock.recv(1) == b""
+    lsock.close()
+
+
 def test_drain_closes_websockets_with_1001(gateway, origin):
     import signal
 

@@ -196,6 +196,24 @@ pub fn recv_ready(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// Sends what it can of `data` on `fd` without waiting: one `send(2)` (`MSG_DONTWAIT`,
+/// `MSG_NOSIGNAL`). `Err(WouldBlock)`: the socket's send buffer is full.
+pub fn send_ready(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: send reads at most `data.len()` bytes from the slice.
+    let n = unsafe {
+        libc::send(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// Whether an idle keep-alive connection was closed (or sent something unasked) by its peer:
 /// a non-blocking peek. Either way it must not carry a request.
 pub fn peer_gone(fd: RawFd) -> bool {

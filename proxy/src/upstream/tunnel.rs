@@ -199,6 +199,9 @@ enum Ready {
 
 /// Copies bytes both ways until a side closes or the tunnel idles out.
 async fn splice(worker: &Worker, c: &mut Client, upstream: &mut Stream) {
+    if let (Stream::Plain(client), Stream::Plain(backend)) = (&c.stream, &*upstream) {
+        return relay_plain(worker, &c.watch, client, backend).await;
+    }
     loop {
         let ready = if c.stream.has_buffered() {
             Ready::Client
@@ -261,5 +264,96 @@ async fn splice(worker: &Worker, c: &mut Client, upstream: &mut Stream) {
         if res.is_err() || c.watch.fired() {
             return;
         }
+    }
+}
+
+/// [`splice`] for plain TCP on both sides: one loop per direction, each keeping its readiness
+/// wait armed while the other moves bytes (no poll is armed and cancelled per message), with
+/// `recv(2)` and `send(2)` on the sockets. A drain closes the tunnel (the client side is
+/// marked idle throughout), as does [`TUNNEL_IDLE`] without a byte either way.
+async fn relay_plain(
+    worker: &Worker,
+    watch: &crate::watch::ConnWatch,
+    client: &monoio::net::TcpStream,
+    backend: &monoio::net::TcpStream,
+) {
+    let last = std::cell::Cell::new(std::time::Instant::now());
+    watch.set_idle(true);
+    {
+        let mut up = pin!(pump_plain(worker, client, backend, &last));
+        let mut down = pin!(pump_plain(worker, backend, client, &last));
+        let mut idle = pin!(idle_out(&last));
+        std::future::poll_fn(|cx| {
+            if up.as_mut().poll(cx).is_ready()
+                || down.as_mut().poll(cx).is_ready()
+                || idle.as_mut().poll(cx).is_ready()
+            {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+    watch.set_idle(false);
+}
+
+/// Copies from `src` to `dst` until `src` closes or either fails; notes each move in `last`.
+async fn pump_plain(
+    worker: &Worker,
+    src: &monoio::net::TcpStream,
+    dst: &monoio::net::TcpStream,
+    last: &std::cell::Cell<std::time::Instant>,
+) {
+    use std::os::fd::AsRawFd;
+    loop {
+        if src.readable(false).await.is_err() {
+            return;
+        }
+        let mut buf = worker.bufs.take();
+        crate::rt::make_room(&mut buf, IO_BUF);
+        match crate::rt::recv_ready(src.as_raw_fd(), &mut buf) {
+            Ok(n) if n > 0 => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                worker.bufs.give(buf);
+                continue;
+            }
+            // The side closed (or failed): the tunnel ends, closing the other.
+            _ => {
+                worker.bufs.give(buf);
+                return;
+            }
+        }
+        let sent = send_all(dst, &buf).await;
+        worker.bufs.give(buf);
+        if sent.is_err() {
+            return;
+        }
+        last.set(std::time::Instant::now());
+    }
+}
+
+/// Sends all of `data` on `dst`, waiting for room when its send buffer is full.
+async fn send_all(dst: &monoio::net::TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    while !data.is_empty() {
+        match crate::rt::send_ready(dst.as_raw_fd(), data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => dst.writable(false).await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Ends once nothing moved for [`TUNNEL_IDLE`] since `last`.
+async fn idle_out(last: &std::cell::Cell<std::time::Instant>) {
+    loop {
+        let until = last.get() + TUNNEL_IDLE;
+        let now = std::time::Instant::now();
+        if now >= until {
+            return;
+        }
+        monoio::time::sleep(until - now).await;
     }
 }
