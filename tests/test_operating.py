@@ -76,6 +76,9 @@ def test_sighup_applies_the_edited_file_and_refuses_a_bad_one(gateway):
     good["apis"][0]["routes"][0]["integration"] = "m"
     write(g, good)
     g.proc.send_signal(signal.SIGHUP)
+    # It is the running config: wait for the reload to say so, or it could land after the PUT
+    # below and (rightly) take the file as edited since it was last read.
+    assert "holds the running config" in g.wait_log("holds the running config")
     assert wait_body(g, "two") == "two"
     via_api = json.loads(json.dumps(good))
     via_api["apis"][0]["integrations"]["m"]["body"] = "from-api"
