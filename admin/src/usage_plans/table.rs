@@ -69,20 +69,20 @@ impl AssocNames {
     /// The quota's counter: `<names>/quota/<PERIOD>+<offset>` (a changed period is a new
     /// counter, whose windows do not mix with the old one's).
     pub fn quota(&self, q: &QuotaSettings) -> (String, String) {
-        let tail = format!("/quota/{}+{}", q.period.as_str(), q.offset);
-        (
-            format!("{}{tail}", self.identity),
-            format!("{}{tail}", self.display),
-        )
+        self.with(&format!("/quota/{}+{}", q.period.as_str(), q.offset))
     }
 
     /// A throttle's counter: `<names>/throttle`, `<names>/throttle/<api>/<stage>/<route key>`
     /// for a per-route one.
     fn throttle(&self, route: Option<(&str, &str, &str)>) -> (String, String) {
-        let tail = match route {
+        self.with(&match route {
             Some((api, stage, key)) => format!("/throttle/{api}/{stage}/{key}"),
             None => "/throttle".to_owned(),
-        };
+        })
+    }
+
+    /// `(identity, display)` of the counter `tail` names below the association.
+    fn with(&self, tail: &str) -> (String, String) {
         (
             format!("{}{tail}", self.identity),
             format!("{}{tail}", self.display),

@@ -197,6 +197,33 @@ enum Ready {
     Failed,
 }
 
+/// What one read without waiting gave.
+enum Chunk {
+    /// Bytes, in a buffer of the worker's pool.
+    Bytes(Vec<u8>),
+    /// Nothing yet (a spurious wake-up).
+    Nothing,
+    /// The side closed (or failed): the tunnel ends, closing the other.
+    Closed,
+}
+
+/// Reads what `read` finds into a pooled buffer of [`IO_BUF`] room; the buffer goes back to
+/// the pool unless bytes came.
+fn read_chunk(worker: &Worker, read: impl FnOnce(&mut Vec<u8>) -> std::io::Result<usize>) -> Chunk {
+    let mut buf = worker.bufs.take();
+    crate::rt::make_room(&mut buf, IO_BUF);
+    match read(&mut buf) {
+        Ok(n) if n > 0 => Chunk::Bytes(buf),
+        other => {
+            worker.bufs.give(buf);
+            match other {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Chunk::Nothing,
+                _ => Chunk::Closed,
+            }
+        }
+    }
+}
+
 /// Copies bytes both ways until a side closes or the tunnel idles out.
 async fn splice(worker: &Worker, c: &mut Client, upstream: &mut Stream) {
     if let (Stream::Plain(client), Stream::Plain(backend)) = (&c.stream, &*upstream) {
@@ -243,20 +270,11 @@ async fn splice(worker: &Worker, c: &mut Client, upstream: &mut Stream) {
             Ready::Upstream => (&mut *upstream, &mut c.stream),
             Ready::Failed => return,
         };
-        let mut buf = worker.bufs.take();
-        crate::rt::make_room(&mut buf, IO_BUF);
-        match src.read_now(&mut buf) {
-            Ok(n) if n > 0 => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                worker.bufs.give(buf);
-                continue;
-            }
-            // The side closed (or failed): the tunnel ends, closing the other.
-            _ => {
-                worker.bufs.give(buf);
-                return;
-            }
-        }
+        let buf = match read_chunk(worker, |b| src.read_now(b)) {
+            Chunk::Bytes(b) => b,
+            Chunk::Nothing => continue,
+            Chunk::Closed => return,
+        };
         let armed = c.watch.arm(TUNNEL_IDLE, c.fd, Side::Both);
         let (res, buf) = dst.write_all(buf).await;
         drop(armed);
@@ -310,20 +328,11 @@ async fn pump_plain(
         if src.readable(false).await.is_err() {
             return;
         }
-        let mut buf = worker.bufs.take();
-        crate::rt::make_room(&mut buf, IO_BUF);
-        match crate::rt::recv_ready(src.as_raw_fd(), &mut buf) {
-            Ok(n) if n > 0 => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                worker.bufs.give(buf);
-                continue;
-            }
-            // The side closed (or failed): the tunnel ends, closing the other.
-            _ => {
-                worker.bufs.give(buf);
-                return;
-            }
-        }
+        let buf = match read_chunk(worker, |b| crate::rt::recv_ready(src.as_raw_fd(), b)) {
+            Chunk::Bytes(b) => b,
+            Chunk::Nothing => continue,
+            Chunk::Closed => return,
+        };
         let sent = send_all(dst, &buf).await;
         worker.bufs.give(buf);
         if sent.is_err() {

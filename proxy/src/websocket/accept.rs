@@ -130,12 +130,7 @@ pub async fn accept(
                 encode::push_decimal(&mut secs, ms.div_ceil(1000));
                 encode::header(&mut extra, b"Retry-After", &secs);
             }
-            let no = HandshakeRefusal {
-                status: e.status(),
-                body: e.message().as_bytes(),
-                extra: &extra,
-                error: Some(e.message()),
-            };
+            let no = HandshakeRefusal::of(e, &extra);
             refuse(worker, c, &x, cp, Some(&up), no).await;
             return false;
         }
@@ -160,12 +155,7 @@ pub async fn accept(
                         );
                         worker.warn_integration_failure(cp, e, x.request_id.as_str());
                         x.error = Some(e);
-                        let no = HandshakeRefusal {
-                            status: e.status(),
-                            body: e.message().as_bytes(),
-                            extra: b"",
-                            error: Some(e.message()),
-                        };
+                        let no = HandshakeRefusal::of(e, b"");
                         refuse(worker, c, &x, cp, Some(&up), no).await;
                         return false;
                     }
@@ -185,12 +175,7 @@ pub async fn accept(
             }
             Err(e) => {
                 worker.warn_integration_failure(cp, e, x.request_id.as_str());
-                let no = HandshakeRefusal {
-                    status: e.status(),
-                    body: e.message().as_bytes(),
-                    extra: b"",
-                    error: Some(e.message()),
-                };
+                let no = HandshakeRefusal::of(e, b"");
                 refuse(worker, c, &x, cp, Some(&up), no).await;
                 return false;
             }
@@ -281,6 +266,18 @@ struct HandshakeRefusal<'a> {
     extra: &'a [u8],
     /// `$context.error.message` of the access log line: the gateway's own error.
     error: Option<&'a str>,
+}
+
+impl<'a> HandshakeRefusal<'a> {
+    /// The refusal of the gateway's own error `e`: its status and message, with `extra`.
+    fn of(e: GatewayError, extra: &'a [u8]) -> HandshakeRefusal<'a> {
+        HandshakeRefusal {
+            status: e.status(),
+            body: e.message().as_bytes(),
+            extra,
+            error: Some(e.message()),
+        }
+    }
 }
 
 /// Refuses the upgrade as `no` says, counts and logs it (`up`: the connection, once it has an
