@@ -12,12 +12,19 @@
 //!
 //! A quota window's entries are dropped once the window is over; a rate's entries are
 //! cumulative and never expire. Sans-io: time is passed in.
+//!
+//! For a rate the book also keeps, per peer, this node's own count when the peer's word last
+//! grew and the peer's share (its growth over this node's between its last two words), and
+//! publishes them with the peers' sum so the hot path can guess what each peer admitted
+//! since (see [`super::cell`]). A peer whose word has not grown for [`GUESS_SYNCS`] syncs is
+//! left out of the guess: it has stopped, or its words are being lost, and the next that
+//! arrives counts it in again.
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::cell::SharedCounter;
+use super::cell::{ClusterRate, SHARE_ONE, SharedCounter};
 use super::wire::Entry;
 use crate::usage::{QuotaSettings, slots::unpack};
 
@@ -39,6 +46,47 @@ pub enum CounterKind {
     Unknown,
 }
 
+/// Syncs after a peer's last growth during which a rate's view guesses its unseen requests:
+/// a peer's words arrive once per its sync interval, give or take the link's delay and a lost
+/// datagram.
+pub const GUESS_SYNCS: u64 = 3;
+
+/// One other node's word for a counter.
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerWord {
+    word: u64,
+    /// For a rate: this node's own count when `word` last grew.
+    mark: u64,
+    /// For a rate: how busy the peer was against this node between its last two growths
+    /// (its growth over this node's, at most one), in [`SHARE_ONE`]ths.
+    share: u64,
+    /// The book's sync count when `word` last grew.
+    grew_at: u64,
+}
+
+impl PeerWord {
+    /// The peer's word grown to `word` at sync `syncs`, this node's own count being `own`.
+    fn grown(&self, word: u64, own: u64, syncs: u64) -> PeerWord {
+        let (theirs, mine) = (word - self.word, own.saturating_sub(self.mark));
+        let last = if self.word == 0 || theirs >= mine {
+            SHARE_ONE
+        } else {
+            (u128::from(theirs) * u128::from(SHARE_ONE) / u128::from(mine)) as u64
+        };
+        PeerWord {
+            word,
+            mark: own,
+            // Half the last share, half the one before: one interval's count is noisy.
+            share: if self.word == 0 {
+                last
+            } else {
+                (self.share + last) / 2
+            },
+            grew_at: syncs,
+        }
+    }
+}
+
 /// One cluster-wide counter.
 #[derive(Debug)]
 struct Counter {
@@ -46,7 +94,12 @@ struct Counter {
     name: Option<Box<str>>,
     cell: Arc<SharedCounter>,
     /// Every other node's word.
-    peers: FxHashMap<NodeKey, u64>,
+    peers: FxHashMap<NodeKey, PeerWord>,
+    /// The sync count at which a peer in the published guess leaves it (`u64::MAX`: none).
+    guess_until: u64,
+    /// For a rate, the rate as last registered: to keep the bucket's base moving while this
+    /// node admits nothing on it ([`SharedCounter::touch_rate`]).
+    rate: Option<ClusterRate>,
     /// Our own word when it was last sent.
     sent: u64,
     /// Quota words of windows before this one are over and refused.
@@ -71,6 +124,8 @@ pub struct CounterBook {
     /// Ids in a stable order, for the round robin of full-state slices.
     order: Vec<CounterId>,
     cursor: usize,
+    /// Syncs so far: the clock of [`GUESS_SYNCS`].
+    syncs: u64,
 }
 
 impl CounterBook {
@@ -81,6 +136,7 @@ impl CounterBook {
             counters: FxHashMap::default(),
             order: Vec::new(),
             cursor: 0,
+            syncs: 0,
         }
     }
 
@@ -89,10 +145,11 @@ impl CounterBook {
     /// disk) become its own count.
     pub fn set_me(&mut self, me: NodeKey) {
         self.me = me;
+        let syncs = self.syncs;
         for c in self.counters.values_mut() {
-            if let Some(word) = c.peers.remove(&me) {
-                c.cell.raise_own(word);
-                publish(c);
+            if let Some(p) = c.peers.remove(&me) {
+                c.cell.raise_own(p.word);
+                publish(c, syncs);
             }
         }
     }
@@ -113,13 +170,22 @@ impl CounterBook {
     /// The shared counter for `id`, created if new; what peers already sent for it is kept.
     /// Registering again with another kind (a plan's quota period changed) keeps the counts.
     pub fn register(&mut self, id: CounterId, name: &str, kind: CounterKind) -> Arc<SharedCounter> {
+        let syncs = self.syncs;
         let c = self.entry(id);
         c.kind = kind;
         if c.name.as_deref() != Some(name) {
             c.name = Some(name.into());
         }
-        publish(c);
+        publish(c, syncs);
         c.cell.clone()
+    }
+
+    /// Sets the rate of the rate counter `id` (registered before), for [`CounterBook::sync`]
+    /// to follow the bucket while this node admits nothing on it.
+    pub fn set_rate(&mut self, id: CounterId, rate: Option<ClusterRate>) {
+        if let Some(c) = self.counters.get_mut(&id) {
+            c.rate = rate;
+        }
     }
 
     /// The shared counter for `id`, if the book has it.
@@ -136,6 +202,8 @@ impl CounterBook {
                 name: None,
                 cell: Arc::default(),
                 peers: FxHashMap::default(),
+                guess_until: u64::MAX,
+                rate: None,
                 sent: 0,
                 floor: 0,
             }
@@ -147,6 +215,7 @@ impl CounterBook {
     /// changed something.
     pub fn merge(&mut self, entries: &[Entry]) -> usize {
         let me = self.me;
+        let syncs = self.syncs;
         let mut changed = 0;
         for e in entries {
             let c = self.entry(e.counter);
@@ -160,11 +229,12 @@ impl CounterBook {
                 }
                 continue;
             }
-            let slot = c.peers.entry(e.node).or_insert(0);
-            if e.word > *slot {
-                *slot = e.word;
+            let own = c.cell.own();
+            let slot = c.peers.entry(e.node).or_default();
+            if e.word > slot.word {
+                *slot = slot.grown(e.word, own, syncs);
                 changed += 1;
-                publish(c);
+                publish(c, syncs);
             }
         }
         changed
@@ -172,13 +242,22 @@ impl CounterBook {
 
     /// The entries to send at this sync: every own entry that moved since the last sync, then
     /// up to `slice` counters' whole state (every node's entry) in round robin. `epoch_ms`
-    /// expires quota windows that are over first.
-    pub fn sync(&mut self, epoch_ms: u64, slice: usize, out: &mut Vec<Entry>) {
+    /// expires quota windows that are over first; a rate that did not move here has its
+    /// bucket followed to `mono_ns` (the buckets' monotonic clock).
+    pub fn sync(&mut self, epoch_ms: u64, mono_ns: u64, slice: usize, out: &mut Vec<Entry>) {
         self.expire(epoch_ms);
-        let me = self.me;
+        self.syncs += 1;
+        let (me, syncs) = (self.me, self.syncs);
         for (&id, c) in &mut self.counters {
+            if c.guess_until <= syncs {
+                publish(c, syncs);
+            }
             let own = c.cell.own();
-            if own != c.sent {
+            if own == c.sent {
+                if let (CounterKind::Rate, Some(rate)) = (c.kind, &c.rate) {
+                    c.cell.touch_rate(rate, mono_ns);
+                }
+            } else {
                 c.sent = own;
                 out.push(Entry {
                     counter: id,
@@ -202,16 +281,17 @@ impl CounterBook {
                     word: own,
                 });
             }
-            out.extend(c.peers.iter().map(|(&node, &word)| Entry {
+            out.extend(c.peers.iter().map(|(&node, p)| Entry {
                 counter: id,
                 node,
-                word,
+                word: p.word,
             }));
         }
     }
 
     /// Drops the entries of quota windows that are over at `epoch_ms`.
     pub fn expire(&mut self, epoch_ms: u64) {
+        let syncs = self.syncs;
         for c in self.counters.values_mut() {
             let CounterKind::Quota(q) = c.kind else {
                 continue;
@@ -219,9 +299,9 @@ impl CounterBook {
             let current = q.period_number(epoch_ms);
             c.floor = c.floor.max(current);
             let before = c.peers.len();
-            c.peers.retain(|_, w| unpack(*w).0 >= current);
+            c.peers.retain(|_, p| unpack(p.word).0 >= current);
             if c.peers.len() != before {
-                publish(c);
+                publish(c, syncs);
             }
         }
     }
@@ -237,8 +317,8 @@ impl CounterBook {
                 let mut peers: Vec<_> = c
                     .peers
                     .iter()
-                    .map(|(&k, &word)| {
-                        let (w, n) = unpack(word);
+                    .map(|(&k, p)| {
+                        let (w, n) = unpack(p.word);
                         (k, w, n)
                     })
                     .collect();
@@ -261,7 +341,7 @@ impl CounterBook {
         let mut out: Vec<_> = self
             .counters
             .get(&id)
-            .map(|c| c.peers.iter().map(|(&k, &w)| (k, w)).collect())
+            .map(|c| c.peers.iter().map(|(&k, p)| (k, p.word)).collect())
             .unwrap_or_default();
         out.sort_unstable();
         out
@@ -275,26 +355,41 @@ impl CounterBook {
     }
 }
 
-fn peers_sum(c: &Counter) -> u64 {
-    c.peers.values().fold(0u64, |a, &w| a.saturating_add(w))
-}
-
-/// Recomputes the peers' word the hot path reads: for a rate, the sum of the peers' counts;
-/// for a quota (or a counter not used here yet), the sum
-/// of the counts in the latest window any peer has reached.
-fn publish(c: &Counter) {
-    let word = match c.kind {
-        CounterKind::Rate => peers_sum(c),
+/// Recomputes what the hot path reads: for a rate, the sum of the peers' counts with the
+/// guess of their unseen requests (the peers whose words grew in the last [`GUESS_SYNCS`]
+/// syncs, by `syncs`); for a quota (or a counter not used here yet), the sum of the counts
+/// in the latest window any peer has reached.
+fn publish(c: &mut Counter, syncs: u64) {
+    match c.kind {
+        CounterKind::Rate => {
+            let (mut sum, mut weight, mut marks) = (0u64, 0u64, 0u128);
+            c.guess_until = u64::MAX;
+            for p in c.peers.values() {
+                sum = sum.saturating_add(p.word);
+                let until = p.grew_at + GUESS_SYNCS;
+                if until > syncs {
+                    weight += p.share;
+                    marks += u128::from(p.mark) * u128::from(p.share);
+                    c.guess_until = c.guess_until.min(until);
+                }
+            }
+            c.cell.set_rate_peers(sum, weight, marks);
+        }
         CounterKind::Quota(_) | CounterKind::Unknown => {
-            let window = c.peers.values().map(|&w| unpack(w).0).max().unwrap_or(0);
+            let window = c
+                .peers
+                .values()
+                .map(|p| unpack(p.word).0)
+                .max()
+                .unwrap_or(0);
             let sum = c
                 .peers
                 .values()
-                .map(|&w| unpack(w))
+                .map(|p| unpack(p.word))
                 .filter(|&(w, _)| w == window)
                 .fold(0u32, |a, (_, n)| a.saturating_add(n));
-            crate::usage::slots::pack(window, sum)
+            c.guess_until = u64::MAX;
+            c.cell.set_peers(crate::usage::slots::pack(window, sum));
         }
-    };
-    c.cell.set_peers(word);
+    }
 }

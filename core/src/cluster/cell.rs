@@ -19,6 +19,21 @@
 //! spell the cluster may take that much more than the burst at once, and never less than
 //! its rate under load.
 //!
+//! Between merges a node would otherwise see the cluster grow only by its own admissions and
+//! admit the whole rate by itself, as would every other node: the cluster would take `N`
+//! times the rate until the next merge and then owe it, a saw tooth of `(N-1)/N x rate x
+//! delay` that a per-second count shows whenever the merges drift against the seconds (8%
+//! at 100 ms in the simulation). So the view also guesses what each peer heard from lately
+//! admitted since its word last grew: as many requests as this node admitted in that time,
+//! times the peer's share, which is how busy the peer was against this node between its last
+//! two words (its growth over this node's, at most one). Evenly loaded nodes then pace
+//! themselves to their share between merges; a busy node beside quiet ones guesses little
+//! for them; a merge replaces the guess by the peer's real count. The guess never
+//! extrapolates a peer's rate, which would swing: a share above one is taken as one, so two
+//! busy nodes settle at an even split. A peer that was quieter than guessed leaves credit
+//! that the next merge returns (the bucket's base does not move for a guess), and a peer
+//! that stopped is left out of the guess after a few syncs (see [`super::book`]).
+//!
 //! The debt is capped at [`MAX_DEBT_NS`]: when a view jumps far past the line (a healed
 //! partition whose sides each admitted the whole rate), `B` moves back so the cluster pays
 //! back at most one second of its rate instead of refusing for as long as the split lasted.
@@ -115,6 +130,13 @@ pub struct SharedCounter {
     own: AtomicU64,
     /// The sum over the other nodes, as last merged; written by the gossip thread only.
     peers: AtomicU64,
+    /// A rate's view of the peers with the guess of their unseen requests (see the module
+    /// docs): the guess's weight `W` (the sum of the guessed peers' shares, in 64ths) in the
+    /// top 14 bits, and below them, as a 50-bit two's complement number, `peers` less `W`
+    /// times this node's own count when each of those peers' words last grew. The view is
+    /// then `own + W x own + offset`. Written by the gossip thread after `peers`, read
+    /// before it.
+    view: AtomicU64,
     /// The rate bucket's base time `B` in nanoseconds of the caller's clock.
     base: AtomicI64,
 }
@@ -124,6 +146,7 @@ impl Default for SharedCounter {
         SharedCounter {
             own: AtomicU64::new(0),
             peers: AtomicU64::new(0),
+            view: AtomicU64::new(0),
             base: AtomicI64::new(i64::MIN),
         }
     }
@@ -135,28 +158,29 @@ impl SharedCounter {
     }
 
     /// Takes one request from a cluster-wide rate at `now_ns` (the buckets' monotonic clock):
-    /// `Ok(())` if the cluster total as seen here conforms, else `Err(ns)` until it would.
+    /// `Ok(())` if the cluster total as seen here, with the guess of the peers' unseen
+    /// requests, conforms, else `Err(ns)` until it would.
     #[inline]
     pub fn take_rate(&self, rate: &ClusterRate, now_ns: u64) -> Result<(), u64> {
         let now = now_ns.min(i64::MAX as u64) as i64;
         let t = rate.emission_ns.min(i64::MAX as u64) as i64;
         let mut own = self.own.load(Relaxed);
+        let view = self.view.load(Acquire);
         let peers = self.peers.load(Acquire);
+        let (weight, offset) = unpack_view(view);
         loop {
-            let total = own.saturating_add(peers);
-            let credit = total.saturating_add(u64::from(rate.burst) - 1);
-            let slack = rate.slack_ns.min(i64::MAX as u64) as i64;
-            let floor = now.saturating_sub(mul(credit, t)).saturating_sub(slack);
+            let total = viewed_total(own, weight, offset);
             let base = self.base.load(Relaxed);
-            let b = base.max(floor);
+            let b = base.max(idle_floor(rate, now, total));
             let next = b.saturating_add(mul(total, t));
             if next > now {
-                let debt = next - now;
+                // Only what the peers really counted is forgiven, never the guess.
+                let debt = b.saturating_add(mul(own.saturating_add(peers), t)) - now;
                 if debt > MAX_DEBT_NS {
                     self.base.fetch_min(b - (debt - MAX_DEBT_NS), Relaxed);
                     return Err(MAX_DEBT_NS as u64);
                 }
-                return Err(debt as u64);
+                return Err((next - now) as u64);
             }
             match self
                 .own
@@ -171,6 +195,18 @@ impl SharedCounter {
                 Err(current) => own = current,
             }
         }
+    }
+
+    /// Moves a rate's base on to the idle cap's floor at `now_ns` if that is later, as taking
+    /// a request would, without taking one: the gossip thread does this every sync for the
+    /// rates this node is not admitting on, so the base follows the cluster's use while the
+    /// peers do the admitting. Otherwise a node that admitted nothing for a while would take
+    /// an old base for an idle bucket and, once load moved to it, admit the burst and the
+    /// slack at once while the cluster was already at its limit.
+    pub fn touch_rate(&self, rate: &ClusterRate, now_ns: u64) {
+        let now = now_ns.min(i64::MAX as u64) as i64;
+        self.base
+            .fetch_max(idle_floor(rate, now, self.rate_view()), Relaxed);
     }
 
     /// Counts one request in quota window `window` if the cluster's total there, as seen
@@ -200,6 +236,13 @@ impl SharedCounter {
         self.own.load(Relaxed)
     }
 
+    /// The cluster total a rate is judged on here: this node's count, the peers' as last
+    /// merged and the guess of what they admitted since.
+    pub fn rate_view(&self) -> u64 {
+        let (weight, offset) = unpack_view(self.view.load(Acquire));
+        viewed_total(self.own(), weight, offset)
+    }
+
     /// The peers' word as last merged.
     pub fn peers(&self) -> u64 {
         self.peers.load(Relaxed)
@@ -216,10 +259,44 @@ impl SharedCounter {
         self.own.fetch_max(word, Relaxed);
     }
 
-    /// Publishes the peers' word (gossip thread only).
+    /// Publishes the peers' word (gossip thread only), with no guess of their unseen
+    /// requests.
     pub fn set_peers(&self, word: u64) {
-        self.peers.store(word, Release);
+        self.set_rate_peers(word, 0, 0);
     }
+
+    /// Publishes a rate's peers' sum `peers` (gossip thread only) with the guess of their
+    /// unseen requests: peers guessed for with shares summing to `weight` (in
+    /// [`SHARE_ONE`]ths, at most 255 whole peers), whose words last grew when this node's own
+    /// count was, weighted by the same shares, `marks` (in [`SHARE_ONE`]ths of a request).
+    pub fn set_rate_peers(&self, peers: u64, weight: u64, marks: u128) {
+        self.peers.store(peers, Release);
+        let weight = weight.min(VIEW_WEIGHT_MAX);
+        let offset = (i128::from(peers) - (marks / u128::from(SHARE_ONE)) as i128)
+            .clamp(-(1 << 49), (1 << 49) - 1);
+        self.view
+            .store(weight << 50 | (offset as u64 & VIEW_MASK), Release);
+    }
+}
+
+/// A whole share (a peer guessed to admit as many as this node) in the view's fixed point.
+pub const SHARE_ONE: u64 = 64;
+const VIEW_WEIGHT_MAX: u64 = (1 << 14) - 1;
+const VIEW_MASK: u64 = (1 << 50) - 1;
+
+/// The guess's weight and the offset of a view word.
+#[inline]
+fn unpack_view(view: u64) -> (u64, i64) {
+    (view >> 50, ((view << 14) as i64) >> 14)
+}
+
+/// `own + weight x own + offset`, clamped to `[own, u64::MAX]`.
+#[inline]
+fn viewed_total(own: u64, weight: u64, offset: i64) -> u64 {
+    let total = i128::from(own)
+        + i128::from(own) * i128::from(weight) / i128::from(SHARE_ONE)
+        + i128::from(offset);
+    total.clamp(i128::from(own), i128::from(u64::MAX)) as u64
 }
 
 #[inline]
@@ -228,6 +305,16 @@ fn count_in(word: u64, window: u32) -> u32 {
         (w, n) if w == window => n,
         _ => 0,
     }
+}
+
+/// The earliest base a rate's bucket may have at `now` with `total` requests counted: the
+/// one that holds `burst` requests and the slack of credit, no more (ns).
+#[inline]
+fn idle_floor(rate: &ClusterRate, now: i64, total: u64) -> i64 {
+    let t = rate.emission_ns.min(i64::MAX as u64) as i64;
+    let credit = total.saturating_add(u64::from(rate.burst) - 1);
+    let slack = rate.slack_ns.min(i64::MAX as u64) as i64;
+    now.saturating_sub(mul(credit, t)).saturating_sub(slack)
 }
 
 /// `n * t` in nanoseconds, saturating at `i64::MAX`.

@@ -82,8 +82,10 @@ pub fn bucket(name: &str, limit: &Limit) -> ClusterBucket {
 
 /// [`bucket`] on the counter [`counter_as`] gives.
 pub fn bucket_as(identity: &str, display: &str, limit: &Limit) -> ClusterBucket {
-    ClusterBucket {
-        rate: ClusterRate::from_limit(limit).map(|r| r.synced_every(sync_interval_ns())),
-        counter: counter_as(identity, display, CounterKind::Rate),
-    }
+    let rate = ClusterRate::from_limit(limit).map(|r| r.synced_every(sync_interval_ns()));
+    let id = counter_id(identity);
+    let mut book = book();
+    let counter = book.register(id, display, CounterKind::Rate);
+    book.set_rate(id, rate);
+    ClusterBucket { rate, counter }
 }

@@ -126,13 +126,20 @@ impl Cluster {
 
     /// Every up node sends its sync to every peer it can reach.
     fn sync(&mut self, epoch_ms: u64) {
-        let now = self.now;
         for from in 0..self.nodes.len() {
+            self.sync_node(from, epoch_ms);
+        }
+    }
+
+    /// Node `from`, if up, sends its sync to every peer it can reach.
+    fn sync_node(&mut self, from: usize, epoch_ms: u64) {
+        let now = self.now;
+        {
             if !self.nodes[from].up {
-                continue;
+                return;
             }
             let mut entries = Vec::new();
-            self.nodes[from].book.sync(epoch_ms, 4, &mut entries);
+            self.nodes[from].book.sync(epoch_ms, now, 4, &mut entries);
             let me = self.nodes[from].book.me();
             let mut datagrams = Vec::new();
             encode_entries(me, &mut entries, 1400, |p| {
@@ -195,21 +202,28 @@ impl Cluster {
 }
 
 /// Offers each node `demand[i]` requests per second against a cluster rate for `seconds`,
-/// syncing every `c.sync_ns`, and returns the admitted count of each second (cluster-wide).
+/// syncing every `c.sync_ns` (each node on its own phase, as nodes started at different
+/// times are), and returns the admitted count of each second (cluster-wide).
 fn run_rate(c: &mut Cluster, rate: ClusterRate, demand: &[f64], seconds: u64) -> Vec<u64> {
     let rate = rate.synced_every(c.sync_ns);
+    for n in &mut c.nodes {
+        n.book.set_rate(COUNTER, Some(rate));
+    }
     let step = 100_000; // 0.1 ms
     let mut per_second = vec![0u64; seconds as usize];
     let mut owed = vec![0f64; demand.len()];
-    let mut next_sync = 0;
     let start = c.now;
+    let n = c.nodes.len() as u64;
+    let mut next_sync: Vec<u64> = (0..n).map(|i| start + c.sync_ns * i / n).collect();
     let mut now = start;
     while now < start + seconds * SECOND {
         c.now = now;
         c.deliver(now);
-        if now >= next_sync {
-            c.sync(0);
-            next_sync = now + c.sync_ns;
+        for (i, next) in next_sync.iter_mut().enumerate() {
+            if now >= *next {
+                c.sync_node(i, 0);
+                *next += c.sync_ns;
+            }
         }
         for (i, d) in demand.iter().enumerate() {
             owed[i] += d * step as f64 / SECOND as f64;
@@ -332,27 +346,51 @@ fn check_rate_accuracy_burst(
     assert!(used >= 0.97, "starved: {used:.4} of the limit used");
 }
 
+// The issue's goals: the worst second at most 1% over at a 10 ms sync and 3% at 100 ms,
+// under links that drop and duplicate 5% and delay up to half a sync interval. Without the
+// guess of the peers' unseen requests an even load is 5-8% over at 100 ms.
+
 #[test]
 fn rates_hold_across_nodes_even_load() {
     check_rate_accuracy(3, &[1.0 / 3.0; 3], 10, 0.01);
     check_rate_accuracy(5, &[0.2; 5], 10, 0.01);
-    // At 100 ms the worst second is over by up to (N-1)/N x rate x delay, 6.7% here.
-    check_rate_accuracy(3, &[1.0 / 3.0; 3], 100, 0.08);
+    check_rate_accuracy(3, &[1.0 / 3.0; 3], 100, 0.03);
+    check_rate_accuracy(5, &[0.2; 5], 100, 0.03);
 }
 
 #[test]
 fn a_small_burst_does_not_starve_an_evenly_loaded_cluster() {
     // Between merges a node sees only its own share move: the idle cap must not take the
     // peers' unseen share for idleness.
-    check_rate_accuracy_burst(3, &[1.0 / 3.0; 3], 100, 0.08, 1);
-    check_rate_accuracy_burst(5, &[0.2; 5], 100, 0.08, 10);
+    check_rate_accuracy_burst(3, &[1.0 / 3.0; 3], 100, 0.03, 1);
+    check_rate_accuracy_burst(5, &[0.2; 5], 100, 0.03, 10);
     check_rate_accuracy_burst(3, &[1.0 / 3.0; 3], 10, 0.01, 1);
 }
 
 #[test]
 fn rates_hold_across_nodes_skewed_load() {
     check_rate_accuracy(3, &[0.9, 0.05, 0.05], 10, 0.01);
+    check_rate_accuracy(5, &[0.9, 0.025, 0.025, 0.025, 0.025], 10, 0.01);
+    check_rate_accuracy(3, &[0.9, 0.05, 0.05], 100, 0.03);
     check_rate_accuracy(5, &[0.9, 0.025, 0.025, 0.025, 0.025], 100, 0.03);
+}
+
+#[test]
+fn load_moving_to_a_node_that_admitted_nothing_finds_no_stale_credit() {
+    // One node takes all the load, then another: the second never admitted, and its bucket
+    // base must have followed the cluster's use (a stale base is the burst and the slack,
+    // 30% of a second here, at once).
+    let limit = 1000.0;
+    let rate = ClusterRate::new(limit, 100).expect("rate");
+    let mut c = Cluster::new(3, CounterKind::Rate, lossy(50), 100 * MS, 17);
+    let before = run_rate(&mut c, rate, &[2.0 * limit, 0.0, 0.0], 5);
+    let after = run_rate(&mut c, rate, &[0.0, 0.0, 2.0 * limit], 5);
+    assert_eq!(before[1..], [1000; 4], "{before:?}");
+    assert!(after[0] <= 1_030, "the node that took over: {after:?}");
+    assert!(
+        after[1..].iter().all(|&n| n.abs_diff(1000) <= 10),
+        "{after:?}"
+    );
 }
 
 #[test]
@@ -475,7 +513,7 @@ fn gossip_bytes_per_key_stay_small() {
         c.take_rate(&rate, SECOND).expect("room");
     }
     let mut entries = Vec::new();
-    book.sync(0, 0, &mut entries);
+    book.sync(0, 0, 0, &mut entries);
     let mut bytes = 0;
     encode_entries(1, &mut entries, 1400, |p| {
         bytes += p.len() + HEADER_LEN + TAG_LEN
@@ -518,4 +556,48 @@ fn counts_restored_before_the_node_knows_its_key_become_its_own() {
     assert_eq!(unpack(cell.own()), (20_000, 12));
     assert_eq!(cell.quota_total(20_000), 42);
     assert_eq!(book.peer_words(7), vec![(peer, pack(20_000, 30))]);
+}
+
+#[test]
+fn a_rate_guesses_what_busy_peers_admitted_until_they_stop() {
+    let mut book = CounterBook::new(1);
+    let cell = book.register(COUNTER, "r", CounterKind::Rate);
+    let open = ClusterRate::new(1e9, u32::MAX).expect("rate");
+    let take = |n| {
+        for _ in 0..n {
+            cell.take_rate(&open, SECOND).expect("open");
+        }
+    };
+    let grow = |book: &mut CounterBook, word| {
+        book.merge(&[Entry {
+            counter: COUNTER,
+            node: 2,
+            word,
+        }])
+    };
+    take(10);
+    grow(&mut book, 10);
+    assert_eq!(cell.rate_view(), 20, "nothing admitted here since");
+    take(4);
+    assert_eq!(
+        cell.rate_view(),
+        14 + 10 + 4,
+        "a new peer is guessed as busy as this node"
+    );
+    // It grew by 2 while this node admitted 4: a half share, averaged with the last (one).
+    grow(&mut book, 12);
+    take(4);
+    assert_eq!(cell.rate_view(), 18 + 12 + 3, "three quarters of 4");
+    let mut out = Vec::new();
+    for _ in 0..GUESS_SYNCS {
+        book.sync(0, SECOND, 0, &mut out);
+    }
+    assert_eq!(
+        cell.rate_view(),
+        18 + 12,
+        "a peer that stopped growing is not guessed"
+    );
+    grow(&mut book, 13);
+    take(2);
+    assert_eq!(cell.rate_view(), 20 + 13 + 1, "and is again once it grows");
 }

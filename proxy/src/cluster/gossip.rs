@@ -341,7 +341,7 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
                 me_key = book.me();
                 let slice = repair_slice(book.len(), s.sync_interval);
                 entries.clear();
-                book.sync(epoch_ms, slice, &mut entries);
+                book.sync(epoch_ms, crate::traffic::mono_ns(now), slice, &mut entries);
             }
             if !entries.is_empty() {
                 c.sent_entries.fetch_add(entries.len() as u64, Relaxed);
