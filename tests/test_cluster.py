@@ -3,13 +3,15 @@ agree on membership, notice a killed node, and drop datagrams sealed with anothe
 
 import hashlib
 import hmac
+import os
 import socket
+import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import free_ports
+from conftest import BIN, free_ports
 
 SECRET = "a-cluster-secret-for-tests-0123456789"
 
@@ -343,7 +345,15 @@ def test_a_cluster_scoped_usage_plan_quota_holds_for_the_cluster_total(gateway, 
     shares = wait_for(lambda: (s := quota_shares(nodes[0], plan, key)) and len(s) == 3 and s, timeout=5, what="shares")
     assert shares == {"gw-1": 12, "gw-2": 12, "gw-3": 6}, shares
     out = nodes[0].admin("GET", "/v1/cluster").json()
-    assert any(c["name"] == f"plan/{plan}/{key}/quota/DAY+0" for c in out["counters"])
+    c = next(c for c in out["counters"] if c["name"] == f"plan/{plan}/{key}/quota/DAY+0")
+    assert c["total"] == 30, c
+    assert {n["node"]: n["share"] for n in c["nodes"]} == {"gw-1": 0.4, "gw-2": 0.4, "gw-3": 0.2}, c
+    # `turnpike admin cluster` prints each node's count and share of it in one cell.
+    env = dict(os.environ, TURNPIKE_ADMIN_URL=nodes[0].admin_url(""), TURNPIKE_ADMIN_TOKEN_FILE=nodes[0].config["admin"]["token_file"])
+    cli = subprocess.run([BIN, "admin", "cluster"], capture_output=True, text=True, env=env, timeout=20)
+    assert cli.returncode == 0, cli.stderr
+    row = next(l for l in cli.stdout.splitlines() if f"plan/{plan}/{key}/quota/DAY+0" in l)
+    assert "gw-1 12 (40.0%), gw-2 12 (40.0%), gw-3 6 (20.0%)" in row and " 30 " in row, cli.stdout
 
     # Every node restarts at once: the quota stays used (each node kept its own count and
     # the others' as it heard them).

@@ -460,6 +460,15 @@ fn render(command: &AdminCommand, json: bool, status: u16, body: String) -> Stri
         AdminCommand::Plans(usage::PlansCommand::RemoveKey { plan, key }) if ok => {
             format!("removed {key} from {plan}\n")
         }
+        AdminCommand::Cluster if ok && !json => {
+            match serde_json::from_str::<serde_json::Value>(&body) {
+                Ok(mut v) => {
+                    shares_inline(&mut v);
+                    human(&v)
+                }
+                Err(_) => body,
+            }
+        }
         // YAML, NDJSON: as they came.
         AdminCommand::Get | AdminCommand::Keys(usage::KeysCommand::Export) => body,
         _ if json => body,
@@ -467,6 +476,31 @@ fn render(command: &AdminCommand, json: bool, status: u16, body: String) -> Stri
             Ok(v) => human(&v),
             Err(_) => body,
         },
+    }
+}
+
+/// `/v1/cluster`'s counters for a table: each counter's per-node usage as one cell,
+/// `gw-1 1210 (50.4%), gw-2 1190 (49.6%)`.
+fn shares_inline(v: &mut serde_json::Value) {
+    let Some(counters) = v.get_mut("counters").and_then(|c| c.as_array_mut()) else {
+        return;
+    };
+    for c in counters {
+        let Some(nodes) = c.get("nodes").and_then(|n| n.as_array()) else {
+            continue;
+        };
+        let parts: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {} ({:.1}%)",
+                    cell(&n["node"]),
+                    cell(&n["count"]),
+                    n["share"].as_f64().unwrap_or(0.0) * 100.0
+                )
+            })
+            .collect();
+        c["nodes"] = serde_json::Value::String(parts.join(", "));
     }
 }
 

@@ -28,7 +28,7 @@ pub fn status(detail: bool) -> Option<serde_json::Value> {
                 "name": m.name,
                 "addr": m.addr.to_string(),
                 "state": m.state,
-                "last_seen_seconds_ago": m.last_seen.map(|t| now.saturating_duration_since(t).as_secs_f64()),
+                "last_seen_seconds_ago": m.last_seen.map(|t| (now.saturating_duration_since(t).as_secs_f64() * 1000.0).round() / 1000.0),
             })
         })
         .collect();
@@ -59,19 +59,29 @@ pub fn status(detail: bool) -> Option<serde_json::Value> {
             .into_iter()
             .filter_map(|r| {
                 let name = r.name.clone()?;
-                let nodes: Vec<_> = r
+                // Rate counters are one cumulative word (window 0); quota words pack a
+                // window, and only the latest one's counts add up to the total.
+                let window = r.nodes.iter().map(|n| n.1).max().unwrap_or(0);
+                let in_window = |w: u32, count: u32| if w == window { u64::from(count) } else { 0 };
+                let total: u64 = r.nodes.iter().map(|&(_, w, n)| in_window(w, n)).sum();
+                let mut nodes: Vec<_> = r
                     .nodes
                     .iter()
-                    .map(|&(k, window, count)| {
-                        // Rate counters are one cumulative word; quota words pack a window.
+                    .map(|&(k, w, count)| {
+                        let share = match total {
+                            0 => 0.0,
+                            t => (in_window(w, count) as f64 / t as f64 * 1000.0).round() / 1000.0,
+                        };
                         json!({
                             "node": names.get(&k).map_or_else(|| format!("{k:016x}"), |n| (*n).to_owned()),
-                            "window": window,
+                            "window": w,
                             "count": count,
+                            "share": share,
                         })
                     })
                     .collect();
-                Some(json!({ "name": name, "nodes": nodes }))
+                nodes.sort_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()));
+                Some(json!({ "name": name, "window": window, "total": total, "nodes": nodes }))
             })
             .collect();
         out["counters"] = json!(counters);
