@@ -348,6 +348,10 @@ def test_a_cluster_scoped_usage_plan_quota_holds_for_the_cluster_total(gateway, 
     c = next(c for c in out["counters"] if c["name"] == f"plan/{plan}/{key}/quota/DAY+0")
     assert c["total"] == 30, c
     assert {n["node"]: n["share"] for n in c["nodes"]} == {"gw-1": 0.4, "gw-2": 0.4, "gw-3": 0.2}, c
+    # get-usage on any node: what that node served, and the cluster's remaining quota.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    usage = nodes[0].admin("GET", f"/v1/usageplans/{plan}/usage?key={key}&start_date={today}&end_date={today}").json()
+    assert usage["items"][key] == [[12, 0]], usage
     # `turnpike admin cluster` prints each node's count and share of it in one cell.
     env = dict(os.environ, TURNPIKE_ADMIN_URL=nodes[0].admin_url(""), TURNPIKE_ADMIN_TOKEN_FILE=nodes[0].config["admin"]["token_file"])
     cli = subprocess.run([BIN, "admin", "cluster"], capture_output=True, text=True, env=env, timeout=20)

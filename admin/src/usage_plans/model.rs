@@ -55,6 +55,9 @@ pub struct Assoc {
     pub slots: u32,
     /// The counter words (quota, day) last written to the store.
     pub saved: [u64; 2],
+    /// For a cluster-scoped quota, the sum of the peers' words last written with them (a
+    /// peer's word only grows, so a new sum means news to save).
+    pub saved_peers: u64,
 }
 
 /// A plan, with the limits the data plane applies.
@@ -366,6 +369,7 @@ impl UsagePlans {
             slot,
             slots: n,
             saved,
+            saved_peers: 0,
         });
         Ok(())
     }

@@ -119,7 +119,8 @@ impl UsagePlans {
     pub fn save_counters(&mut self, db: &ResourceDb) -> Result<usize, DbError> {
         let slots = &self.usage.slots;
         let table = self.usage.table();
-        // (key position, association position, words): nothing moves keys until the marks.
+        // (key position, association position, words, the peers' words of a cluster quota):
+        // nothing moves keys until the marks.
         let mut changed = Vec::new();
         for (i, k) in self.keys.iter().enumerate() {
             for (j, a) in k.assocs.iter().enumerate() {
@@ -130,8 +131,20 @@ impl UsagePlans {
                     s.quota.fetch_max(c.own(), Relaxed);
                 }
                 let words = [s.quota.load(Relaxed), s.day.load(Relaxed)];
-                if words != a.saved {
-                    changed.push((i, j, words));
+                // The peers' counts are saved too, and whenever they grow: a node whose own
+                // count stopped moving must still remember what the others used since.
+                let peers: Vec<[u64; 2]> =
+                    match self.cluster_quota_name(self.plan_id(a.plan), &k.id) {
+                        Some(name) => turnpike_core::cluster::registry::book()
+                            .peer_words(turnpike_core::cluster::counter_id(&name))
+                            .into_iter()
+                            .map(|(node, word)| [node, word])
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                let sum = peers.iter().fold(0u64, |s, p| s.wrapping_add(p[1]));
+                if words != a.saved || sum != a.saved_peers {
+                    changed.push((i, j, words, peers, sum));
                 }
             }
         }
@@ -139,19 +152,15 @@ impl UsagePlans {
             return Ok(0);
         }
         let mut batch = db.batch()?;
-        for &(i, j, [quota, day]) in &changed {
-            let k = &self.keys[i];
-            let plan = self.plan_id(k.assocs[j].plan);
-            let id = assoc_id(plan, &k.id);
-            let peers = match self.cluster_quota_name(plan, &k.id) {
-                Some(name) => turnpike_core::cluster::registry::book()
-                    .peer_words(turnpike_core::cluster::counter_id(&name))
-                    .into_iter()
-                    .map(|(node, word)| [node, word])
-                    .collect(),
-                None => Vec::new(),
+        for (i, j, [quota, day], peers, _) in &mut changed {
+            let (quota, day) = (*quota, *day);
+            let k = &self.keys[*i];
+            let id = assoc_id(self.plan_id(k.assocs[*j].plan), &k.id);
+            let record = CounterRecord {
+                quota,
+                day,
+                peers: std::mem::take(peers),
             };
-            let record = CounterRecord { quota, day, peers };
             batch.put(Table::UsageCounters, &id, &record)?;
             let (d, n) = unpack(day);
             if n > 0 {
@@ -159,8 +168,10 @@ impl UsagePlans {
             }
         }
         batch.commit()?;
-        for &(i, j, words) in &changed {
-            self.keys[i].assocs[j].saved = words;
+        for &(i, j, words, _, sum) in &changed {
+            let a = &mut self.keys[i].assocs[j];
+            a.saved = words;
+            a.saved_peers = sum;
         }
         Ok(changed.len())
     }
@@ -180,7 +191,9 @@ impl UsagePlans {
     /// inclusive), for each key of `plan` that used any in that window (and for `key`, when
     /// given, always): AWS `get-usage`'s `items`, `key id -> [[used, remaining], ..]`, one
     /// pair per day, `remaining` `None` for a plan without a quota. Today's figures come
-    /// from the live counters, the rest from the store.
+    /// from the live counters, the rest from the store. `used` is what this node served; for
+    /// a quota with `scope: cluster`, today's `remaining` is the cluster's (the limit less
+    /// what every node counted in the current period, as this node last heard).
     pub fn usage_report(
         &self,
         db: &ResourceDb,
@@ -238,7 +251,7 @@ impl UsagePlans {
         }
         let mut out = BTreeMap::new();
         for (k, used) in days {
-            let row = (first..=last)
+            let row: Vec<(u64, Option<u64>)> = (first..=last)
                 .map(|d| {
                     let u = used.get(&d).copied().unwrap_or(0);
                     let remaining = quota.as_ref().map(|q| {
@@ -251,6 +264,27 @@ impl UsagePlans {
                 })
                 .collect();
             out.insert(k, row);
+        }
+        if let Some(q) = quota.filter(|q| q.scope == turnpike_core::cluster::Scope::Cluster) {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let today = (now_ms / DAY_MS) as u32;
+            for (k, row) in out.iter_mut() {
+                let (Some(day), Some(name)) = (
+                    today
+                        .checked_sub(first)
+                        .and_then(|i| row.get_mut(i as usize)),
+                    self.cluster_quota_name(plan, k),
+                ) else {
+                    continue;
+                };
+                let book = turnpike_core::cluster::registry::book();
+                if let Some(cell) = book.cell(turnpike_core::cluster::counter_id(&name)) {
+                    let total = cell.quota_total(q.period_number(now_ms));
+                    day.1 = Some(u64::from(q.limit).saturating_sub(total));
+                }
+            }
         }
         Ok(out)
     }

@@ -258,6 +258,62 @@ fn counters_survive_a_restart_through_the_store() {
 }
 
 #[test]
+fn a_cluster_quota_saves_what_the_peers_used_after_its_own_count_stopped() {
+    use super::persist::CounterRecord;
+    use turnpike_core::cluster::{Entry, Scope, registry};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = ResourceDb::open(dir.path()).expect("db");
+    let mut p = plan(vec![stage("shop", "prod", &[])], Some(100));
+    p.name = "peers-are-saved".into();
+    if let Some(q) = &mut p.quota {
+        q.scope = Scope::Cluster;
+        q.period = QuotaPeriod::Day;
+    }
+    db.put(Table::UsagePlans, "plan77", &p).expect("plan");
+    let key = ApiKeyRecord {
+        name: "k".into(),
+        value: "cccccccccccccccccccccccccccccc".into(),
+        enabled: true,
+        description: None,
+        tags: BTreeMap::new(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    db.put(Table::ApiKeys, "key0000077", &key).expect("key");
+    let id = assoc_id("plan77", "key0000077");
+    db.put(Table::UsagePlanKeys, &id, &AssocRecord { created_at: 1 })
+        .expect("assoc");
+    let mut m = UsagePlans::load(&db, Arc::new(UsageState::new())).expect("load");
+    let counter = registry::book()
+        .readings()
+        .into_iter()
+        .find(|r| r.name.as_deref() == Some("plan/plan77/key0000077/quota/DAY+0"))
+        .expect("the key's cluster quota counter")
+        .id;
+    let peer_used = |n| {
+        registry::book().merge(&[Entry {
+            counter,
+            node: 99,
+            word: pack(20_500, n),
+        }])
+    };
+    let saved_peers = || {
+        db.get::<CounterRecord>(Table::UsageCounters, &id)
+            .expect("read")
+            .map(|r| r.peers)
+    };
+    assert_eq!(m.save_counters(&db).expect("save"), 0, "nothing moved");
+    // This node counts nothing; a peer's count grows: saved, and again when it grows more.
+    peer_used(7);
+    assert_eq!(m.save_counters(&db).expect("save"), 1);
+    assert_eq!(saved_peers(), Some(vec![[99, pack(20_500, 7)]]));
+    assert_eq!(m.save_counters(&db).expect("save"), 0);
+    peer_used(9);
+    assert_eq!(m.save_counters(&db).expect("save"), 1);
+    assert_eq!(saved_peers(), Some(vec![[99, pack(20_500, 9)]]));
+}
+
+#[test]
 fn an_uncommitted_batch_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = ResourceDb::open(dir.path()).expect("db");
