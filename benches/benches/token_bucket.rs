@@ -1,7 +1,8 @@
 //! The GCRA token bucket (`turnpike_core::gcra`): one decision per request on a throttled
 //! route. Conforming requests (a bucket with room), refused ones (an empty bucket), a steady
 //! stream at the configured rate, and a bucket shared with another core that is hammering it
-//! (a global limit: the compare-and-swap retries under contention).
+//! (a global limit: the compare-and-swap retries under contention). Then a cluster-wide rate's
+//! decision (`turnpike_core::cluster::SharedCounter`), without and with peers guessed for.
 //!
 //! Every bucket is reached through `black_box`: a bucket whose address never escapes lets the
 //! compiler treat its atomic as a plain variable, and the bench would time nothing.
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use turnpike_benches::{CountingAlloc, print_allocations};
+use turnpike_core::cluster::{ClusterRate, SharedCounter, cell::SHARE_ONE};
 use turnpike_core::gcra::{Gcra, Quota};
 
 #[global_allocator]
@@ -62,6 +64,32 @@ fn token_bucket(c: &mut Criterion) {
         at_rate.check(&steady, t + 1_000_000),
         Ok(()),
         "the at_rate bench was refused"
+    );
+    // A cluster-wide rate (`scope: cluster`): the same decision over this node's count, the
+    // peers' sum and, between syncs, the guess of what busy peers admitted.
+    let cluster_open = ClusterRate::new(1e9, 1_000_000).expect("rate");
+    let counter = SharedCounter::new();
+    counter.set_peers(1_000);
+    let mut tc = 0u64;
+    g.bench_function("cluster_conforming", |b| {
+        b.iter(|| {
+            tc += 1;
+            black_box(black_box(&counter).take_rate(black_box(&cluster_open), tc)).ok()
+        })
+    });
+    let guessed = SharedCounter::new();
+    guessed.set_rate_peers(1_000, 2 * SHARE_ONE, 0);
+    let mut tg = 0u64;
+    g.bench_function("cluster_conforming_guessed", |b| {
+        b.iter(|| {
+            tg += 1;
+            black_box(black_box(&guessed).take_rate(black_box(&cluster_open), tg)).ok()
+        })
+    });
+    assert_eq!(
+        guessed.take_rate(&cluster_open, tg + 1),
+        Ok(()),
+        "the cluster bench was refused"
     );
     // One bucket, two cores: another thread takes tokens from it as fast as it can while this
     // one is timed. Only meaningful where there is a second CPU.
