@@ -254,6 +254,9 @@ impl CounterBook {
             }
             let own = c.cell.own();
             if own == c.sent {
+                // Every sync, not only after a peer's count grew: the base a busy peer set
+                // when the cluster stopped being idle is the floor read just before that
+                // growth, which a read after it cannot see.
                 if let (CounterKind::Rate, Some(rate)) = (c.kind, &c.rate) {
                     c.cell.touch_rate(rate, mono_ns);
                 }
