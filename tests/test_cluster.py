@@ -277,6 +277,28 @@ def test_a_cluster_scoped_stage_throttle_holds_for_the_cluster_total(gateway, tm
     assert shares()["gw-3"] == s["gw-3"]
 
 
+def test_a_restarted_node_owes_nothing_for_the_counts_it_learns_back(gateway, tmp_path):
+    # Under the limit, a node that restarts learns its own count from before and its peers'
+    # (the cluster's past) and admits on at once, and so do its peers.
+    stage = {"name": "$default", "throttle": {"rate_limit": 20, "burst_limit": 5, "scope": "cluster"}}
+    nodes, _ = start_cluster(gateway, tmp_path, stage=stage)
+    wait_for(all_alive(nodes, ["gw-1", "gw-2", "gw-3"]), what="convergence")
+
+    def paced(gs, seconds, per_second=4):
+        codes = []
+        for i in range(int(seconds * per_second)):
+            g = gs[i % len(gs)]
+            codes.append(requests.get(f"http://127.0.0.1:{g.port}/pets", timeout=5).status_code)
+            time.sleep(1 / per_second)
+        return codes
+
+    assert set(paced(nodes, 6)) == {200}
+    assert nodes[1].terminate() == 0
+    nodes[1].start()
+    codes = paced([nodes[1]], 2) + paced(nodes, 3)
+    assert set(codes) == {200}, codes
+
+
 def test_the_default_node_scope_counts_each_node_alone(gateway, tmp_path):
     rate, burst = 50, 50
     stage = {"name": "$default", "throttle": {"rate_limit": rate, "burst_limit": burst}}

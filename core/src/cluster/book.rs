@@ -87,6 +87,32 @@ impl PeerWord {
     }
 }
 
+impl Counter {
+    /// Every node's entry for this counter (`me`'s if it counted any).
+    fn state(&self, id: CounterId, me: NodeKey, out: &mut Vec<Entry>) {
+        let own = self.cell.own();
+        if own != 0 {
+            out.push(Entry {
+                counter: id,
+                node: me,
+                word: own,
+            });
+        }
+        out.extend(self.peers.iter().map(|(&node, p)| Entry {
+            counter: id,
+            node,
+            word: p.word,
+        }));
+    }
+
+    /// See [`SharedCounter::count_as_past`]; nothing for a rate not registered here yet.
+    fn count_as_past(&self, requests: u64) {
+        if let Some(rate) = &self.rate {
+            self.cell.count_as_past(requests, rate);
+        }
+    }
+}
+
 /// One cluster-wide counter.
 #[derive(Debug)]
 struct Counter {
@@ -102,6 +128,11 @@ struct Counter {
     rate: Option<ClusterRate>,
     /// Our own word when it was last sent.
     sent: u64,
+    /// The book's sync count when the counter was created here.
+    since: u64,
+    /// For a rate, the largest count of this node's from before a restart that a peer
+    /// remembered: the part of its own count it did not admit since.
+    restored: u64,
     /// Quota words of windows before this one are over and refused.
     floor: u32,
 }
@@ -126,6 +157,9 @@ pub struct CounterBook {
     cursor: usize,
     /// Syncs so far: the clock of [`GUESS_SYNCS`].
     syncs: u64,
+    /// Syncs during which a new counter takes its peers' first counts for past use: two
+    /// seconds' worth, time for every peer's count to arrive (the repair round).
+    young_syncs: u64,
 }
 
 impl CounterBook {
@@ -137,7 +171,14 @@ impl CounterBook {
             order: Vec::new(),
             cursor: 0,
             syncs: 0,
+            young_syncs: 200,
         }
+    }
+
+    /// Tells the book its sync interval (ns), which sets how long a new counter takes its
+    /// peers' first counts for past use (two seconds).
+    pub fn set_sync_interval(&mut self, interval_ns: u64) {
+        self.young_syncs = (2_000_000_000 / interval_ns.max(1)).max(GUESS_SYNCS);
     }
 
     /// Sets this node's key (once, when gossip starts, before the first sync): counts made
@@ -194,7 +235,7 @@ impl CounterBook {
     }
 
     fn entry(&mut self, id: CounterId) -> &mut Counter {
-        let order = &mut self.order;
+        let (order, syncs) = (&mut self.order, self.syncs);
         self.counters.entry(id).or_insert_with(|| {
             order.push(id);
             Counter {
@@ -205,6 +246,8 @@ impl CounterBook {
                 guess_until: u64::MAX,
                 rate: None,
                 sent: 0,
+                since: syncs,
+                restored: 0,
                 floor: 0,
             }
         })
@@ -214,8 +257,7 @@ impl CounterBook {
     /// remembers what this node counted before it restarted). Returns how many entries
     /// changed something.
     pub fn merge(&mut self, entries: &[Entry]) -> usize {
-        let me = self.me;
-        let syncs = self.syncs;
+        let (me, syncs, young_syncs) = (self.me, self.syncs, self.young_syncs);
         let mut changed = 0;
         for e in entries {
             let c = self.entry(e.counter);
@@ -223,17 +265,40 @@ impl CounterBook {
                 continue;
             }
             if e.node == me {
-                if e.word > c.cell.own() {
-                    c.cell.raise_own(e.word);
-                    changed += 1;
+                if e.word <= c.cell.own() {
+                    continue;
                 }
+                changed += 1;
+                if c.kind != CounterKind::Rate {
+                    c.cell.raise_own(e.word);
+                    continue;
+                }
+                // More than this node ever sent: a peer remembers what it counted before a
+                // restart. A rate's count is what it counted before plus what it counted
+                // since (taking the larger would drop the requests admitted since), and the
+                // past is no debt.
+                let past = e.word - c.restored;
+                c.restored = e.word;
+                c.cell.add_own(past);
+                c.count_as_past(past);
+                for p in c.peers.values_mut() {
+                    p.mark = p.mark.saturating_add(past);
+                }
+                publish(c, syncs);
                 continue;
             }
             let own = c.cell.own();
             let slot = c.peers.entry(e.node).or_default();
             if e.word > slot.word {
+                let first = slot.word == 0;
                 *slot = slot.grown(e.word, own, syncs);
                 changed += 1;
+                if first && c.kind == CounterKind::Rate && syncs < c.since + young_syncs {
+                    // A peer first heard of while the counter is new here (this node just
+                    // started, or only now uses the limit): what it counted is past. Later,
+                    // a peer's first count is new use, which the bucket must owe for.
+                    c.count_as_past(e.word);
+                }
                 publish(c, syncs);
             }
         }
@@ -273,22 +338,18 @@ impl CounterBook {
         for _ in 0..slice.min(n) {
             self.cursor = (self.cursor + 1) % n;
             let id = self.order[self.cursor];
-            let Some(c) = self.counters.get(&id) else {
-                continue;
-            };
-            let own = c.cell.own();
-            if own != 0 {
-                out.push(Entry {
-                    counter: id,
-                    node: me,
-                    word: own,
-                });
+            if let Some(c) = self.counters.get(&id) {
+                c.state(id, me, out);
             }
-            out.extend(c.peers.iter().map(|(&node, p)| Entry {
-                counter: id,
-                node,
-                word: p.word,
-            }));
+        }
+    }
+
+    /// Every entry of the book, this node's and the peers': what a member that just came up
+    /// is sent at once, so a restarted node learns its own count back and its peers' within
+    /// a round trip instead of the repair round.
+    pub fn whole(&self, out: &mut Vec<Entry>) {
+        for (&id, c) in &self.counters {
+            c.state(id, self.me, out);
         }
     }
 

@@ -209,6 +209,17 @@ impl SharedCounter {
             .fetch_max(idle_floor(rate, now, self.rate_view()), Relaxed);
     }
 
+    /// Takes `requests` that this node has just learned of but that were admitted in the
+    /// cluster's past (its own count learned back after a restart, a peer's count heard for
+    /// the first time) into a rate's bucket without owing for them: the base moves back by
+    /// their time, so the line stays where it was (gossip thread only).
+    pub fn count_as_past(&self, requests: u64, rate: &ClusterRate) {
+        let t = rate.emission_ns.min(i64::MAX as u64) as i64;
+        let _ = self.base.fetch_update(Relaxed, Relaxed, |b| {
+            (b != i64::MIN).then(|| b.saturating_sub(mul(requests, t)))
+        });
+    }
+
     /// Counts one request in quota window `window` if the cluster's total there, as seen
     /// here, is under `limit`; returns whether it was.
     #[inline]
@@ -254,9 +265,14 @@ impl SharedCounter {
     }
 
     /// Raises this node's own word to `word` if it is behind (both orders agree: a later
-    /// window, or more requests in the same one, is a larger word).
-    pub fn raise_own(&self, word: u64) {
-        self.own.fetch_max(word, Relaxed);
+    /// window, or more requests in the same one, is a larger word); returns by how much.
+    pub fn raise_own(&self, word: u64) -> u64 {
+        word.saturating_sub(self.own.fetch_max(word, Relaxed))
+    }
+
+    /// Adds `n` to a rate's own count (gossip thread only: a count from before a restart).
+    pub fn add_own(&self, n: u64) {
+        self.own.fetch_add(n, Relaxed);
     }
 
     /// Publishes the peers' word (gossip thread only), with no guess of their unseen

@@ -93,6 +93,8 @@ struct Cluster {
     /// The simulated clock (ns).
     now: u64,
     sync_ns: u64,
+    /// Counters whose whole state each sync repeats.
+    repair_slice: usize,
 }
 
 const COUNTER: CounterId = 77;
@@ -102,6 +104,7 @@ impl Cluster {
         let nodes = (0..n)
             .map(|i| {
                 let mut book = CounterBook::new(100 + i as u64);
+                book.set_sync_interval(sync_ns);
                 let cell = book.register(COUNTER, "stage/a/prod/GET /", kind);
                 Node {
                     book,
@@ -121,6 +124,7 @@ impl Cluster {
             bytes_sent: 0,
             now: 10 * SECOND,
             sync_ns,
+            repair_slice: 4,
         }
     }
 
@@ -133,45 +137,62 @@ impl Cluster {
 
     /// Node `from`, if up, sends its sync to every peer it can reach.
     fn sync_node(&mut self, from: usize, epoch_ms: u64) {
-        let now = self.now;
-        {
-            if !self.nodes[from].up {
-                return;
+        if !self.nodes[from].up {
+            return;
+        }
+        let mut entries = Vec::new();
+        self.nodes[from]
+            .book
+            .sync(epoch_ms, self.now, self.repair_slice, &mut entries);
+        self.send(from, entries, |_| true);
+    }
+
+    /// Every other up node sends node `to` its whole book, as gossip does for a member that
+    /// comes up.
+    fn welcome(&mut self, to: usize) {
+        for from in 0..self.nodes.len() {
+            if from != to && self.nodes[from].up {
+                let mut entries = Vec::new();
+                self.nodes[from].book.whole(&mut entries);
+                self.send(from, entries, |t| t == to);
             }
-            let mut entries = Vec::new();
-            self.nodes[from].book.sync(epoch_ms, now, 4, &mut entries);
-            let me = self.nodes[from].book.me();
-            let mut datagrams = Vec::new();
-            encode_entries(me, &mut entries, 1400, |p| {
-                let mut d = Vec::new();
-                self.secret.seal(Kind::Counters, p, &mut d);
-                datagrams.push(d);
-            });
-            for d in datagrams {
-                for to in 0..self.nodes.len() {
-                    if to == from || !self.reach[from][to] {
-                        continue;
-                    }
-                    self.bytes_sent += d.len() as u64;
-                    if self.rng.chance(self.links.drop) {
-                        continue;
-                    }
-                    let copies = if self.rng.chance(self.links.duplicate) {
-                        2
-                    } else {
-                        1
-                    };
-                    for _ in 0..copies {
-                        let span = self.links.max_delay - self.links.min_delay;
-                        let at = now + self.links.min_delay + self.rng.below(span + 1);
-                        self.seq += 1;
-                        self.flight.push(InFlight {
-                            at,
-                            seq: self.seq,
-                            to,
-                            datagram: d.clone(),
-                        });
-                    }
+        }
+    }
+
+    /// Node `from` sends `entries` to each peer it can reach that `to` picks, over the links.
+    fn send(&mut self, from: usize, mut entries: Vec<Entry>, to: impl Fn(usize) -> bool) {
+        let now = self.now;
+        let me = self.nodes[from].book.me();
+        let mut datagrams = Vec::new();
+        encode_entries(me, &mut entries, 1400, |p| {
+            let mut d = Vec::new();
+            self.secret.seal(Kind::Counters, p, &mut d);
+            datagrams.push(d);
+        });
+        for d in datagrams {
+            for t in 0..self.nodes.len() {
+                if t == from || !self.reach[from][t] || !to(t) {
+                    continue;
+                }
+                self.bytes_sent += d.len() as u64;
+                if self.rng.chance(self.links.drop) {
+                    continue;
+                }
+                let copies = if self.rng.chance(self.links.duplicate) {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    let span = self.links.max_delay - self.links.min_delay;
+                    let at = now + self.links.min_delay + self.rng.below(span + 1);
+                    self.seq += 1;
+                    self.flight.push(InFlight {
+                        at,
+                        seq: self.seq,
+                        to: t,
+                        datagram: d.clone(),
+                    });
                 }
             }
         }
@@ -383,6 +404,9 @@ fn load_moving_to_a_node_that_admitted_nothing_finds_no_stale_credit() {
     let limit = 1000.0;
     let rate = ClusterRate::new(limit, 100).expect("rate");
     let mut c = Cluster::new(3, CounterKind::Rate, lossy(50), 100 * MS, 17);
+    // The cluster is up before traffic comes: for its first two seconds a counter takes the
+    // peers' first counts for past use (see the restart test below).
+    run_rate(&mut c, rate, &[0.0; 3], 3);
     let before = run_rate(&mut c, rate, &[2.0 * limit, 0.0, 0.0], 5);
     let after = run_rate(&mut c, rate, &[0.0, 0.0, 2.0 * limit], 5);
     assert_eq!(before[1..], [1000; 4], "{before:?}");
@@ -600,4 +624,42 @@ fn a_rate_guesses_what_busy_peers_admitted_until_they_stop() {
     grow(&mut book, 13);
     take(2);
     assert_eq!(cell.rate_view(), 20 + 13 + 1, "and is again once it grows");
+}
+
+#[test]
+fn a_restarted_node_learning_the_counts_back_owes_nothing() {
+    // A node restarts with an empty book and takes requests as its peers send it their whole
+    // books (gossip does when a member comes up; one datagram in twenty is lost here) and
+    // before the repair round would: what it learns is the cluster's past, not requests it
+    // owes for. Under the limit nothing is refused; over it, the restart costs at most the
+    // fresh bucket's burst and slack.
+    for (demand, limit) in [(20.0, 100.0), (100.0, 100.0)] {
+        let rate = ClusterRate::new(limit, 5).expect("rate");
+        let mut c = Cluster::new(3, CounterKind::Rate, lossy(5), 10 * MS, 23);
+        let before = run_rate(&mut c, rate, &[demand; 3], 10);
+        let mut book = CounterBook::new(102);
+        book.set_sync_interval(c.sync_ns);
+        let cell = book.register(COUNTER, "stage/a/prod/GET /", CounterKind::Rate);
+        c.nodes[2] = Node {
+            book,
+            cell,
+            up: true,
+        };
+        c.welcome(2);
+        c.repair_slice = 0;
+        let mut after = run_rate(&mut c, rate, &[demand; 3], 1);
+        c.repair_slice = 4;
+        after.extend(run_rate(&mut c, rate, &[demand; 3], 3));
+        assert!(c.nodes[2].cell.own() >= 200, "learned back");
+        if demand * 3.0 < limit {
+            assert!(before[1..].iter().all(|&n| n == 60), "{before:?}");
+            assert!(after.iter().all(|&n| n == 60), "{after:?}");
+        } else {
+            assert!(after[0] <= 100 + 5 + 2, "{after:?}");
+            assert!(
+                after[1..].iter().all(|&n| n.abs_diff(100) <= 2),
+                "{after:?}"
+            );
+        }
+    }
 }

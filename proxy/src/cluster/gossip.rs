@@ -139,6 +139,8 @@ struct Asked {
     timers: Vec<(Instant, Timer<NodeId>)>,
     /// This node's name and address: another member under the same name is a mistake.
     me: Option<(String, SocketAddr)>,
+    /// Members that came up: each is sent the whole book at once.
+    up: Vec<SocketAddr>,
 }
 
 impl Runtime<NodeId> for Asked {
@@ -152,7 +154,10 @@ impl Runtime<NodeId> for Asked {
                          here; give every node its own cluster.node_name"
                     )
                 }
-                _ => tracing::info!(node = %id.name, addr = %id.addr, "cluster member up"),
+                _ => {
+                    tracing::info!(node = %id.name, addr = %id.addr, "cluster member up");
+                    self.up.push(id.addr);
+                }
             },
             Notification::MemberDown(id) => {
                 tracing::warn!(node = %id.name, addr = %id.addr, "cluster member down")
@@ -353,6 +358,22 @@ fn run(s: ClusterSettings, me: NodeId, secret: Secret, socket: UdpSocket) {
                     }
                 });
             }
+        }
+        // A member that came up (a restart, a new node) gets the whole book now: its own
+        // count from before a restart and every peer's, before it admits much without them.
+        for addr in std::mem::take(&mut asked.up) {
+            let me_key;
+            {
+                let book = super::book();
+                me_key = book.me();
+                entries.clear();
+                book.whole(&mut entries);
+            }
+            c.sent_entries.fetch_add(entries.len() as u64, Relaxed);
+            wire::encode_entries(me_key, &mut entries, 1400, |p| {
+                secret.seal(Kind::Counters, p, &mut sealed);
+                send(&socket, c, addr, &sealed);
+            });
         }
         if now >= next_view {
             next_view = now + Duration::from_millis(100);
