@@ -85,6 +85,12 @@ impl ClusterRate {
 }
 
 impl ClusterRate {
+    /// `T` in nanoseconds as the bucket's signed arithmetic takes it.
+    #[inline]
+    fn emission(&self) -> i64 {
+        self.emission_ns.min(i64::MAX as u64) as i64
+    }
+
     /// The same rate and burst as a checked throttle; `None` for a closed one.
     pub fn from_limit(limit: &crate::usage::Limit) -> Option<ClusterRate> {
         match limit {
@@ -163,7 +169,7 @@ impl SharedCounter {
     #[inline]
     pub fn take_rate(&self, rate: &ClusterRate, now_ns: u64) -> Result<(), u64> {
         let now = now_ns.min(i64::MAX as u64) as i64;
-        let t = rate.emission_ns.min(i64::MAX as u64) as i64;
+        let t = rate.emission();
         let mut own = self.own.load(Relaxed);
         let view = self.view.load(Acquire);
         let peers = self.peers.load(Acquire);
@@ -214,7 +220,7 @@ impl SharedCounter {
     /// the first time) into a rate's bucket without owing for them: the base moves back by
     /// their time, so the line stays where it was (gossip thread only).
     pub fn count_as_past(&self, requests: u64, rate: &ClusterRate) {
-        let t = rate.emission_ns.min(i64::MAX as u64) as i64;
+        let t = rate.emission();
         let _ = self.base.fetch_update(Relaxed, Relaxed, |b| {
             (b != i64::MIN).then(|| b.saturating_sub(mul(requests, t)))
         });
@@ -265,9 +271,9 @@ impl SharedCounter {
     }
 
     /// Raises this node's own word to `word` if it is behind (both orders agree: a later
-    /// window, or more requests in the same one, is a larger word); returns by how much.
-    pub fn raise_own(&self, word: u64) -> u64 {
-        word.saturating_sub(self.own.fetch_max(word, Relaxed))
+    /// window, or more requests in the same one, is a larger word).
+    pub fn raise_own(&self, word: u64) {
+        self.own.fetch_max(word, Relaxed);
     }
 
     /// Adds `n` to a rate's own count (gossip thread only: a count from before a restart).
@@ -327,7 +333,7 @@ fn count_in(word: u64, window: u32) -> u32 {
 /// one that holds `burst` requests and the slack of credit, no more (ns).
 #[inline]
 fn idle_floor(rate: &ClusterRate, now: i64, total: u64) -> i64 {
-    let t = rate.emission_ns.min(i64::MAX as u64) as i64;
+    let t = rate.emission();
     let credit = total.saturating_add(u64::from(rate.burst) - 1);
     let slack = rate.slack_ns.min(i64::MAX as u64) as i64;
     now.saturating_sub(mul(credit, t)).saturating_sub(slack)
