@@ -105,11 +105,21 @@ impl Counter {
         }));
     }
 
-    /// See [`SharedCounter::count_as_past`]; nothing for a rate not registered here yet.
+    /// Takes `requests` learned of just now as past use ([`SharedCounter::count_as_past`]).
     fn count_as_past(&self, requests: u64) {
         if let Some(rate) = &self.rate {
             self.cell.count_as_past(requests, rate);
         }
+    }
+
+    /// Whether a peer's first count, `word`, is past use rather than new. What a peer admits
+    /// before its first count reaches this node is at most its burst and a sync interval of
+    /// the rate, under a fresh bucket's credit (the burst and two intervals); more means this
+    /// node restarted or only now uses the limit. New use is owed for like any other:
+    /// forgiving it would leave this node's line ahead of its peers', and under load the node
+    /// whose line is ahead takes every request it is offered while the others refuse theirs.
+    fn is_past(&self, word: u64) -> bool {
+        self.rate.is_some_and(|r| word > r.fresh_credit())
     }
 }
 
@@ -128,11 +138,10 @@ struct Counter {
     rate: Option<ClusterRate>,
     /// Our own word when it was last sent.
     sent: u64,
-    /// The book's sync count when the counter was created here.
-    since: u64,
     /// For a rate, the largest count of this node's from before a restart that a peer
     /// remembered: the part of its own count it did not admit since.
     restored: u64,
+
     /// Quota words of windows before this one are over and refused.
     floor: u32,
 }
@@ -157,9 +166,6 @@ pub struct CounterBook {
     cursor: usize,
     /// Syncs so far: the clock of [`GUESS_SYNCS`].
     syncs: u64,
-    /// Syncs during which a new counter takes its peers' first counts for past use: two
-    /// seconds' worth, time for every peer's count to arrive (the repair round).
-    young_syncs: u64,
 }
 
 impl CounterBook {
@@ -171,14 +177,7 @@ impl CounterBook {
             order: Vec::new(),
             cursor: 0,
             syncs: 0,
-            young_syncs: 200,
         }
-    }
-
-    /// Tells the book its sync interval (ns), which sets how long a new counter takes its
-    /// peers' first counts for past use (two seconds).
-    pub fn set_sync_interval(&mut self, interval_ns: u64) {
-        self.young_syncs = (2_000_000_000 / interval_ns.max(1)).max(GUESS_SYNCS);
     }
 
     /// Sets this node's key (once, when gossip starts, before the first sync): counts made
@@ -235,7 +234,7 @@ impl CounterBook {
     }
 
     fn entry(&mut self, id: CounterId) -> &mut Counter {
-        let (order, syncs) = (&mut self.order, self.syncs);
+        let order = &mut self.order;
         self.counters.entry(id).or_insert_with(|| {
             order.push(id);
             Counter {
@@ -246,7 +245,6 @@ impl CounterBook {
                 guess_until: u64::MAX,
                 rate: None,
                 sent: 0,
-                since: syncs,
                 restored: 0,
                 floor: 0,
             }
@@ -257,7 +255,7 @@ impl CounterBook {
     /// remembers what this node counted before it restarted). Returns how many entries
     /// changed something.
     pub fn merge(&mut self, entries: &[Entry]) -> usize {
-        let (me, syncs, young_syncs) = (self.me, self.syncs, self.young_syncs);
+        let (me, syncs) = (self.me, self.syncs);
         let mut changed = 0;
         for e in entries {
             let c = self.entry(e.counter);
@@ -293,10 +291,7 @@ impl CounterBook {
                 let first = slot.word == 0;
                 *slot = slot.grown(e.word, own, syncs);
                 changed += 1;
-                if first && c.kind == CounterKind::Rate && syncs < c.since + young_syncs {
-                    // A peer first heard of while the counter is new here (this node just
-                    // started, or only now uses the limit): what it counted is past. Later,
-                    // a peer's first count is new use, which the bucket must owe for.
+                if first && c.kind == CounterKind::Rate && c.is_past(e.word) {
                     c.count_as_past(e.word);
                 }
                 publish(c, syncs);

@@ -85,6 +85,11 @@ impl ClusterRate {
 }
 
 impl ClusterRate {
+    /// The credit an idle bucket holds, in requests: the burst and the slack.
+    pub fn fresh_credit(&self) -> u64 {
+        u64::from(self.burst) + self.slack_ns / self.emission_ns.max(1)
+    }
+
     /// `T` in nanoseconds as the bucket's signed arithmetic takes it.
     #[inline]
     fn emission(&self) -> i64 {

@@ -44,7 +44,6 @@ pub fn join(me: NodeKey, sync_interval_ns: u64, secret: &[u8]) {
     {
         let mut book = book();
         book.set_me(me);
-        book.set_sync_interval(sync_interval_ns);
     }
     SYNC_INTERVAL_NS.store(sync_interval_ns, Relaxed);
     let _ = SECRET.set(Secret::new(secret));
