@@ -261,6 +261,17 @@ def unmask(mask, payload):
     return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
+def recv_ready(s):
+    """What a non-blocking socket has: bytes, b"" when it closed or failed, None when nothing
+    is there yet."""
+    try:
+        return s.recv(65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def echo_backend(port):
     """The relay mode's backend, run as `ws-scale.py --echo-backend PORT`: completes each
     WebSocket handshake and sends every data frame back with its payload unmasked; answers
@@ -294,12 +305,9 @@ def echo_backend(port):
                     sel.register(c, selectors.EVENT_READ, [False, bytearray()])
                 continue
             state = key.data
-            try:
-                data = s.recv(65536)
-            except BlockingIOError:
+            data = recv_ready(s)
+            if data is None:
                 continue
-            except OSError:
-                data = b""
             if not data:
                 drop(s)
                 continue
@@ -498,12 +506,9 @@ def echo(port, conns, seconds, pids, warmup=0.0, backend_pids=()):
             break
         for key, _ in sel.select(timeout=0.5):
             s = key.fileobj
-            try:
-                data = s.recv(65536)
-            except BlockingIOError:
+            data = recv_ready(s)
+            if data is None:
                 continue
-            except OSError:
-                data = b""
             if not data:
                 sel.unregister(s)
                 continue

@@ -99,19 +99,22 @@ struct Cluster {
 
 const COUNTER: CounterId = 77;
 
+impl Node {
+    /// Node `i` with an empty book and the one counter registered as `kind`.
+    fn fresh(i: usize, kind: CounterKind) -> Node {
+        let mut book = CounterBook::new(100 + i as u64);
+        let cell = book.register(COUNTER, "stage/a/prod/GET /", kind);
+        Node {
+            book,
+            cell,
+            up: true,
+        }
+    }
+}
+
 impl Cluster {
     fn new(n: usize, kind: CounterKind, links: Links, sync_ns: u64, seed: u64) -> Cluster {
-        let nodes = (0..n)
-            .map(|i| {
-                let mut book = CounterBook::new(100 + i as u64);
-                let cell = book.register(COUNTER, "stage/a/prod/GET /", kind);
-                Node {
-                    book,
-                    cell,
-                    up: true,
-                }
-            })
-            .collect();
+        let nodes = (0..n).map(|i| Node::fresh(i, kind)).collect();
         Cluster {
             nodes,
             secret: Secret::new(b"s3cret"),
@@ -144,6 +147,12 @@ impl Cluster {
             .book
             .sync(epoch_ms, self.now, self.repair_slice, &mut entries);
         self.send(from, entries, |_| true);
+    }
+
+    /// Node `i` restarts with an empty book under the same node key, its rate counter
+    /// registered again.
+    fn restart(&mut self, i: usize) {
+        self.nodes[i] = Node::fresh(i, CounterKind::Rate);
     }
 
     /// Every other up node sends node `to` its whole book, as gossip does for a member that
@@ -472,13 +481,7 @@ fn a_dead_node_still_counts_and_a_restarted_one_learns_its_count_back() {
     );
     let known = t[0];
     // Node 2 comes back with an empty book and learns its own 200 from the others.
-    let mut book = CounterBook::new(102);
-    let cell = book.register(COUNTER, "stage/a/prod/GET /", CounterKind::Rate);
-    c.nodes[2] = Node {
-        book,
-        cell,
-        up: true,
-    };
+    c.restart(2);
     run_rate(&mut c, rate, &[0.0; 3], 2);
     assert!(own2 - c.nodes[2].cell.own() <= 1);
     assert_eq!(c.totals(), vec![known; 3]);
@@ -636,13 +639,7 @@ fn a_restarted_node_learning_the_counts_back_owes_nothing() {
         let rate = ClusterRate::new(limit, 5).expect("rate");
         let mut c = Cluster::new(3, CounterKind::Rate, lossy(5), 10 * MS, 23);
         let before = run_rate(&mut c, rate, &[demand; 3], 10);
-        let mut book = CounterBook::new(102);
-        let cell = book.register(COUNTER, "stage/a/prod/GET /", CounterKind::Rate);
-        c.nodes[2] = Node {
-            book,
-            cell,
-            up: true,
-        };
+        c.restart(2);
         c.welcome(2);
         c.repair_slice = 0;
         let mut after = run_rate(&mut c, rate, &[demand; 3], 1);
@@ -693,13 +690,7 @@ fn no_node_is_starved_when_load_comes_at_start_or_after_a_restart() {
             fair(&at_start, 5),
             "{sync_ms} ms, from the start: {at_start:?}"
         );
-        let mut book = CounterBook::new(102);
-        let cell = book.register(COUNTER, "stage/a/prod/GET /", CounterKind::Rate);
-        c.nodes[2] = Node {
-            book,
-            cell,
-            up: true,
-        };
+        c.restart(2);
         c.welcome(2);
         run_rate(&mut c, rate, &demand, 1);
         let after = per_node(&mut c, rate, &demand, 10);
