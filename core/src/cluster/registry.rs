@@ -41,10 +41,7 @@ static SECRET: OnceLock<Secret> = OnceLock::new();
 /// `secret`: counts made before stay this node's own, and entries restored for `me` become
 /// its own count. Once per process (a second call changes only the interval).
 pub fn join(me: NodeKey, sync_interval_ns: u64, secret: &[u8]) {
-    {
-        let mut book = book();
-        book.set_me(me);
-    }
+    book().set_me(me);
     SYNC_INTERVAL_NS.store(sync_interval_ns, Relaxed);
     let _ = SECRET.set(Secret::new(secret));
 }

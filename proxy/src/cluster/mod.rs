@@ -28,7 +28,7 @@ pub fn status(detail: bool) -> Option<serde_json::Value> {
                 "name": m.name,
                 "addr": m.addr.to_string(),
                 "state": m.state,
-                "last_seen_seconds_ago": m.last_seen.map(|t| (now.saturating_duration_since(t).as_secs_f64() * 1000.0).round() / 1000.0),
+                "last_seen_seconds_ago": m.last_seen.map(|t| thousandths(now.saturating_duration_since(t).as_secs_f64())),
             })
         })
         .collect();
@@ -70,7 +70,7 @@ pub fn status(detail: bool) -> Option<serde_json::Value> {
                     .map(|&(k, w, count)| {
                         let share = match total {
                             0 => 0.0,
-                            t => (in_window(w, count) as f64 / t as f64 * 1000.0).round() / 1000.0,
+                            t => thousandths(in_window(w, count) as f64 / t as f64),
                         };
                         json!({
                             "node": names.get(&k).map_or_else(|| format!("{k:016x}"), |n| (*n).to_owned()),
@@ -87,6 +87,11 @@ pub fn status(detail: bool) -> Option<serde_json::Value> {
         out["counters"] = json!(counters);
     }
     Some(out)
+}
+
+/// `x` rounded to three decimals, as the API shows seconds and shares.
+fn thousandths(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// The cluster's `/metrics` families (text exposition format); empty with no cluster.
